@@ -1,0 +1,157 @@
+//! The KafkaCluster resource: how to reach one Kafka cluster, the defaults its topics inherit,
+//! and the policy the operator follows there.
+
+use chrono::{DateTime, Utc};
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::condition::Condition;
+use super::topic::DeletionPolicy;
+
+/// How to reach a Kafka cluster and the policy the operator applies to its topics.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "kafka.topic-operator.dev",
+    version = "v1alpha1",
+    kind = "KafkaCluster",
+    namespaced,
+    status = "KafkaClusterStatus",
+    shortname = "kc",
+    category = "kafka",
+    doc = "A Kafka cluster the operator manages topics in: how to reach it, the defaults its topics inherit, and the policy the operator follows there.",
+    printcolumn(name = "BROKERS", type_ = "integer", json_path = ".status.brokerCount", description = "Brokers seen in the cluster's metadata"),
+    printcolumn(name = "MANAGED", type_ = "integer", json_path = ".status.managedTopics", description = "Topics declared by a KafkaTopic"),
+    printcolumn(name = "UNMANAGED", type_ = "integer", json_path = ".status.unmanagedTopics", description = "Topics in Kafka that no KafkaTopic declares (internal topics excepted)"),
+    printcolumn(name = "READY", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(name = "STATUS", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].reason"),
+    printcolumn(name = "AGE", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct KafkaClusterSpec {
+    /// Kafka bootstrap servers as host:port. The operator talks to these addresses only.
+    #[x_kube(validation = Rule::new("self.all(s, s.matches('^[^:]+:[0-9]{1,5}$'))").message("each bootstrap server must be host:port"))]
+    #[schemars(length(min = 1))]
+    pub bootstrap_servers: Vec<String>,
+
+    /// Values a KafkaTopic inherits for the fields it leaves out. Broker defaults are never used.
+    #[serde(default)]
+    pub topic_defaults: TopicDefaults,
+
+    /// What the operator may do in this cluster.
+    #[serde(default)]
+    pub policy: ClusterPolicy,
+}
+
+/// Defaults for KafkaTopics of this cluster. The topic's own fields win.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.minInSyncReplicas <= self.replicationFactor").message("minInSyncReplicas must not exceed replicationFactor"))]
+pub struct TopicDefaults {
+    /// Partitions of a new topic. Default 3.
+    #[serde(default = "default_partitions")]
+    #[schemars(range(min = 1))]
+    pub partitions: i32,
+    /// Replication factor of a new topic. Default 3.
+    #[serde(default = "default_replication_factor")]
+    #[schemars(range(min = 1, max = 32767))]
+    pub replication_factor: i32,
+    /// min.insync.replicas of a topic. Default 2: with acks=all, one broker may fail without
+    /// losing writes or availability.
+    #[serde(default = "default_min_isr")]
+    #[schemars(range(min = 1, max = 32767))]
+    pub min_in_sync_replicas: i32,
+    /// What happens to the Kafka topic when its KafkaTopic is deleted. Default Retain.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+}
+
+fn default_partitions() -> i32 {
+    3
+}
+fn default_replication_factor() -> i32 {
+    3
+}
+fn default_min_isr() -> i32 {
+    2
+}
+
+impl Default for TopicDefaults {
+    fn default() -> Self {
+        TopicDefaults {
+            partitions: default_partitions(),
+            replication_factor: default_replication_factor(),
+            min_in_sync_replicas: default_min_isr(),
+            deletion_policy: DeletionPolicy::default(),
+        }
+    }
+}
+
+/// What the operator may do in this cluster.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterPolicy {
+    /// Enforce (default): make Kafka match the declarations. Observe: compute and report drift
+    /// and health, change nothing in Kafka.
+    #[serde(default)]
+    pub mode: PolicyMode,
+}
+
+/// Enforce changes Kafka; Observe only reports.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+pub enum PolicyMode {
+    #[default]
+    Enforce,
+    Observe,
+}
+
+/// What the operator last saw of the cluster.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KafkaClusterStatus {
+    /// The metadata.generation this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Kafka's cluster id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_id: Option<String>,
+    /// Node id of the active controller.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub controller: Option<i32>,
+    /// Number of brokers in the metadata.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broker_count: Option<i32>,
+    /// Brokers as Kafka's metadata lists them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub brokers: Vec<BrokerStatus>,
+    /// Topics declared by KafkaTopics referencing this cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed_topics: Option<i32>,
+    /// Topics in Kafka that no KafkaTopic declares (internal topics such as __consumer_offsets excepted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unmanaged_topics: Option<i32>,
+    /// The first unmanaged topic names, sorted (at most 20).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unmanaged_topic_names: Vec<String>,
+    /// Ready: the operator reaches the cluster.
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+    /// When this status last changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sync_time: Option<DateTime<Utc>>,
+}
+
+/// One broker of the cluster.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BrokerStatus {
+    /// Broker (node) id.
+    pub id: i32,
+    /// Advertised host.
+    pub host: String,
+    /// Advertised port.
+    pub port: i32,
+    /// broker.rack, when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rack: Option<String>,
+}

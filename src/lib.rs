@@ -1,0 +1,6 @@
+//! kafka-topic-operator: makes Kafka topics match their KafkaTopic declarations.
+//!
+//! Data flows one way: watch -> observe (a batched Kafka snapshot per cluster) -> plan (pure)
+//! -> apply (Kafka admin calls) -> report (status, events). See docs/architecture.md.
+
+pub mod api;

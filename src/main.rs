@@ -1,0 +1,3 @@
+fn main() {
+    print!("{}", kafka_topic_operator::api::crds_yaml().unwrap());
+}

@@ -1,0 +1,35 @@
+# Shared settings of the test environment: pinned versions, cache and run directories, ports.
+# Sourced by install.sh, up.sh, down.sh and kafka-cli.sh; every value can be overridden from the
+# environment (for example to run two environments side by side).
+ENV_SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+
+K8S_VERSION=v1.36.3          # kube-apiserver and kubectl; etcd comes at the version Kubernetes pins
+KAFKA_VERSION=4.1.1          # must match tests/env/kafka/pom.xml
+
+# Built tools are cached outside the repository, keyed by the files that define them, so a
+# second run (and CI on the same machine) starts in seconds.
+KTO_CACHE="${KTO_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kto-env}"
+k8s_key=$(cat "$ENV_SRC/k8s/go.mod" "$ENV_SRC/k8s/go.sum" | sha256sum | cut -c1-12)
+kafka_key=$(sha256sum < "$ENV_SRC/kafka/pom.xml" | cut -c1-12)
+K8S_BIN="$KTO_CACHE/k8s-$K8S_VERSION-$k8s_key/bin"
+KAFKA_LIBS="$KTO_CACHE/kafka-$KAFKA_VERSION-$kafka_key/libs"
+
+# Runtime state (data, logs, pids, certificates): thrown away by down.sh.
+KTO_ENV_DIR="${KTO_ENV_DIR:-/tmp/kto-env}"
+
+ETCD_PORT="${ETCD_PORT:-12379}"
+ETCD_PEER_PORT="${ETCD_PEER_PORT:-12380}"
+APISERVER_PORT="${APISERVER_PORT:-16443}"
+# Kafka node i (1..3) listens for clients on KAFKA_BASE_PORT+i-1 and for the KRaft quorum on
+# KAFKA_CONTROLLER_BASE_PORT+i-1. Racks are rack-a, rack-b, rack-c.
+KAFKA_BASE_PORT="${KAFKA_BASE_PORT:-19092}"
+KAFKA_CONTROLLER_BASE_PORT="${KAFKA_CONTROLLER_BASE_PORT:-19192}"
+KAFKA_NODES=3
+
+kafka_bootstrap() {
+  local out="" i
+  for i in $(seq 1 "$KAFKA_NODES"); do out+="${out:+,}127.0.0.1:$((KAFKA_BASE_PORT + i - 1))"; done
+  echo "$out"
+}
+
+log() { echo "[kto-env] $*" >&2; }

@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# Starts the test environment on 127.0.0.1, the way controller-runtime's envtest runs a control
+# plane without nodes, plus a real three-node Kafka (KRaft, one rack per node):
+#   etcd -> kube-apiserver (client certs, RBAC) -> kubeconfig in $KTO_ENV_DIR/kubeconfig
+#   Kafka nodes 1..3 (broker+controller), racks rack-a..c, auto.create.topics.enable=false
+# Writes $KTO_ENV_DIR/env.sh for tests and people: `source /tmp/kto-env/env.sh`.
+set -euo pipefail
+source "$(dirname "$0")/common.sh"
+"$ENV_SRC/install.sh"
+
+if [ -f "$KTO_ENV_DIR/env.sh" ]; then
+  log "an environment already runs in $KTO_ENV_DIR; stopping it first"
+  "$ENV_SRC/down.sh"
+fi
+mkdir -p "$KTO_ENV_DIR"/{pki,logs,pids}
+RUN="$KTO_ENV_DIR"
+
+fail() {
+  log "ERROR: $*"
+  for f in "$RUN"/logs/*.log; do echo "---- tail $f" >&2; tail -n 30 "$f" >&2; done
+  "$ENV_SRC/down.sh"
+  exit 1
+}
+
+wait_for() { # wait_for <seconds> <description> <command...>
+  local deadline=$((SECONDS + $1)) what=$2; shift 2
+  until "$@" >/dev/null 2>&1; do
+    [ $SECONDS -lt $deadline ] || fail "timed out waiting for $what"
+    sleep 1
+  done
+}
+
+start() { # start <name> <command...>: runs in the background, logs and pid under $RUN
+  local name=$1; shift
+  setsid "$@" >"$RUN/logs/$name.log" 2>&1 < /dev/null &
+  echo $! > "$RUN/pids/$name.pid"
+}
+
+# ---- certificates: a CA, the apiserver's serving cert, an admin client cert, a service-account key
+pki="$RUN/pki"
+(
+  cd "$pki"
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 30 -subj "/CN=kto-test-ca" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -keyout apiserver.key -out apiserver.csr -subj "/CN=kube-apiserver" 2>/dev/null
+  printf "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n" > apiserver.ext
+  openssl x509 -req -in apiserver.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out apiserver.crt -days 30 -extfile apiserver.ext 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -keyout admin.key -out admin.csr -subj "/O=system:masters/CN=kto-admin" 2>/dev/null
+  printf "extendedKeyUsage=clientAuth\n" > client.ext
+  openssl x509 -req -in admin.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out admin.crt -days 30 -extfile client.ext 2>/dev/null
+  openssl genrsa -out sa.key 2048 2>/dev/null
+  openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
+)
+
+# ---- etcd
+start etcd "$K8S_BIN/etcd" --name kto --data-dir "$RUN/etcd" \
+  --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
+  --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+  --initial-cluster "kto=http://127.0.0.1:$ETCD_PEER_PORT" --unsafe-no-fsync --quota-backend-bytes=2147483648
+
+# ---- Kafka: format storage and start the three KRaft nodes while etcd comes up
+cluster_id=$(python3 -c 'import uuid,base64;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')
+voters=""
+for i in $(seq 1 "$KAFKA_NODES"); do voters+="${voters:+,}$i@127.0.0.1:$((KAFKA_CONTROLLER_BASE_PORT + i - 1))"; done
+cat > "$RUN/log4j2.yaml" <<'L4J'
+Configuration:
+  Appenders:
+    Console: { name: STDOUT, PatternLayout: { pattern: "[%d] %p %m (%c)%n" } }
+  Loggers:
+    Root: { level: WARN, AppenderRef: [ { ref: STDOUT } ] }
+    Logger:
+      - { name: kafka.server.KafkaServer, level: INFO }
+      - { name: kafka.server.BrokerServer, level: INFO }
+L4J
+for i in $(seq 1 "$KAFKA_NODES"); do
+  dir="$RUN/kafka-$i"; mkdir -p "$dir"
+  rack="rack-$(printf "\\x$(printf %x $((96 + i)))")"
+  cat > "$dir/server.properties" <<PROPS
+process.roles=broker,controller
+node.id=$i
+controller.quorum.voters=$voters
+listeners=PLAINTEXT://127.0.0.1:$((KAFKA_BASE_PORT + i - 1)),CONTROLLER://127.0.0.1:$((KAFKA_CONTROLLER_BASE_PORT + i - 1))
+advertised.listeners=PLAINTEXT://127.0.0.1:$((KAFKA_BASE_PORT + i - 1))
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+log.dirs=$dir/data
+broker.rack=$rack
+# The product forbids broker-side auto-creation; the test cluster does too.
+auto.create.topics.enable=false
+# Deliberately poor broker defaults: a topic that relied on them would show 1 partition, RF 1,
+# so tests can tell "created as declared" from "created by broker defaults".
+num.partitions=1
+default.replication.factor=1
+min.insync.replicas=1
+offsets.topic.replication.factor=3
+transaction.state.log.replication.factor=3
+transaction.state.log.min.isr=2
+group.initial.rebalance.delay.ms=0
+# Small and quick: this is a test cluster on a 2-core machine.
+num.network.threads=2
+num.io.threads=2
+background.threads=2
+log.segment.bytes=16777216
+replica.lag.time.max.ms=10000
+PROPS
+  java -Xmx256m -cp "$KAFKA_LIBS/*" -Dlog4j2.configurationFile="$RUN/log4j2.yaml" kafka.tools.StorageTool \
+    format -t "$cluster_id" -c "$dir/server.properties" >"$RUN/logs/format-$i.log" 2>&1 \
+    || fail "formatting Kafka storage of node $i"
+  cat > "$dir/run.sh" <<RUNSH
+#!/bin/sh
+exec java -Xms256m -Xmx512m -XX:+UseG1GC -Djava.awt.headless=true -cp "$KAFKA_LIBS/*" \\
+  -Dlog4j2.configurationFile="$RUN/log4j2.yaml" kafka.Kafka "$dir/server.properties"
+RUNSH
+  chmod +x "$dir/run.sh"
+  start "kafka-$i" "$dir/run.sh"
+done
+
+# ---- kube-apiserver
+wait_for 60 etcd curl -sf "http://127.0.0.1:$ETCD_PORT/health"
+start kube-apiserver "$K8S_BIN/kube-apiserver" \
+  --advertise-address=127.0.0.1 --bind-address=127.0.0.1 --secure-port="$APISERVER_PORT" \
+  --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
+  --tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key" \
+  --client-ca-file="$pki/ca.crt" \
+  --service-account-issuer="https://127.0.0.1:$APISERVER_PORT" \
+  --service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key" \
+  --service-cluster-ip-range=10.0.0.0/24 \
+  --authorization-mode=RBAC --allow-privileged=true \
+  --disable-admission-plugins=ServiceAccount
+b64() { base64 -w0 < "$1"; }
+cat > "$RUN/kubeconfig" <<KCFG
+apiVersion: v1
+kind: Config
+clusters:
+- name: kto-test
+  cluster:
+    server: https://127.0.0.1:$APISERVER_PORT
+    certificate-authority-data: $(b64 "$pki/ca.crt")
+users:
+- name: kto-admin
+  user:
+    client-certificate-data: $(b64 "$pki/admin.crt")
+    client-key-data: $(b64 "$pki/admin.key")
+contexts:
+- name: kto-test
+  context: { cluster: kto-test, user: kto-admin, namespace: default }
+current-context: kto-test
+KCFG
+wait_for 120 kube-apiserver curl -sf --cacert "$pki/ca.crt" --cert "$pki/admin.crt" --key "$pki/admin.key" \
+  "https://127.0.0.1:$APISERVER_PORT/readyz"
+# The default namespace and service account controllers do not run without a controller manager.
+"$K8S_BIN/kubectl" --kubeconfig "$RUN/kubeconfig" get namespace default >/dev/null 2>&1 \
+  || "$K8S_BIN/kubectl" --kubeconfig "$RUN/kubeconfig" create namespace default >/dev/null 2>&1 || true
+
+# ---- Kafka readiness: all nodes registered as brokers
+kafka_brokers_up() {
+  [ "$("$ENV_SRC/kafka-cli.sh" broker-api-versions --bootstrap-server "$(kafka_bootstrap)" 2>/dev/null \
+      | grep -c '(id: ')" -ge "$KAFKA_NODES" ]
+}
+wait_for 180 "$KAFKA_NODES Kafka brokers" kafka_brokers_up
+
+cat > "$RUN/env.sh" <<ENVSH
+# written by tests/env/up.sh
+export KUBECONFIG="$RUN/kubeconfig"
+export KTO_ENV_DIR="$RUN"
+export KTO_ENV_SRC="$ENV_SRC"
+export KTO_KAFKA_BOOTSTRAP="$(kafka_bootstrap)"
+export KTO_KAFKA_CLI="$ENV_SRC/kafka-cli.sh"
+export KTO_KUBECTL="$K8S_BIN/kubectl"
+export PATH="$K8S_BIN:\$PATH"
+ENVSH
+log "up: kube-apiserver https://127.0.0.1:$APISERVER_PORT, Kafka $(kafka_bootstrap) (cluster id $cluster_id)"
+log "use it with: source $RUN/env.sh"
