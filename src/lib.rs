@@ -4,3 +4,5 @@
 //! -> apply (Kafka admin calls) -> report (status, events). See docs/architecture.md.
 
 pub mod api;
+pub mod kafka;
+pub mod model;

@@ -30,8 +30,7 @@ use super::topic::DeletionPolicy;
 #[serde(rename_all = "camelCase")]
 pub struct KafkaClusterSpec {
     /// Kafka bootstrap servers as host:port. The operator talks to these addresses only.
-    #[x_kube(validation = Rule::new("self.all(s, s.matches('^[^:]+:[0-9]{1,5}$'))").message("each bootstrap server must be host:port"))]
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 64), inner(length(max = 255), regex(pattern = r"^[^:\s]+:[0-9]{1,5}$")))]
     pub bootstrap_servers: Vec<String>,
 
     /// Values a KafkaTopic inherits for the fields it leaves out. Broker defaults are never used.

@@ -38,7 +38,6 @@ use super::condition::Condition;
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("!has(self.minInSyncReplicas) || !has(self.replicationFactor) || self.minInSyncReplicas <= self.replicationFactor").message("minInSyncReplicas must not exceed replicationFactor"))]
-#[x_kube(validation = Rule::new("!has(self.config) || !('min.insync.replicas' in self.config)").message("set spec.minInSyncReplicas instead of config min.insync.replicas"))]
 #[x_kube(validation = Rule::new("has(self.topicName) == has(oldSelf.topicName) && (!has(self.topicName) || self.topicName == oldSelf.topicName)").message("topicName is immutable"))]
 #[x_kube(validation = Rule::new("!has(oldSelf.partitions) || (has(self.partitions) && self.partitions >= oldSelf.partitions)").message("partitions can only grow: Kafka cannot remove partitions"))]
 pub struct KafkaTopicSpec {
@@ -74,6 +73,7 @@ pub struct KafkaTopicSpec {
     /// Any other topic config (retention.ms, cleanup.policy, ...). Values may be strings,
     /// integers, numbers or booleans. This is the whole truth for the topic's dynamic configs:
     /// an override set in Kafka but absent here is drift, and is removed in Enforce mode.
+    /// `min.insync.replicas` belongs in spec.minInSyncReplicas, not here.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub config: BTreeMap<String, ConfigValue>,
 

@@ -1,0 +1,404 @@
+//! [`KafkaAdmin`] over the Kafka protocol: one connection to a bootstrap server at a time,
+//! requests serialized on it, reconnecting (to the next bootstrap server) when it breaks.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex as SyncMutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use base64::Engine;
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
+use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
+use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+use kafka_protocol::messages::incremental_alter_configs_request::{
+    AlterConfigsResource, AlterableConfig,
+};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::{
+    CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest, DescribeConfigsRequest,
+    IncrementalAlterConfigsRequest, MetadataRequest, MetadataResponse, TopicName,
+};
+use kafka_protocol::protocol::{Request, StrBytes};
+use tokio::sync::Mutex;
+use tracing::{debug, info};
+
+use super::connection::{CallError, Connection};
+use super::error::{KafkaError, check};
+use super::KafkaAdmin;
+use crate::model::{
+    Broker, ClusterSnapshot, ConfigChanges, DesiredTopic, ObservedConfig, ObservedPartition,
+    ObservedTopic,
+};
+
+/// Kafka's resource type code for topics in config APIs.
+const RESOURCE_TOPIC: i8 = 2;
+/// DescribeConfigs config_source: a dynamic override on the topic.
+const SOURCE_DYNAMIC_TOPIC: i8 = 1;
+/// IncrementalAlterConfigs operations.
+const OP_SET: i8 = 0;
+const OP_DELETE: i8 = 1;
+/// Topics per DescribeConfigs request: keeps each response a few MB at most.
+const DESCRIBE_CONFIGS_BATCH: usize = 500;
+/// How long Kafka may take to finish a topic operation before answering.
+const OPERATION_TIMEOUT_MS: i32 = 30_000;
+
+pub struct KafkaProtocolAdmin {
+    bootstrap: Vec<String>,
+    request_timeout: Duration,
+    connection: Mutex<Option<Connection>>,
+    /// Index of the bootstrap server to try first on the next connect.
+    next_server: SyncMutex<usize>,
+    counts: SyncMutex<BTreeMap<&'static str, u64>>,
+}
+
+impl KafkaProtocolAdmin {
+    pub fn new(bootstrap: Vec<String>, request_timeout: Duration) -> Self {
+        KafkaProtocolAdmin {
+            bootstrap,
+            request_timeout,
+            connection: Mutex::new(None),
+            next_server: SyncMutex::new(0),
+            counts: SyncMutex::new(BTreeMap::new()),
+        }
+    }
+
+    async fn connect(&self) -> Result<Connection, KafkaError> {
+        let start = *self.next_server.lock().unwrap();
+        let mut failures = Vec::new();
+        for i in 0..self.bootstrap.len() {
+            let idx = (start + i) % self.bootstrap.len();
+            let addr = &self.bootstrap[idx];
+            match Connection::open(addr, self.request_timeout).await {
+                Ok(conn) => {
+                    debug!(%addr, "connected to Kafka");
+                    *self.next_server.lock().unwrap() = idx;
+                    return Ok(conn);
+                }
+                Err(CallError::Io(e)) => failures.push(e),
+                Err(CallError::Kafka(e)) => failures.push(e.to_string()),
+            }
+        }
+        Err(KafkaError::Unreachable {
+            servers: self.bootstrap.join(","),
+            detail: failures.join("; "),
+        })
+    }
+
+    /// Sends `request` built for the negotiated version. A broken connection is replaced and the
+    /// request tried once more on the next bootstrap server: every request we send is either a
+    /// read or idempotent in effect (a repeated create answers TopicAlreadyExists).
+    async fn call<R, F>(
+        &self,
+        api: &'static str,
+        versions: (i16, i16),
+        build: F,
+    ) -> Result<(R::Response, i16), KafkaError>
+    where
+        R: Request,
+        F: Fn(i16) -> R,
+    {
+        *self.counts.lock().unwrap().entry(api).or_default() += 1;
+        let mut guard = self.connection.lock().await;
+        let mut last_io = String::new();
+        for _attempt in 0..2 {
+            if guard.is_none() {
+                *guard = Some(self.connect().await?);
+            }
+            let conn = guard.as_mut().expect("connection was just set");
+            let version = conn.pick_version::<R>(api, versions)?;
+            match conn.call(&build(version), version, api).await {
+                Ok(response) => return Ok((response, version)),
+                Err(CallError::Kafka(e)) => return Err(e),
+                Err(CallError::Io(e)) => {
+                    debug!(error = %e, "Kafka connection broken; reconnecting");
+                    last_io = e;
+                    *guard = None;
+                    let mut next = self.next_server.lock().unwrap();
+                    *next = (*next + 1) % self.bootstrap.len().max(1);
+                }
+            }
+        }
+        Err(KafkaError::Unreachable { servers: self.bootstrap.join(","), detail: last_io })
+    }
+
+    async fn metadata(&self, names: Option<&[String]>) -> Result<MetadataResponse, KafkaError> {
+        let topics = names.map(|names| {
+            names
+                .iter()
+                .map(|n| MetadataRequestTopic::default().with_name(Some(topic_name(n))))
+                .collect::<Vec<_>>()
+        });
+        let (response, _) = self
+            .call("Metadata", (10, 12), |_| {
+                MetadataRequest::default()
+                    .with_topics(topics.clone())
+                    // Never let a look at a missing topic create it.
+                    .with_allow_auto_topic_creation(false)
+            })
+            .await?;
+        Ok(response)
+    }
+
+    /// Configs of the given topics, in batches. Topics that vanished meanwhile are left out.
+    async fn topic_configs(
+        &self,
+        names: &[String],
+    ) -> Result<BTreeMap<String, BTreeMap<String, ObservedConfig>>, KafkaError> {
+        let mut out = BTreeMap::new();
+        for chunk in names.chunks(DESCRIBE_CONFIGS_BATCH) {
+            let resources: Vec<_> = chunk
+                .iter()
+                .map(|n| {
+                    DescribeConfigsResource::default()
+                        .with_resource_type(RESOURCE_TOPIC)
+                        .with_resource_name(StrBytes::from_string(n.clone()))
+                        .with_configuration_keys(None)
+                })
+                .collect();
+            let (response, _) = self
+                .call("DescribeConfigs", (1, 4), |_| {
+                    DescribeConfigsRequest::default().with_resources(resources.clone())
+                })
+                .await?;
+            for result in response.results {
+                let name = result.resource_name.to_string();
+                if result.error_code == ResponseError::UnknownTopicOrPartition.code() {
+                    continue;
+                }
+                check("DescribeConfigs", &name, result.error_code, result.error_message.as_ref())?;
+                let configs = result
+                    .configs
+                    .into_iter()
+                    .map(|c| {
+                        (
+                            c.name.to_string(),
+                            ObservedConfig {
+                                value: c.value.map(|v| v.to_string()),
+                                is_topic_override: c.config_source == SOURCE_DYNAMIC_TOPIC,
+                            },
+                        )
+                    })
+                    .collect();
+                out.insert(name, configs);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Topics of a metadata response joined with their configs.
+    async fn observe_topics(
+        &self,
+        metadata: &MetadataResponse,
+    ) -> Result<BTreeMap<String, ObservedTopic>, KafkaError> {
+        let mut topics = BTreeMap::new();
+        for t in &metadata.topics {
+            let Some(name) = t.name.as_ref().map(|n| n.0.to_string()) else { continue };
+            if t.error_code == ResponseError::UnknownTopicOrPartition.code() {
+                continue;
+            }
+            check("Metadata", &name, t.error_code, None)?;
+            let mut partitions: Vec<_> = t
+                .partitions
+                .iter()
+                .map(|p| ObservedPartition {
+                    id: p.partition_index,
+                    leader: p.leader_id.0,
+                    replicas: p.replica_nodes.iter().map(|b| b.0).collect(),
+                    isr: p.isr_nodes.iter().map(|b| b.0).collect(),
+                })
+                .collect();
+            partitions.sort_by_key(|p| p.id);
+            topics.insert(
+                name.clone(),
+                ObservedTopic {
+                    name,
+                    topic_id: (!t.topic_id.is_nil()).then(|| kafka_uuid(&t.topic_id)),
+                    is_internal: t.is_internal,
+                    partitions,
+                    configs: BTreeMap::new(),
+                },
+            );
+        }
+        let names: Vec<String> = topics.keys().cloned().collect();
+        let mut configs = self.topic_configs(&names).await?;
+        // A topic deleted between the two calls has no configs: leave it out rather than show it half.
+        topics.retain(|name, _| configs.contains_key(name));
+        for (name, topic) in topics.iter_mut() {
+            topic.configs = configs.remove(name).unwrap_or_default();
+        }
+        Ok(topics)
+    }
+}
+
+fn topic_name(name: &str) -> TopicName {
+    TopicName(StrBytes::from_string(name.to_string()))
+}
+
+/// Kafka prints topic ids as URL-safe base64 without padding (`kafka-topics --describe`).
+fn kafka_uuid(id: &uuid::Uuid) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id.as_bytes())
+}
+
+#[async_trait]
+impl KafkaAdmin for KafkaProtocolAdmin {
+    async fn snapshot(&self) -> Result<ClusterSnapshot, KafkaError> {
+        let metadata = self.metadata(None).await?;
+        let mut brokers: Vec<_> = metadata
+            .brokers
+            .iter()
+            .map(|b| Broker {
+                id: b.node_id.0,
+                host: b.host.to_string(),
+                port: b.port,
+                rack: b.rack.as_ref().map(|r| r.to_string()),
+            })
+            .collect();
+        brokers.sort_by_key(|b| b.id);
+        let topics = self.observe_topics(&metadata).await?;
+        Ok(ClusterSnapshot {
+            cluster_id: metadata.cluster_id.as_ref().map(|c| c.to_string()),
+            controller_id: (metadata.controller_id.0 >= 0).then_some(metadata.controller_id.0),
+            brokers,
+            topics,
+        })
+    }
+
+    async fn describe_topics(
+        &self,
+        names: &[String],
+    ) -> Result<BTreeMap<String, ObservedTopic>, KafkaError> {
+        let metadata = self.metadata(Some(names)).await?;
+        self.observe_topics(&metadata).await
+    }
+
+    async fn create_topic(&self, topic: &DesiredTopic, validate_only: bool) -> Result<(), KafkaError> {
+        let replication_factor = i16::try_from(topic.replication_factor).map_err(|_| {
+            KafkaError::Api {
+                api: "CreateTopics",
+                resource: topic.name.clone(),
+                code: ResponseError::InvalidReplicationFactor,
+                message: Some(format!("replication factor {} is too large", topic.replication_factor)),
+            }
+        })?;
+        let configs: Vec<_> = topic
+            .all_configs()
+            .into_iter()
+            .map(|(k, v)| {
+                CreatableTopicConfig::default()
+                    .with_name(StrBytes::from_string(k))
+                    .with_value(Some(StrBytes::from_string(v)))
+            })
+            .collect();
+        let creatable = CreatableTopic::default()
+            .with_name(topic_name(&topic.name))
+            .with_num_partitions(topic.partitions)
+            .with_replication_factor(replication_factor)
+            .with_configs(configs);
+        if !validate_only {
+            info!(topic = %topic.name, partitions = topic.partitions, replication_factor, "kafka write: create topic");
+        }
+        let (response, _) = self
+            .call("CreateTopics", (5, 7), |_| {
+                CreateTopicsRequest::default()
+                    .with_topics(vec![creatable.clone()])
+                    .with_timeout_ms(OPERATION_TIMEOUT_MS)
+                    .with_validate_only(validate_only)
+            })
+            .await?;
+        for result in &response.topics {
+            check("CreateTopics", &topic.name, result.error_code, result.error_message.as_ref())?;
+        }
+        Ok(())
+    }
+
+    async fn create_partitions(&self, topic: &str, total: i32) -> Result<(), KafkaError> {
+        info!(%topic, total, "kafka write: create partitions");
+        let (response, _) = self
+            .call("CreatePartitions", (1, 3), |_| {
+                CreatePartitionsRequest::default()
+                    .with_topics(vec![
+                        CreatePartitionsTopic::default()
+                            .with_name(topic_name(topic))
+                            .with_count(total)
+                            .with_assignments(None),
+                    ])
+                    .with_timeout_ms(OPERATION_TIMEOUT_MS)
+            })
+            .await?;
+        for result in &response.results {
+            check("CreatePartitions", topic, result.error_code, result.error_message.as_ref())?;
+        }
+        Ok(())
+    }
+
+    async fn alter_topic_configs(
+        &self,
+        topic: &str,
+        changes: &ConfigChanges,
+        validate_only: bool,
+    ) -> Result<(), KafkaError> {
+        let mut configs: Vec<_> = changes
+            .set
+            .iter()
+            .map(|(k, v)| {
+                AlterableConfig::default()
+                    .with_name(StrBytes::from_string(k.clone()))
+                    .with_config_operation(OP_SET)
+                    .with_value(Some(StrBytes::from_string(v.clone())))
+            })
+            .collect();
+        configs.extend(changes.delete.iter().map(|k| {
+            AlterableConfig::default()
+                .with_name(StrBytes::from_string(k.clone()))
+                .with_config_operation(OP_DELETE)
+                .with_value(None)
+        }));
+        if !validate_only {
+            // Keys only: values are the user's declaration, but keep logs free of anything
+            // that could be sensitive.
+            info!(%topic, set = ?changes.set.keys().collect::<Vec<_>>(), delete = ?changes.delete, "kafka write: alter topic configs");
+        }
+        let resource = AlterConfigsResource::default()
+            .with_resource_type(RESOURCE_TOPIC)
+            .with_resource_name(StrBytes::from_string(topic.to_string()))
+            .with_configs(configs);
+        let (response, _) = self
+            .call("IncrementalAlterConfigs", (0, 1), |_| {
+                IncrementalAlterConfigsRequest::default()
+                    .with_resources(vec![resource.clone()])
+                    .with_validate_only(validate_only)
+            })
+            .await?;
+        for result in &response.responses {
+            check("IncrementalAlterConfigs", topic, result.error_code, result.error_message.as_ref())?;
+        }
+        Ok(())
+    }
+
+    async fn delete_topic(&self, topic: &str) -> Result<(), KafkaError> {
+        info!(%topic, "kafka write: delete topic");
+        let (response, _) = self
+            .call("DeleteTopics", (4, 6), |version| {
+                let request = DeleteTopicsRequest::default().with_timeout_ms(OPERATION_TIMEOUT_MS);
+                if version >= 6 {
+                    request.with_topics(vec![DeleteTopicState::default().with_name(Some(topic_name(topic)))])
+                } else {
+                    request.with_topic_names(vec![topic_name(topic)])
+                }
+            })
+            .await?;
+        for result in &response.responses {
+            if result.error_code == ResponseError::UnknownTopicOrPartition.code() {
+                continue;
+            }
+            check("DeleteTopics", topic, result.error_code, result.error_message.as_ref())?;
+        }
+        Ok(())
+    }
+
+    fn request_counts(&self) -> BTreeMap<&'static str, u64> {
+        self.counts.lock().unwrap().clone()
+    }
+}

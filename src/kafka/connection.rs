@@ -1,0 +1,153 @@
+//! One TCP connection to a Kafka broker, speaking the Kafka protocol with the `kafka-protocol`
+//! crate: size-prefixed frames, request headers with correlation ids, and the ApiVersions
+//! handshake that tells which versions of each API the broker supports.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::{
+    ApiVersionsRequest, ApiVersionsResponse, RequestHeader, ResponseHeader,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+use super::error::KafkaError;
+
+/// Responses larger than this are refused rather than allocated (a garbled length prefix).
+const MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
+
+pub const CLIENT_ID: &str = "kafka-topic-operator";
+
+/// Why a call on a connection failed: the connection is broken (reconnect and maybe retry), or
+/// the answer could not be used (the connection is fine).
+#[derive(Debug)]
+pub enum CallError {
+    Io(String),
+    Kafka(KafkaError),
+}
+
+pub struct Connection {
+    addr: String,
+    stream: BufReader<TcpStream>,
+    next_correlation_id: i32,
+    /// Per API key: the (min, max) versions the broker supports.
+    versions: HashMap<i16, (i16, i16)>,
+    timeout: Duration,
+}
+
+impl Connection {
+    /// Connects and performs the ApiVersions handshake.
+    pub async fn open(addr: &str, timeout: Duration) -> Result<Self, CallError> {
+        let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
+            .await
+            .map_err(|_| CallError::Io(format!("connect to {addr} timed out")))?
+            .map_err(|e| CallError::Io(format!("connect to {addr}: {e}")))?;
+        stream.set_nodelay(true).ok();
+        let mut conn = Connection {
+            addr: addr.to_string(),
+            stream: BufReader::new(stream),
+            next_correlation_id: 1,
+            versions: HashMap::new(),
+            timeout,
+        };
+        let request = ApiVersionsRequest::default()
+            .with_client_software_name(StrBytes::from_static_str(CLIENT_ID))
+            .with_client_software_version(StrBytes::from_static_str(env!("CARGO_PKG_VERSION")));
+        let response: ApiVersionsResponse = conn.call_raw(&request, 3, "ApiVersions").await?;
+        super::error::check("ApiVersions", addr, response.error_code, None).map_err(CallError::Kafka)?;
+        conn.versions = response
+            .api_keys
+            .iter()
+            .map(|k| (k.api_key, (k.min_version, k.max_version)))
+            .collect();
+        Ok(conn)
+    }
+
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// The highest version of `R` both sides support within `wanted` (inclusive).
+    pub fn pick_version<R: Request>(
+        &self,
+        api: &'static str,
+        wanted: (i16, i16),
+    ) -> Result<i16, KafkaError> {
+        let offered = self.versions.get(&R::KEY).copied();
+        let unsupported = || KafkaError::UnsupportedVersion {
+            api,
+            wanted: format!("{}..{}", wanted.0, wanted.1),
+            offered: offered.map(|(a, b)| format!("{a}..{b}")).unwrap_or("none".into()),
+        };
+        let (min, max) = offered.ok_or_else(unsupported)?;
+        let version = wanted.1.min(max);
+        if version < wanted.0.max(min) {
+            return Err(unsupported());
+        }
+        Ok(version)
+    }
+
+    /// Sends one request and reads its response.
+    pub async fn call<R: Request>(
+        &mut self,
+        request: &R,
+        version: i16,
+        api: &'static str,
+    ) -> Result<R::Response, CallError> {
+        self.call_raw(request, version, api).await
+    }
+
+    async fn call_raw<R: Request>(
+        &mut self,
+        request: &R,
+        version: i16,
+        api: &'static str,
+    ) -> Result<R::Response, CallError> {
+        let correlation_id = self.next_correlation_id;
+        self.next_correlation_id = self.next_correlation_id.wrapping_add(1);
+        let header = RequestHeader::default()
+            .with_request_api_key(R::KEY)
+            .with_request_api_version(version)
+            .with_correlation_id(correlation_id)
+            .with_client_id(Some(StrBytes::from_static_str(CLIENT_ID)));
+        let protocol = |detail: String| CallError::Kafka(KafkaError::Protocol { api, detail });
+
+        let mut frame = BytesMut::with_capacity(256);
+        frame.extend_from_slice(&[0, 0, 0, 0]);
+        header
+            .encode(&mut frame, R::header_version(version))
+            .map_err(|e| protocol(format!("encode header: {e}")))?;
+        request
+            .encode(&mut frame, version)
+            .map_err(|e| protocol(format!("encode request: {e}")))?;
+        let len = (frame.len() - 4) as i32;
+        frame[0..4].copy_from_slice(&len.to_be_bytes());
+
+        let io = |e: std::io::Error| CallError::Io(format!("{api} to {}: {e}", self.addr));
+        let exchange = async {
+            self.stream.get_mut().write_all(&frame).await?;
+            let size = self.stream.read_i32().await?;
+            if size < 0 || size as usize > MAX_RESPONSE_BYTES {
+                return Err(std::io::Error::other(format!("bad response size {size}")));
+            }
+            let mut body = vec![0u8; size as usize];
+            self.stream.read_exact(&mut body).await?;
+            Ok(Bytes::from(body))
+        };
+        let mut body = match tokio::time::timeout(self.timeout, exchange).await {
+            Err(_) => return Err(CallError::Io(format!("{api} to {} timed out", self.addr))),
+            Ok(result) => result.map_err(io)?,
+        };
+        let response_header = ResponseHeader::decode(&mut body, R::Response::header_version(version))
+            .map_err(|e| protocol(format!("decode response header: {e}")))?;
+        if response_header.correlation_id != correlation_id {
+            return Err(CallError::Io(format!(
+                "{api} to {}: response for request {} arrived for request {correlation_id}",
+                self.addr, response_header.correlation_id
+            )));
+        }
+        R::Response::decode(&mut body, version).map_err(|e| protocol(format!("decode response: {e}")))
+    }
+}

@@ -1,0 +1,111 @@
+//! Errors of the Kafka client, each mapped to a condition reason a person can act on.
+
+use kafka_protocol::ResponseError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KafkaError {
+    /// No bootstrap server answered (refused, timed out, closed the connection).
+    #[error("cannot reach Kafka at {servers}: {detail}")]
+    Unreachable { servers: String, detail: String },
+
+    /// The brokers do not speak a version of an API we need.
+    #[error("Kafka does not support {api} version {wanted} (it offers {offered})")]
+    UnsupportedVersion {
+        api: &'static str,
+        wanted: String,
+        offered: String,
+    },
+
+    /// Kafka answered with an error code for one resource.
+    #[error("{api} for {resource} failed: {code}{}", message.as_deref().map(|m| format!(": {m}")).unwrap_or_default())]
+    Api {
+        api: &'static str,
+        resource: String,
+        code: ResponseError,
+        /// Kafka's own message, when it sent one.
+        message: Option<String>,
+    },
+
+    /// Kafka sent something we could not encode or decode.
+    #[error("Kafka protocol error in {api}: {detail}")]
+    Protocol { api: &'static str, detail: String },
+}
+
+impl KafkaError {
+    /// The condition reason shown to users for this error.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            KafkaError::Unreachable { .. } => "ClusterUnreachable",
+            KafkaError::UnsupportedVersion { .. } => "UnsupportedKafkaVersion",
+            KafkaError::Protocol { .. } => "KafkaError",
+            KafkaError::Api { code, .. } => match code {
+                ResponseError::InvalidConfig | ResponseError::PolicyViolation => "InvalidConfig",
+                ResponseError::InvalidReplicationFactor | ResponseError::InvalidReplicaAssignment => {
+                    "NotEnoughBrokers"
+                }
+                ResponseError::InvalidPartitions => "InvalidPartitions",
+                ResponseError::InvalidTopicException => "InvalidTopicName",
+                ResponseError::TopicAuthorizationFailed
+                | ResponseError::ClusterAuthorizationFailed => "NotAuthorized",
+                ResponseError::SaslAuthenticationFailed => "AuthenticationFailed",
+                _ => "KafkaError",
+            },
+        }
+    }
+
+    /// The Kafka error code, for errors Kafka answered with.
+    pub fn code(&self) -> Option<ResponseError> {
+        match self {
+            KafkaError::Api { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// True when retrying later may succeed without anyone changing the declaration.
+    pub fn is_retriable(&self) -> bool {
+        match self {
+            KafkaError::Unreachable { .. } | KafkaError::Protocol { .. } => true,
+            KafkaError::UnsupportedVersion { .. } => false,
+            KafkaError::Api { code, .. } => code.is_retriable(),
+        }
+    }
+}
+
+/// Turns a response's error code and message into a result.
+pub fn check(
+    api: &'static str,
+    resource: &str,
+    code: i16,
+    message: Option<&kafka_protocol::protocol::StrBytes>,
+) -> Result<(), KafkaError> {
+    match ResponseError::try_from_code(code) {
+        None => Ok(()),
+        Some(code) => Err(KafkaError::Api {
+            api,
+            resource: resource.to_string(),
+            code,
+            message: message.map(|m| m.to_string()).filter(|m| !m.is_empty()),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_config_keeps_kafkas_message_and_maps_to_invalid_config() {
+        let msg = kafka_protocol::protocol::StrBytes::from_string(
+            "Invalid value sideways for configuration cleanup.policy".into(),
+        );
+        let err = check("CreateTopics", "t", 40, Some(&msg)).unwrap_err();
+        assert_eq!(err.reason(), "InvalidConfig");
+        assert!(err.to_string().contains("Invalid value sideways"), "{err}");
+        assert!(!err.is_retriable());
+    }
+
+    #[test]
+    fn zero_code_is_success() {
+        assert!(check("CreateTopics", "t", 0, None).is_ok());
+    }
+}

@@ -1,0 +1,66 @@
+//! Kafka access behind one narrow interface, [`KafkaAdmin`]. The reconcile logic only ever sees
+//! this trait and the plain data of [`crate::model`]; the real implementation speaks the Kafka
+//! protocol directly (see docs/architecture.md for why not librdkafka's admin API).
+
+pub mod admin;
+pub mod connection;
+pub mod error;
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+
+pub use admin::KafkaProtocolAdmin;
+pub use error::KafkaError;
+
+use crate::model::{ClusterSnapshot, ConfigChanges, DesiredTopic, ObservedTopic};
+
+/// What the operator needs from a Kafka cluster. No call here ever creates a topic implicitly:
+/// metadata requests are sent with `allow_auto_topic_creation = false`.
+#[async_trait]
+pub trait KafkaAdmin: Send + Sync {
+    /// The whole cluster (brokers, every topic with its partitions and configs) in a handful of
+    /// batched requests, whatever the number of topics.
+    async fn snapshot(&self) -> Result<ClusterSnapshot, KafkaError>;
+
+    /// The named topics only; topics that do not exist are absent from the result.
+    async fn describe_topics(
+        &self,
+        names: &[String],
+    ) -> Result<BTreeMap<String, ObservedTopic>, KafkaError>;
+
+    /// Creates a topic with all its configs in one request: Kafka validates everything first,
+    /// so an invalid config creates nothing. With `validate_only`, Kafka only checks.
+    async fn create_topic(&self, topic: &DesiredTopic, validate_only: bool) -> Result<(), KafkaError>;
+
+    /// Grows a topic to `total` partitions.
+    async fn create_partitions(&self, topic: &str, total: i32) -> Result<(), KafkaError>;
+
+    /// Sets and removes dynamic overrides of a topic in one atomic request.
+    async fn alter_topic_configs(
+        &self,
+        topic: &str,
+        changes: &ConfigChanges,
+        validate_only: bool,
+    ) -> Result<(), KafkaError>;
+
+    /// Deletes a topic and its data. A topic that is already gone is not an error.
+    async fn delete_topic(&self, topic: &str) -> Result<(), KafkaError>;
+
+    /// Requests sent so far, by API name (for metrics and for tests that prove no write was sent).
+    fn request_counts(&self) -> BTreeMap<&'static str, u64>;
+}
+
+/// The APIs that change Kafka. Everything else only reads.
+pub const WRITE_APIS: [&str; 4] = [
+    "CreateTopics",
+    "CreatePartitions",
+    "IncrementalAlterConfigs",
+    "DeleteTopics",
+];
+
+/// How many write requests `admin` has sent (validate-only requests included: they are sent).
+pub fn write_count(admin: &dyn KafkaAdmin) -> u64 {
+    let counts = admin.request_counts();
+    WRITE_APIS.iter().map(|api| counts.get(api).copied().unwrap_or(0)).sum()
+}

@@ -1,0 +1,119 @@
+//! Plain data that `plan` reads and the Kafka client produces: what is desired (a KafkaTopic with
+//! its cluster's defaults applied) and what was observed (a snapshot of the cluster). No I/O here,
+//! so `plan` never reaches the network and both sides can be built freely in tests.
+
+use std::collections::BTreeMap;
+
+/// A broker as Kafka's metadata lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Broker {
+    pub id: i32,
+    pub host: String,
+    pub port: i32,
+    pub rack: Option<String>,
+}
+
+/// One partition as observed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObservedPartition {
+    pub id: i32,
+    /// -1 when the partition has no leader (offline).
+    pub leader: i32,
+    pub replicas: Vec<i32>,
+    pub isr: Vec<i32>,
+}
+
+/// A config of a topic as Kafka reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObservedConfig {
+    pub value: Option<String>,
+    /// True when the value is a dynamic override on the topic itself (not a broker or Kafka default).
+    pub is_topic_override: bool,
+}
+
+/// One topic as observed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObservedTopic {
+    pub name: String,
+    pub topic_id: Option<String>,
+    /// Kafka's own topics (__consumer_offsets, __transaction_state, ...).
+    pub is_internal: bool,
+    pub partitions: Vec<ObservedPartition>,
+    /// Every config Kafka reports for the topic, overrides and defaults alike.
+    pub configs: BTreeMap<String, ObservedConfig>,
+}
+
+impl ObservedTopic {
+    /// The topic's own dynamic overrides (what `kafka-configs --describe` lists).
+    pub fn overrides(&self) -> BTreeMap<&str, &str> {
+        self.configs
+            .iter()
+            .filter(|(_, c)| c.is_topic_override)
+            .filter_map(|(k, c)| c.value.as_deref().map(|v| (k.as_str(), v)))
+            .collect()
+    }
+
+    /// A config's value in effect, override or default.
+    pub fn effective(&self, key: &str) -> Option<&str> {
+        self.configs.get(key).and_then(|c| c.value.as_deref())
+    }
+
+    /// The lowest replica count of any partition (what "the replication factor" means for
+    /// durability), or None for a topic without partitions.
+    pub fn replication_factor(&self) -> Option<i32> {
+        self.partitions.iter().map(|p| p.replicas.len() as i32).min()
+    }
+
+    pub fn min_in_sync_replicas(&self) -> Option<i32> {
+        self.effective(MIN_INSYNC_REPLICAS).and_then(|v| v.parse().ok())
+    }
+}
+
+pub const MIN_INSYNC_REPLICAS: &str = "min.insync.replicas";
+
+/// Everything the operator knows about one cluster at one moment, read in a few batched calls.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct ClusterSnapshot {
+    pub cluster_id: Option<String>,
+    pub controller_id: Option<i32>,
+    pub brokers: Vec<Broker>,
+    pub topics: BTreeMap<String, ObservedTopic>,
+}
+
+/// A KafkaTopic with its cluster's defaults applied: what the topic should be.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DesiredTopic {
+    pub name: String,
+    pub partitions: i32,
+    pub replication_factor: i32,
+    pub min_in_sync_replicas: i32,
+    /// spec.config rendered as Kafka strings; min.insync.replicas is not in here.
+    pub configs: BTreeMap<String, String>,
+}
+
+impl DesiredTopic {
+    /// Every dynamic override the topic should carry, min.insync.replicas included.
+    pub fn all_configs(&self) -> BTreeMap<String, String> {
+        let mut all = self.configs.clone();
+        all.insert(
+            MIN_INSYNC_REPLICAS.to_string(),
+            self.min_in_sync_replicas.to_string(),
+        );
+        all
+    }
+}
+
+/// Changes to a topic's dynamic overrides, applied in one atomic IncrementalAlterConfigs call.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct ConfigChanges {
+    /// Overrides to set (added or changed).
+    pub set: BTreeMap<String, String>,
+    /// Overrides to remove (the topic falls back to the broker default).
+    pub delete: Vec<String>,
+}
+
+impl ConfigChanges {
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty() && self.delete.is_empty()
+    }
+}
