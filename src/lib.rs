@@ -4,5 +4,9 @@
 //! -> apply (Kafka admin calls) -> report (status, events). See docs/architecture.md.
 
 pub mod api;
+pub mod controller;
 pub mod kafka;
 pub mod model;
+pub mod observer;
+pub mod plan;
+pub mod telemetry;

@@ -1,3 +1,118 @@
-fn main() {
-    print!("{}", kafka_topic_operator::api::crds_yaml().unwrap());
+//! The `kafka-topic-operator` binary: `run` the controllers, or print the `crd`s.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use kafka_topic_operator::controller::{self, Settings};
+use kafka_topic_operator::telemetry::{self, LogFormat};
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+#[derive(Parser)]
+#[command(
+    name = "kafka-topic-operator",
+    version,
+    about = "Manages Kafka topics declared as KafkaTopic resources"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the controllers. Uses $KUBECONFIG / ~/.kube/config, or the in-cluster config.
+    Run {
+        /// Watch only this namespace (default: all namespaces).
+        #[arg(long, env = "KTO_NAMESPACE")]
+        namespace: Option<String>,
+        /// How often each cluster is re-read and drift corrected, e.g. 30s, 2m.
+        #[arg(long, env = "KTO_RESYNC_INTERVAL", default_value = "30s", value_parser = parse_duration)]
+        resync_interval: Duration,
+        /// Timeout of one Kafka request.
+        #[arg(long, env = "KTO_KAFKA_TIMEOUT", default_value = "15s", value_parser = parse_duration)]
+        kafka_timeout: Duration,
+        /// Log format.
+        #[arg(long, env = "KTO_LOG_FORMAT", value_enum, default_value = "text")]
+        log_format: LogFormat,
+    },
+    /// Print the CustomResourceDefinitions as YAML.
+    Crd,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("invalid duration {s:?}: use e.g. 30s, 500ms, 2m"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" | "" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n * 60)),
+        _ => Err(format!("invalid duration unit in {s:?}: use ms, s or m")),
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Crd => {
+            print!("{}", kafka_topic_operator::api::crds_yaml()?);
+            Ok(())
+        }
+        Command::Run {
+            namespace,
+            resync_interval,
+            kafka_timeout,
+            log_format,
+        } => {
+            telemetry::init(log_format);
+            let client = kube::Client::try_default()
+                .await
+                .context("connecting to Kubernetes")?;
+            let shutdown = CancellationToken::new();
+            tokio::spawn(stop_on_signal(shutdown.clone()));
+            info!(
+                version = env!("CARGO_PKG_VERSION"),
+                "kafka-topic-operator starting"
+            );
+            controller::run(
+                client,
+                Settings {
+                    namespace,
+                    resync: resync_interval,
+                    kafka_timeout,
+                },
+                shutdown,
+            )
+            .await;
+            Ok(())
+        }
+    }
+}
+
+/// SIGTERM (Kubernetes stopping the pod) or Ctrl-C: finish in-flight reconciles and exit.
+async fn stop_on_signal(shutdown: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => info!("SIGTERM received; shutting down"),
+        _ = tokio::signal::ctrl_c() => info!("interrupt received; shutting down"),
+    }
+    shutdown.cancel();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("2h").is_err());
+        assert!(parse_duration("s").is_err());
+    }
 }

@@ -61,11 +61,15 @@ impl ObservedTopic {
     /// The lowest replica count of any partition (what "the replication factor" means for
     /// durability), or None for a topic without partitions.
     pub fn replication_factor(&self) -> Option<i32> {
-        self.partitions.iter().map(|p| p.replicas.len() as i32).min()
+        self.partitions
+            .iter()
+            .map(|p| p.replicas.len() as i32)
+            .min()
     }
 
     pub fn min_in_sync_replicas(&self) -> Option<i32> {
-        self.effective(MIN_INSYNC_REPLICAS).and_then(|v| v.parse().ok())
+        self.effective(MIN_INSYNC_REPLICAS)
+            .and_then(|v| v.parse().ok())
     }
 }
 

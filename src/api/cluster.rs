@@ -20,17 +20,47 @@ use super::topic::DeletionPolicy;
     shortname = "kc",
     category = "kafka",
     doc = "A Kafka cluster the operator manages topics in: how to reach it, the defaults its topics inherit, and the policy the operator follows there.",
-    printcolumn(name = "BROKERS", type_ = "integer", json_path = ".status.brokerCount", description = "Brokers seen in the cluster's metadata"),
-    printcolumn(name = "MANAGED", type_ = "integer", json_path = ".status.managedTopics", description = "Topics declared by a KafkaTopic"),
-    printcolumn(name = "UNMANAGED", type_ = "integer", json_path = ".status.unmanagedTopics", description = "Topics in Kafka that no KafkaTopic declares (internal topics excepted)"),
-    printcolumn(name = "READY", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
-    printcolumn(name = "STATUS", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].reason"),
-    printcolumn(name = "AGE", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "BROKERS",
+        type_ = "integer",
+        json_path = ".status.brokerCount",
+        description = "Brokers seen in the cluster's metadata"
+    ),
+    printcolumn(
+        name = "MANAGED",
+        type_ = "integer",
+        json_path = ".status.managedTopics",
+        description = "Topics declared by a KafkaTopic"
+    ),
+    printcolumn(
+        name = "UNMANAGED",
+        type_ = "integer",
+        json_path = ".status.unmanagedTopics",
+        description = "Topics in Kafka that no KafkaTopic declares (internal topics excepted)"
+    ),
+    printcolumn(
+        name = "READY",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "STATUS",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].reason"
+    ),
+    printcolumn(
+        name = "AGE",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 pub struct KafkaClusterSpec {
     /// Kafka bootstrap servers as host:port. The operator talks to these addresses only.
-    #[schemars(length(min = 1, max = 64), inner(length(max = 255), regex(pattern = r"^[^:\s]+:[0-9]{1,5}$")))]
+    #[schemars(
+        length(min = 1, max = 64),
+        inner(length(max = 255), regex(pattern = r"^[^:\s]+:[0-9]{1,5}$"))
+    )]
     pub bootstrap_servers: Vec<String>,
 
     /// Values a KafkaTopic inherits for the fields it leaves out. Broker defaults are never used.

@@ -82,7 +82,10 @@ mod tests {
     fn changed_status_gets_a_new_transition_time() {
         let mut old = Condition::new("Ready", true, "InSync", "");
         old.last_transition_time = DateTime::from_timestamp(1_000, 0).unwrap();
-        let merged = merge_conditions(&[old.clone()], vec![Condition::new("Ready", false, "Conflict", "")]);
+        let merged = merge_conditions(
+            &[old.clone()],
+            vec![Condition::new("Ready", false, "Conflict", "")],
+        );
         assert!(merged[0].last_transition_time > old.last_transition_time);
     }
 }

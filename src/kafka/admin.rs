@@ -24,9 +24,9 @@ use kafka_protocol::protocol::{Request, StrBytes};
 use tokio::sync::Mutex;
 use tracing::{debug, info};
 
+use super::KafkaAdmin;
 use super::connection::{CallError, Connection};
 use super::error::{KafkaError, check};
-use super::KafkaAdmin;
 use crate::model::{
     Broker, ClusterSnapshot, ConfigChanges, DesiredTopic, ObservedConfig, ObservedPartition,
     ObservedTopic,
@@ -120,7 +120,10 @@ impl KafkaProtocolAdmin {
                 }
             }
         }
-        Err(KafkaError::Unreachable { servers: self.bootstrap.join(","), detail: last_io })
+        Err(KafkaError::Unreachable {
+            servers: self.bootstrap.join(","),
+            detail: last_io,
+        })
     }
 
     async fn metadata(&self, names: Option<&[String]>) -> Result<MetadataResponse, KafkaError> {
@@ -167,7 +170,12 @@ impl KafkaProtocolAdmin {
                 if result.error_code == ResponseError::UnknownTopicOrPartition.code() {
                     continue;
                 }
-                check("DescribeConfigs", &name, result.error_code, result.error_message.as_ref())?;
+                check(
+                    "DescribeConfigs",
+                    &name,
+                    result.error_code,
+                    result.error_message.as_ref(),
+                )?;
                 let configs = result
                     .configs
                     .into_iter()
@@ -194,7 +202,9 @@ impl KafkaProtocolAdmin {
     ) -> Result<BTreeMap<String, ObservedTopic>, KafkaError> {
         let mut topics = BTreeMap::new();
         for t in &metadata.topics {
-            let Some(name) = t.name.as_ref().map(|n| n.0.to_string()) else { continue };
+            let Some(name) = t.name.as_ref().map(|n| n.0.to_string()) else {
+                continue;
+            };
             if t.error_code == ResponseError::UnknownTopicOrPartition.code() {
                 continue;
             }
@@ -273,15 +283,21 @@ impl KafkaAdmin for KafkaProtocolAdmin {
         self.observe_topics(&metadata).await
     }
 
-    async fn create_topic(&self, topic: &DesiredTopic, validate_only: bool) -> Result<(), KafkaError> {
-        let replication_factor = i16::try_from(topic.replication_factor).map_err(|_| {
-            KafkaError::Api {
+    async fn create_topic(
+        &self,
+        topic: &DesiredTopic,
+        validate_only: bool,
+    ) -> Result<(), KafkaError> {
+        let replication_factor =
+            i16::try_from(topic.replication_factor).map_err(|_| KafkaError::Api {
                 api: "CreateTopics",
                 resource: topic.name.clone(),
                 code: ResponseError::InvalidReplicationFactor,
-                message: Some(format!("replication factor {} is too large", topic.replication_factor)),
-            }
-        })?;
+                message: Some(format!(
+                    "replication factor {} is too large",
+                    topic.replication_factor
+                )),
+            })?;
         let configs: Vec<_> = topic
             .all_configs()
             .into_iter()
@@ -308,7 +324,12 @@ impl KafkaAdmin for KafkaProtocolAdmin {
             })
             .await?;
         for result in &response.topics {
-            check("CreateTopics", &topic.name, result.error_code, result.error_message.as_ref())?;
+            check(
+                "CreateTopics",
+                &topic.name,
+                result.error_code,
+                result.error_message.as_ref(),
+            )?;
         }
         Ok(())
     }
@@ -328,7 +349,12 @@ impl KafkaAdmin for KafkaProtocolAdmin {
             })
             .await?;
         for result in &response.results {
-            check("CreatePartitions", topic, result.error_code, result.error_message.as_ref())?;
+            check(
+                "CreatePartitions",
+                topic,
+                result.error_code,
+                result.error_message.as_ref(),
+            )?;
         }
         Ok(())
     }
@@ -372,7 +398,12 @@ impl KafkaAdmin for KafkaProtocolAdmin {
             })
             .await?;
         for result in &response.responses {
-            check("IncrementalAlterConfigs", topic, result.error_code, result.error_message.as_ref())?;
+            check(
+                "IncrementalAlterConfigs",
+                topic,
+                result.error_code,
+                result.error_message.as_ref(),
+            )?;
         }
         Ok(())
     }
@@ -383,7 +414,9 @@ impl KafkaAdmin for KafkaProtocolAdmin {
             .call("DeleteTopics", (4, 6), |version| {
                 let request = DeleteTopicsRequest::default().with_timeout_ms(OPERATION_TIMEOUT_MS);
                 if version >= 6 {
-                    request.with_topics(vec![DeleteTopicState::default().with_name(Some(topic_name(topic)))])
+                    request.with_topics(vec![
+                        DeleteTopicState::default().with_name(Some(topic_name(topic))),
+                    ])
                 } else {
                     request.with_topic_names(vec![topic_name(topic)])
                 }
@@ -393,7 +426,12 @@ impl KafkaAdmin for KafkaProtocolAdmin {
             if result.error_code == ResponseError::UnknownTopicOrPartition.code() {
                 continue;
             }
-            check("DeleteTopics", topic, result.error_code, result.error_message.as_ref())?;
+            check(
+                "DeleteTopics",
+                topic,
+                result.error_code,
+                result.error_message.as_ref(),
+            )?;
         }
         Ok(())
     }

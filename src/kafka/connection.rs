@@ -56,7 +56,8 @@ impl Connection {
             .with_client_software_name(StrBytes::from_static_str(CLIENT_ID))
             .with_client_software_version(StrBytes::from_static_str(env!("CARGO_PKG_VERSION")));
         let response: ApiVersionsResponse = conn.call_raw(&request, 3, "ApiVersions").await?;
-        super::error::check("ApiVersions", addr, response.error_code, None).map_err(CallError::Kafka)?;
+        super::error::check("ApiVersions", addr, response.error_code, None)
+            .map_err(CallError::Kafka)?;
         conn.versions = response
             .api_keys
             .iter()
@@ -79,7 +80,9 @@ impl Connection {
         let unsupported = || KafkaError::UnsupportedVersion {
             api,
             wanted: format!("{}..{}", wanted.0, wanted.1),
-            offered: offered.map(|(a, b)| format!("{a}..{b}")).unwrap_or("none".into()),
+            offered: offered
+                .map(|(a, b)| format!("{a}..{b}"))
+                .unwrap_or("none".into()),
         };
         let (min, max) = offered.ok_or_else(unsupported)?;
         let version = wanted.1.min(max);
@@ -140,14 +143,16 @@ impl Connection {
             Err(_) => return Err(CallError::Io(format!("{api} to {} timed out", self.addr))),
             Ok(result) => result.map_err(io)?,
         };
-        let response_header = ResponseHeader::decode(&mut body, R::Response::header_version(version))
-            .map_err(|e| protocol(format!("decode response header: {e}")))?;
+        let response_header =
+            ResponseHeader::decode(&mut body, R::Response::header_version(version))
+                .map_err(|e| protocol(format!("decode response header: {e}")))?;
         if response_header.correlation_id != correlation_id {
             return Err(CallError::Io(format!(
                 "{api} to {}: response for request {} arrived for request {correlation_id}",
                 self.addr, response_header.correlation_id
             )));
         }
-        R::Response::decode(&mut body, version).map_err(|e| protocol(format!("decode response: {e}")))
+        R::Response::decode(&mut body, version)
+            .map_err(|e| protocol(format!("decode response: {e}")))
     }
 }

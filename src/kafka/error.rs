@@ -40,9 +40,8 @@ impl KafkaError {
             KafkaError::Protocol { .. } => "KafkaError",
             KafkaError::Api { code, .. } => match code {
                 ResponseError::InvalidConfig | ResponseError::PolicyViolation => "InvalidConfig",
-                ResponseError::InvalidReplicationFactor | ResponseError::InvalidReplicaAssignment => {
-                    "NotEnoughBrokers"
-                }
+                ResponseError::InvalidReplicationFactor
+                | ResponseError::InvalidReplicaAssignment => "NotEnoughBrokers",
                 ResponseError::InvalidPartitions => "InvalidPartitions",
                 ResponseError::InvalidTopicException => "InvalidTopicName",
                 ResponseError::TopicAuthorizationFailed

@@ -31,7 +31,11 @@ pub trait KafkaAdmin: Send + Sync {
 
     /// Creates a topic with all its configs in one request: Kafka validates everything first,
     /// so an invalid config creates nothing. With `validate_only`, Kafka only checks.
-    async fn create_topic(&self, topic: &DesiredTopic, validate_only: bool) -> Result<(), KafkaError>;
+    async fn create_topic(
+        &self,
+        topic: &DesiredTopic,
+        validate_only: bool,
+    ) -> Result<(), KafkaError>;
 
     /// Grows a topic to `total` partitions.
     async fn create_partitions(&self, topic: &str, total: i32) -> Result<(), KafkaError>;
@@ -62,5 +66,8 @@ pub const WRITE_APIS: [&str; 4] = [
 /// How many write requests `admin` has sent (validate-only requests included: they are sent).
 pub fn write_count(admin: &dyn KafkaAdmin) -> u64 {
     let counts = admin.request_counts();
-    WRITE_APIS.iter().map(|api| counts.get(api).copied().unwrap_or(0)).sum()
+    WRITE_APIS
+        .iter()
+        .map(|api| counts.get(api).copied().unwrap_or(0))
+        .sum()
 }

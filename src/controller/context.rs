@@ -1,0 +1,92 @@
+//! What every reconcile shares: the Kubernetes client, the caches of KafkaClusters and
+//! KafkaTopics, the per-cluster observers, the event recorder and the settings.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Client, Resource};
+use tracing::warn;
+
+use crate::api::{KafkaCluster, KafkaTopic};
+use crate::observer::{ClusterKey, Observers};
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Only this namespace, or all namespaces.
+    pub namespace: Option<String>,
+    /// How often each cluster's snapshot is refreshed (and drift reverted).
+    pub resync: Duration,
+    /// Timeout of one Kafka request.
+    pub kafka_timeout: Duration,
+}
+
+pub struct Context {
+    pub client: Client,
+    pub clusters: Store<KafkaCluster>,
+    pub topics: Store<KafkaTopic>,
+    pub observers: Arc<Observers>,
+    pub recorder: Recorder,
+    pub settings: Settings,
+}
+
+impl Context {
+    pub fn new(
+        client: Client,
+        clusters: Store<KafkaCluster>,
+        topics: Store<KafkaTopic>,
+        observers: Arc<Observers>,
+        settings: Settings,
+    ) -> Self {
+        let reporter = Reporter {
+            controller: "kafka-topic-operator".into(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
+        Context {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            clusters,
+            topics,
+            observers,
+            settings,
+        }
+    }
+
+    pub fn cluster(&self, key: &ClusterKey) -> Option<Arc<KafkaCluster>> {
+        self.clusters.get(&ObjectRef::new(&key.1).within(&key.0))
+    }
+
+    /// Publishes an event; failing to is logged, never fatal.
+    pub async fn event<K: Resource<DynamicType = ()>>(
+        &self,
+        obj: &K,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) {
+        let event = Event {
+            type_,
+            reason: reason.into(),
+            note: Some(truncate(note, 1000)),
+            action: action.into(),
+            secondary: None,
+        };
+        if let Err(error) = self.recorder.publish(&event, &obj.object_ref(&())).await {
+            warn!(%error, reason, "could not publish event");
+        }
+    }
+}
+
+fn truncate(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut cut = max;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        s.push('…');
+    }
+    s
+}

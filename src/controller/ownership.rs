@@ -1,0 +1,89 @@
+//! Which KafkaTopic owns a Kafka topic when several name the same one in the same cluster: the
+//! oldest (by creationTimestamp, then namespace/name so the answer never flips).
+
+use kube::ResourceExt;
+
+use crate::api::KafkaTopic;
+use crate::observer::ClusterKey;
+
+/// The KafkaCluster a topic references, as namespace/name.
+pub fn cluster_key(topic: &KafkaTopic) -> ClusterKey {
+    let namespace = topic
+        .spec
+        .cluster_ref
+        .namespace
+        .clone()
+        .or_else(|| topic.namespace())
+        .unwrap_or_default();
+    (namespace, topic.spec.cluster_ref.name.clone())
+}
+
+fn age_key(topic: &KafkaTopic) -> (Option<k8s_openapi::jiff::Timestamp>, String, String) {
+    (
+        topic.metadata.creation_timestamp.as_ref().map(|t| t.0),
+        topic.namespace().unwrap_or_default(),
+        topic.name_any(),
+    )
+}
+
+/// The owner among every KafkaTopic in `all` that names the same Kafka topic in the same
+/// cluster as `topic` (including `topic` itself).
+pub fn owner<'a>(topic: &'a KafkaTopic, all: &'a [std::sync::Arc<KafkaTopic>]) -> &'a KafkaTopic {
+    let key = cluster_key(topic);
+    let name = topic.kafka_topic_name();
+    all.iter()
+        .map(|t| t.as_ref())
+        .filter(|t| cluster_key(t) == key && t.kafka_topic_name() == name)
+        .chain(std::iter::once(topic))
+        .min_by_key(|t| age_key(t))
+        .expect("the topic itself is a candidate")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{ClusterRef, KafkaTopicSpec};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+    use std::sync::Arc;
+
+    fn topic(ns: &str, name: &str, topic_name: Option<&str>, created_s: i64) -> Arc<KafkaTopic> {
+        let mut t = KafkaTopic::new(
+            name,
+            KafkaTopicSpec {
+                cluster_ref: ClusterRef {
+                    name: "main".into(),
+                    namespace: Some("kafka".into()),
+                },
+                topic_name: topic_name.map(String::from),
+                partitions: None,
+                replication_factor: None,
+                min_in_sync_replicas: None,
+                config: Default::default(),
+                deletion_policy: None,
+            },
+        );
+        t.metadata.namespace = Some(ns.into());
+        t.metadata.creation_timestamp = Some(Time(
+            k8s_openapi::jiff::Timestamp::from_second(created_s).unwrap(),
+        ));
+        Arc::new(t)
+    }
+
+    #[test]
+    fn the_oldest_declaration_owns_the_topic_across_namespaces() {
+        let older = topic("team-a", "orders", None, 100);
+        let newer = topic("team-b", "orders-copy", Some("orders"), 200);
+        let unrelated = topic("team-b", "payments", None, 1);
+        let all = vec![older.clone(), newer.clone(), unrelated];
+        assert_eq!(owner(&newer, &all).name_any(), "orders");
+        assert_eq!(owner(&older, &all).name_any(), "orders");
+    }
+
+    #[test]
+    fn equal_ages_are_broken_by_namespace_and_name() {
+        let a = topic("a", "orders", None, 100);
+        let b = topic("b", "orders", None, 100);
+        let all = vec![b.clone(), a.clone()];
+        assert_eq!(owner(&b, &all).namespace().unwrap(), "a");
+    }
+}

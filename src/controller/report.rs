@@ -1,0 +1,254 @@
+//! Turns what a topic reconcile found and did into the KafkaTopic status. Pure: the controller
+//! decides whether to write it (only when it differs from the stored one).
+
+use crate::api::condition::{Condition, find, merge_conditions};
+use crate::api::{DriftEntry, KafkaTopicStatus};
+use crate::model::ObservedTopic;
+use crate::plan::Drift;
+use crate::plan::health::health;
+
+/// The Ready verdict of one reconcile.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    pub ready: bool,
+    /// CamelCase reason: InSync, Creating, Conflict, InvalidSpec, ClusterUnreachable, ...
+    pub reason: String,
+    pub message: String,
+}
+
+impl Verdict {
+    pub fn ready(message: impl Into<String>) -> Self {
+        Verdict {
+            ready: true,
+            reason: "InSync".into(),
+            message: message.into(),
+        }
+    }
+    pub fn not_ready(reason: &str, message: impl Into<String>) -> Self {
+        Verdict {
+            ready: false,
+            reason: reason.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Everything a reconcile learned about one topic.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TopicReport {
+    pub topic_name: String,
+    pub verdict: Verdict,
+    /// The topic in Kafka after any change (None: missing, or unknown because Kafka was not read).
+    pub observed: Option<ObservedTopic>,
+    /// Differences left after any change.
+    pub drift: Vec<Drift>,
+    /// Differences found behind the operator's back and corrected in this reconcile.
+    pub reverted: Vec<Drift>,
+    pub warnings: Vec<String>,
+}
+
+pub fn topic_status(
+    report: &TopicReport,
+    generation: Option<i64>,
+    previous: Option<&KafkaTopicStatus>,
+) -> KafkaTopicStatus {
+    let previous_conditions = previous
+        .map(|p| p.conditions.as_slice())
+        .unwrap_or_default();
+    let observed = report.observed.as_ref();
+    let health = observed.map(health);
+
+    let mut conditions = vec![Condition::new(
+        "Ready",
+        report.verdict.ready,
+        &report.verdict.reason,
+        report.verdict.message.clone(),
+    )];
+    conditions.push(drifted_condition(report, previous_conditions));
+    if let Some(h) = health {
+        conditions.push(if h.offline > 0 {
+            Condition::new("Degraded", true, "OfflinePartitions", format!(
+                "{} partition(s) have no leader: neither readable nor writable", h.offline))
+        } else if h.under_min_isr > 0 {
+            Condition::new("Degraded", true, "UnderMinIsr", format!(
+                "{} partition(s) have fewer in-sync replicas than min.insync.replicas: acks=all writes fail", h.under_min_isr))
+        } else if h.under_replicated > 0 {
+            Condition::new("Degraded", true, "UnderReplicated", format!(
+                "{} partition(s) have fewer in-sync replicas than replicas", h.under_replicated))
+        } else {
+            Condition::new("Degraded", false, "Healthy", "every partition has a leader and a full ISR")
+        });
+    }
+    for c in &mut conditions {
+        c.observed_generation = generation;
+    }
+    let conditions = merge_conditions(previous_conditions, conditions);
+
+    let degraded = health.is_some_and(|h| !h.is_healthy());
+    let state = if !report.verdict.ready {
+        report.verdict.reason.clone()
+    } else if degraded {
+        "Degraded".to_string()
+    } else {
+        "InSync".to_string()
+    };
+
+    KafkaTopicStatus {
+        observed_generation: generation,
+        topic_name: Some(report.topic_name.clone()),
+        topic_id: observed.and_then(|t| t.topic_id.clone()),
+        partitions: observed.map(|t| t.partitions.len() as i32),
+        replication_factor: observed.and_then(|t| t.replication_factor()),
+        min_in_sync_replicas: observed.and_then(|t| t.min_in_sync_replicas()),
+        under_replicated_partitions: health.map(|h| h.under_replicated),
+        offline_partitions: health.map(|h| h.offline),
+        under_min_isr_partitions: health.map(|h| h.under_min_isr),
+        drift: report
+            .drift
+            .iter()
+            .map(|d| DriftEntry {
+                field: d.field.clone(),
+                desired: d.desired.clone(),
+                observed: d.observed.clone(),
+            })
+            .collect(),
+        warnings: report.warnings.clone(),
+        state: Some(state),
+        conditions,
+        last_sync_time: previous.and_then(|p| p.last_sync_time),
+    }
+}
+
+fn drifted_condition(report: &TopicReport, previous: &[Condition]) -> Condition {
+    if !report.drift.is_empty() {
+        return Condition::new("Drifted", true, "DriftDetected", describe(&report.drift));
+    }
+    if !report.reverted.is_empty() {
+        return Condition::new(
+            "Drifted",
+            false,
+            "Reverted",
+            format!(
+                "reverted changes made outside the operator: {}",
+                describe(&report.reverted)
+            ),
+        );
+    }
+    // Keep the account of the last revert until the next drift: it says what happened and when.
+    match find(previous, "Drifted") {
+        Some(old) if !old.is_true() => old.clone(),
+        _ => Condition::new("Drifted", false, "NoDrift", "Kafka matches the declaration"),
+    }
+}
+
+/// `field: desired X, observed Y; ...`
+pub fn describe(drift: &[Drift]) -> String {
+    drift
+        .iter()
+        .map(|d| format!("{}: declared {}, found {}", d.field, d.desired, d.observed))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// True when `next` says something `previous` did not (ignoring lastSyncTime).
+pub fn status_changed(previous: Option<&KafkaTopicStatus>, next: &KafkaTopicStatus) -> bool {
+    match previous {
+        None => true,
+        Some(p) => {
+            let mut p = p.clone();
+            p.last_sync_time = next.last_sync_time;
+            p != *next
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ObservedConfig, ObservedPartition};
+
+    fn observed(isr: &[i32]) -> ObservedTopic {
+        ObservedTopic {
+            name: "t".into(),
+            topic_id: Some("abc".into()),
+            is_internal: false,
+            partitions: vec![ObservedPartition {
+                id: 0,
+                leader: 1,
+                replicas: vec![1, 2, 3],
+                isr: isr.to_vec(),
+            }],
+            configs: [(
+                "min.insync.replicas".to_string(),
+                ObservedConfig {
+                    value: Some("2".into()),
+                    is_topic_override: true,
+                },
+            )]
+            .into(),
+        }
+    }
+
+    fn report(isr: &[i32]) -> TopicReport {
+        TopicReport {
+            topic_name: "t".into(),
+            verdict: Verdict::ready("in sync"),
+            observed: Some(observed(isr)),
+            drift: vec![],
+            reverted: vec![],
+            warnings: vec![],
+        }
+    }
+
+    #[test]
+    fn an_in_sync_healthy_topic_reads_in_sync() {
+        let s = topic_status(&report(&[1, 2, 3]), Some(1), None);
+        assert_eq!(s.state.as_deref(), Some("InSync"));
+        assert_eq!(
+            (s.partitions, s.replication_factor, s.min_in_sync_replicas),
+            (Some(1), Some(3), Some(2))
+        );
+        assert_eq!(s.under_replicated_partitions, Some(0));
+        assert!(!find(&s.conditions, "Degraded").unwrap().is_true());
+    }
+
+    #[test]
+    fn lost_replicas_show_as_degraded() {
+        let s = topic_status(&report(&[1]), Some(1), None);
+        assert_eq!(s.state.as_deref(), Some("Degraded"));
+        assert_eq!(s.under_min_isr_partitions, Some(1));
+        assert_eq!(
+            find(&s.conditions, "Degraded").unwrap().reason,
+            "UnderMinIsr"
+        );
+    }
+
+    #[test]
+    fn the_same_report_twice_is_not_a_change() {
+        let first = topic_status(&report(&[1, 2, 3]), Some(1), None);
+        let second = topic_status(&report(&[1, 2, 3]), Some(1), Some(&first));
+        assert!(!status_changed(Some(&first), &second));
+        let third = topic_status(&report(&[1, 2]), Some(1), Some(&second));
+        assert!(status_changed(Some(&second), &third));
+    }
+
+    #[test]
+    fn a_revert_is_remembered_until_the_next_drift() {
+        let mut r = report(&[1, 2, 3]);
+        r.reverted = vec![Drift {
+            field: "config.retention.ms".into(),
+            desired: "1".into(),
+            observed: "2".into(),
+        }];
+        let s1 = topic_status(&r, Some(1), None);
+        let c = find(&s1.conditions, "Drifted").unwrap();
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str()),
+            ("False", "Reverted")
+        );
+        assert!(c.message.contains("config.retention.ms"));
+        let s2 = topic_status(&report(&[1, 2, 3]), Some(1), Some(&s1));
+        assert_eq!(find(&s2.conditions, "Drifted").unwrap().reason, "Reverted");
+        assert!(!status_changed(Some(&s1), &s2));
+    }
+}

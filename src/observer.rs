@@ -1,0 +1,274 @@
+//! One observer per KafkaCluster: refreshes a snapshot of the whole cluster every resync
+//! interval in a few batched calls, so per-topic reconciles read memory, not Kafka. Thousands
+//! of topics cost a handful of requests per resync.
+//!
+//! After the operator changes a topic it re-reads that one topic and patches it into the
+//! snapshot, so the next reconcile sees its own write instead of re-applying it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{Notify, watch};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::kafka::{KafkaAdmin, KafkaError};
+use crate::model::{ClusterSnapshot, ObservedTopic};
+
+/// The latest result of observing a cluster.
+#[derive(Clone, Debug)]
+pub enum Observation {
+    /// No snapshot yet.
+    Pending,
+    Observed {
+        /// When the snapshot's requests started: anything written before this is in it.
+        started: Instant,
+        snapshot: Arc<ClusterSnapshot>,
+    },
+    Failed {
+        reason: &'static str,
+        message: String,
+        /// When the next attempt is due (backoff).
+        retry_in: Duration,
+    },
+}
+
+/// What a reconcile sees of one topic.
+pub enum TopicView {
+    Pending,
+    Failed {
+        reason: &'static str,
+        message: String,
+    },
+    Observed {
+        snapshot: Arc<ClusterSnapshot>,
+        topic: Option<ObservedTopic>,
+    },
+}
+
+/// Identifies a KafkaCluster resource: namespace/name.
+pub type ClusterKey = (String, String);
+
+pub struct ClusterObserver {
+    pub admin: Arc<dyn KafkaAdmin>,
+    /// What the observer was started for (bootstrap servers); a change means a new observer.
+    pub connection_key: String,
+    observation: watch::Receiver<Observation>,
+    /// Topics re-read after a write, newer than the snapshot: (when read, topic or None if gone).
+    patches: Mutex<BTreeMap<String, (Instant, Option<ObservedTopic>)>>,
+    refresh_now: Arc<Notify>,
+    cancel: CancellationToken,
+}
+
+impl ClusterObserver {
+    pub fn observation(&self) -> Observation {
+        self.observation.borrow().clone()
+    }
+
+    /// The topic as last observed, patches included.
+    pub fn topic(&self, name: &str) -> TopicView {
+        match self.observation() {
+            Observation::Pending => TopicView::Pending,
+            Observation::Failed {
+                reason, message, ..
+            } => TopicView::Failed { reason, message },
+            Observation::Observed { started, snapshot } => {
+                let patched = self
+                    .patches
+                    .lock()
+                    .unwrap()
+                    .get(name)
+                    .filter(|(at, _)| *at > started)
+                    .map(|(_, t)| t.clone());
+                let topic = patched.unwrap_or_else(|| snapshot.topics.get(name).cloned());
+                TopicView::Observed { snapshot, topic }
+            }
+        }
+    }
+
+    /// Records a fresh read of one topic (None: it does not exist).
+    pub fn patch(&self, name: &str, read_at: Instant, topic: Option<ObservedTopic>) {
+        self.patches
+            .lock()
+            .unwrap()
+            .insert(name.to_string(), (read_at, topic));
+    }
+
+    /// Asks for a new snapshot now instead of at the next interval.
+    pub fn refresh_now(&self) {
+        self.refresh_now.notify_one();
+    }
+
+    pub async fn changed(&self) -> Observation {
+        let mut rx = self.observation.clone();
+        let _ = rx.changed().await;
+        self.observation()
+    }
+}
+
+impl Drop for ClusterObserver {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+/// All observers, keyed by KafkaCluster. `updates` ticks after every refresh of any cluster,
+/// which makes the controllers re-run their reconciles against the new snapshot.
+pub struct Observers {
+    observers: Mutex<HashMap<ClusterKey, Arc<ClusterObserver>>>,
+    updates: watch::Sender<u64>,
+    resync: Duration,
+    request_timeout: Duration,
+    connect: Box<dyn Fn(&[String], Duration) -> Arc<dyn KafkaAdmin> + Send + Sync>,
+}
+
+impl Observers {
+    pub fn new(
+        resync: Duration,
+        request_timeout: Duration,
+        connect: impl Fn(&[String], Duration) -> Arc<dyn KafkaAdmin> + Send + Sync + 'static,
+    ) -> Self {
+        Observers {
+            observers: Mutex::new(HashMap::new()),
+            updates: watch::channel(0).0,
+            resync,
+            request_timeout,
+            connect: Box::new(connect),
+        }
+    }
+
+    /// A stream that yields after every refresh of any cluster.
+    pub fn updates(&self) -> watch::Receiver<u64> {
+        self.updates.subscribe()
+    }
+
+    pub fn get(&self, key: &ClusterKey) -> Option<Arc<ClusterObserver>> {
+        self.observers.lock().unwrap().get(key).cloned()
+    }
+
+    /// The observer for a cluster reached at `bootstrap`, started if needed, restarted if the
+    /// bootstrap servers changed.
+    pub fn ensure(&self, key: &ClusterKey, bootstrap: &[String]) -> Arc<ClusterObserver> {
+        let connection_key = bootstrap.join(",");
+        let mut map = self.observers.lock().unwrap();
+        if let Some(existing) = map.get(key)
+            && existing.connection_key == connection_key
+        {
+            return existing.clone();
+        }
+        info!(cluster = %format!("{}/{}", key.0, key.1), bootstrap = %connection_key, "starting cluster observer");
+        let admin = (self.connect)(bootstrap, self.request_timeout);
+        let observer = self.spawn(key.clone(), admin, connection_key);
+        map.insert(key.clone(), observer.clone());
+        observer
+    }
+
+    /// Keeps only the observers whose key passes `keep`.
+    pub fn retain(&self, keep: impl Fn(&ClusterKey) -> bool) {
+        self.observers.lock().unwrap().retain(|k, _| keep(k));
+    }
+
+    /// Stops observing a cluster (its KafkaCluster was deleted).
+    pub fn remove(&self, key: &ClusterKey) {
+        if self.observers.lock().unwrap().remove(key).is_some() {
+            info!(cluster = %format!("{}/{}", key.0, key.1), "stopped cluster observer");
+        }
+    }
+
+    fn spawn(
+        &self,
+        key: ClusterKey,
+        admin: Arc<dyn KafkaAdmin>,
+        connection_key: String,
+    ) -> Arc<ClusterObserver> {
+        let (tx, rx) = watch::channel(Observation::Pending);
+        let refresh_now = Arc::new(Notify::new());
+        let cancel = CancellationToken::new();
+        let observer = Arc::new(ClusterObserver {
+            admin: admin.clone(),
+            connection_key,
+            observation: rx,
+            patches: Mutex::new(BTreeMap::new()),
+            refresh_now: refresh_now.clone(),
+            cancel: cancel.clone(),
+        });
+        let weak = Arc::downgrade(&observer);
+        let updates = self.updates.clone();
+        let resync = self.resync;
+        tokio::spawn(async move {
+            let mut failures: u32 = 0;
+            loop {
+                let started = Instant::now();
+                let result = tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    r = admin.snapshot() => r,
+                };
+                let wait = match result {
+                    Ok(snapshot) => {
+                        if failures > 0 {
+                            info!(cluster = %key.1, "Kafka reachable again");
+                        }
+                        failures = 0;
+                        debug!(cluster = %key.1, topics = snapshot.topics.len(), "snapshot");
+                        if let Some(observer) = weak.upgrade() {
+                            // Patches older than this snapshot are superseded by it.
+                            observer
+                                .patches
+                                .lock()
+                                .unwrap()
+                                .retain(|_, (at, _)| *at > started);
+                        }
+                        tx.send_replace(Observation::Observed {
+                            started,
+                            snapshot: Arc::new(snapshot),
+                        });
+                        resync
+                    }
+                    Err(error) => {
+                        failures += 1;
+                        let retry_in = backoff(failures, resync);
+                        warn!(cluster = %key.1, %error, retry_in_s = retry_in.as_secs_f32(), "observing Kafka failed");
+                        tx.send_replace(failed(&error, retry_in));
+                        retry_in
+                    }
+                };
+                updates.send_modify(|n| *n = n.wrapping_add(1));
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = refresh_now.notified() => {}
+                }
+            }
+        });
+        observer
+    }
+}
+
+fn failed(error: &KafkaError, retry_in: Duration) -> Observation {
+    Observation::Failed {
+        reason: error.reason(),
+        message: error.to_string(),
+        retry_in,
+    }
+}
+
+/// 1s, 2s, 4s, ... capped at the resync interval (and at 5 minutes).
+pub fn backoff(failures: u32, resync: Duration) -> Duration {
+    let exp = Duration::from_secs(1u64 << failures.saturating_sub(1).min(16));
+    exp.min(resync.max(Duration::from_secs(1)))
+        .min(Duration::from_secs(300))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_resync_interval() {
+        let resync = Duration::from_secs(30);
+        let waits: Vec<u64> = (1..=7).map(|n| backoff(n, resync).as_secs()).collect();
+        assert_eq!(waits, vec![1, 2, 4, 8, 16, 30, 30]);
+    }
+}

@@ -1,0 +1,161 @@
+//! Builds the desired topic from a KafkaTopic spec and its cluster's defaults, and rejects
+//! declarations that Kubernetes admission cannot judge (config values that are not scalars).
+
+use crate::api::{KafkaTopicSpec, TopicDefaults};
+use crate::model::{DesiredTopic, MIN_INSYNC_REPLICAS};
+
+/// A declaration the operator refuses; shown as Ready=False/InvalidSpec.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SpecError {
+    #[error("config {key} must be a string, number or boolean")]
+    NotAScalar { key: String },
+    #[error("config min.insync.replicas is not allowed: set spec.minInSyncReplicas instead")]
+    MinIsrInConfig,
+    #[error(
+        "minInSyncReplicas {min_isr} exceeds replicationFactor {replication_factor} (after applying the cluster's topicDefaults)"
+    )]
+    MinIsrAboveReplicationFactor {
+        min_isr: i32,
+        replication_factor: i32,
+    },
+}
+
+pub fn desired_topic(
+    name: &str,
+    spec: &KafkaTopicSpec,
+    defaults: &TopicDefaults,
+) -> Result<DesiredTopic, SpecError> {
+    let mut configs = std::collections::BTreeMap::new();
+    for (key, value) in &spec.config {
+        if key == MIN_INSYNC_REPLICAS {
+            return Err(SpecError::MinIsrInConfig);
+        }
+        let value = value
+            .to_kafka_string()
+            .ok_or_else(|| SpecError::NotAScalar { key: key.clone() })?;
+        configs.insert(key.clone(), value);
+    }
+    let replication_factor = spec
+        .replication_factor
+        .unwrap_or(defaults.replication_factor);
+    let min_isr = spec
+        .min_in_sync_replicas
+        .unwrap_or(defaults.min_in_sync_replicas);
+    if min_isr > replication_factor {
+        return Err(SpecError::MinIsrAboveReplicationFactor {
+            min_isr,
+            replication_factor,
+        });
+    }
+    Ok(DesiredTopic {
+        name: name.to_string(),
+        partitions: spec.partitions.unwrap_or(defaults.partitions),
+        replication_factor,
+        min_in_sync_replicas: min_isr,
+        configs,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{ClusterRef, ConfigValue};
+
+    fn spec() -> KafkaTopicSpec {
+        KafkaTopicSpec {
+            cluster_ref: ClusterRef {
+                name: "c".into(),
+                namespace: None,
+            },
+            topic_name: None,
+            partitions: None,
+            replication_factor: None,
+            min_in_sync_replicas: None,
+            config: Default::default(),
+            deletion_policy: None,
+        }
+    }
+
+    #[test]
+    fn fields_left_out_come_from_the_cluster_defaults() {
+        let defaults = TopicDefaults {
+            partitions: 6,
+            replication_factor: 3,
+            min_in_sync_replicas: 2,
+            ..Default::default()
+        };
+        let d = desired_topic("t", &spec(), &defaults).unwrap();
+        assert_eq!(
+            (d.partitions, d.replication_factor, d.min_in_sync_replicas),
+            (6, 3, 2)
+        );
+        let mut s = spec();
+        s.partitions = Some(2);
+        s.replication_factor = Some(2);
+        s.min_in_sync_replicas = Some(1);
+        let d = desired_topic("t", &s, &defaults).unwrap();
+        assert_eq!(
+            (d.partitions, d.replication_factor, d.min_in_sync_replicas),
+            (2, 2, 1)
+        );
+    }
+
+    #[test]
+    fn config_values_render_as_kafka_strings() {
+        let mut s = spec();
+        s.config
+            .insert("retention.ms".into(), ConfigValue::Int(604800000));
+        s.config
+            .insert("preallocate".into(), ConfigValue::Bool(true));
+        s.config
+            .insert("min.cleanable.dirty.ratio".into(), ConfigValue::Float(0.5));
+        s.config
+            .insert("cleanup.policy".into(), ConfigValue::Text("compact".into()));
+        let d = desired_topic("t", &s, &TopicDefaults::default()).unwrap();
+        assert_eq!(d.configs["retention.ms"], "604800000");
+        assert_eq!(d.configs["preallocate"], "true");
+        assert_eq!(d.configs["min.cleanable.dirty.ratio"], "0.5");
+        assert_eq!(d.configs["cleanup.policy"], "compact");
+        assert_eq!(d.all_configs()["min.insync.replicas"], "2");
+    }
+
+    #[test]
+    fn non_scalar_config_and_min_isr_in_config_are_rejected() {
+        let mut s = spec();
+        s.config.insert(
+            "retention.ms".into(),
+            ConfigValue::Other(serde_json::json!([1])),
+        );
+        assert_eq!(
+            desired_topic("t", &s, &TopicDefaults::default()),
+            Err(SpecError::NotAScalar {
+                key: "retention.ms".into()
+            })
+        );
+        let mut s = spec();
+        s.config
+            .insert("min.insync.replicas".into(), ConfigValue::Int(2));
+        assert_eq!(
+            desired_topic("t", &s, &TopicDefaults::default()),
+            Err(SpecError::MinIsrInConfig)
+        );
+    }
+
+    #[test]
+    fn min_isr_above_defaulted_replication_factor_is_rejected() {
+        let mut s = spec();
+        s.min_in_sync_replicas = Some(3);
+        let defaults = TopicDefaults {
+            replication_factor: 2,
+            min_in_sync_replicas: 1,
+            ..Default::default()
+        };
+        assert!(matches!(
+            desired_topic("t", &s, &defaults),
+            Err(SpecError::MinIsrAboveReplicationFactor {
+                min_isr: 3,
+                replication_factor: 2
+            })
+        ));
+    }
+}

@@ -1,0 +1,54 @@
+//! Advice about a declaration: legal, but likely to hurt.
+
+use crate::model::DesiredTopic;
+
+pub fn warnings(desired: &DesiredTopic, growing_partitions: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    let rf = desired.replication_factor;
+    let min_isr = desired.min_in_sync_replicas;
+    if rf == 1 {
+        out.push("replicationFactor 1 has no redundancy: when its broker fails, the partition is offline and its data may be lost".to_string());
+    } else if min_isr == rf {
+        out.push(format!(
+            "minInSyncReplicas equals replicationFactor ({rf}): acks=all producers fail whenever one broker is down"
+        ));
+    } else if min_isr == 1 {
+        out.push("minInSyncReplicas 1: an acks=all write may be acknowledged by one replica and lost with it".to_string());
+    }
+    if desired
+        .configs
+        .get("unclean.leader.election.enable")
+        .map(String::as_str)
+        == Some("true")
+    {
+        out.push("unclean.leader.election.enable=true lets an out-of-sync replica become leader and lose acknowledged writes".to_string());
+    }
+    if growing_partitions {
+        out.push("growing partitions moves keys to other partitions: ordering per key is not kept across the change".to_string());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn topic(rf: i32, min_isr: i32) -> DesiredTopic {
+        DesiredTopic {
+            name: "t".into(),
+            partitions: 1,
+            replication_factor: rf,
+            min_in_sync_replicas: min_isr,
+            configs: Default::default(),
+        }
+    }
+
+    #[test]
+    fn warns_about_weak_durability_settings() {
+        assert!(warnings(&topic(1, 1), false)[0].contains("no redundancy"));
+        assert!(warnings(&topic(3, 3), false)[0].contains("acks=all producers fail"));
+        assert!(warnings(&topic(3, 1), false)[0].contains("minInSyncReplicas 1"));
+        assert!(warnings(&topic(3, 2), false).is_empty());
+        assert!(warnings(&topic(3, 2), true)[0].contains("growing partitions"));
+    }
+}
