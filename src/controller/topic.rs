@@ -136,7 +136,30 @@ async fn sync(topic: &KafkaTopic, cluster: &KafkaCluster, ctx: &Context) -> (Top
         TopicView::Observed { snapshot, topic } => (snapshot, topic),
     };
     let live_brokers: Vec<i32> = snapshot.brokers.iter().map(|b| b.id).collect();
-    let plan = plan_topic(&desired, observed.as_ref(), &live_brokers);
+    let mut observed = observed;
+    let mut plan = plan_topic(&desired, observed.as_ref(), &live_brokers);
+    if !plan.actions.is_empty() && cluster.spec.policy.mode == PolicyMode::Enforce {
+        // The snapshot may be up to one resync old: never write on a stale view. Re-read this
+        // one topic and plan again (someone may have created or fixed it meanwhile).
+        let read_at = Instant::now();
+        match observer
+            .admin
+            .describe_topics(std::slice::from_ref(&name))
+            .await
+        {
+            Ok(mut fresh) => {
+                observed = fresh.remove(&name);
+                observer.patch(&name, read_at, observed.clone());
+                plan = plan_topic(&desired, observed.as_ref(), &live_brokers);
+            }
+            Err(error) => {
+                return (
+                    not_synced(topic, Verdict::not_ready(error.reason(), error.to_string())),
+                    Requeue::requeue(ctx.settings.resync),
+                );
+            }
+        }
+    }
     let growing = observed.is_some()
         && plan
             .actions

@@ -1,0 +1,433 @@
+//! Harness for integration tests against the real environment started by tests/env/up.sh
+//! (`make test` starts it; `source /tmp/kto-env/env.sh` for a manual `cargo test`).
+//!
+//! Each test gets its own namespace, a KafkaCluster in it and an operator scoped to that
+//! namespace running in-process, so tests run in parallel without seeing each other. Kafka's
+//! state is checked with Kafka's own CLI (the kafka-tools jar), never only through our code.
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+pub mod kafka_cli;
+
+use std::process::Command;
+use std::sync::{Arc, Once};
+use std::time::Duration;
+
+use kafka_topic_operator::api::{KafkaCluster, KafkaTopic};
+use kafka_topic_operator::controller::{self, Settings};
+use kafka_topic_operator::kafka::{KafkaAdmin, KafkaProtocolAdmin, write_count};
+use kafka_topic_operator::observer::Observers;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::{Client, ResourceExt};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+/// The operator's resync interval in tests: short, so drift is reverted within seconds.
+pub const RESYNC: Duration = Duration::from_secs(2);
+pub const WAIT: Duration = Duration::from_secs(90);
+
+pub fn env_var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: integration tests run against the real environment; use `make test`, or `make env-up && source /tmp/kto-env/env.sh` first")
+    })
+}
+
+pub fn bootstrap() -> String {
+    env_var("KTO_KAFKA_BOOTSTRAP")
+}
+
+pub fn bootstrap_list() -> Vec<String> {
+    bootstrap().split(',').map(String::from).collect()
+}
+
+/// Runs a command, asserting success, returning stdout.
+pub fn run(cmd: &str, args: &[&str]) -> String {
+    let out = Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("running {cmd}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd} {args:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs a command that is expected to fail; returns stderr.
+pub fn run_failing(cmd: &str, args: &[&str]) -> String {
+    let out = Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("running {cmd}: {e}"));
+    assert!(
+        !out.status.success(),
+        "{cmd} {args:?} succeeded but should have failed: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn kubectl(args: &[&str]) -> String {
+    run(&env_var("KTO_KUBECTL"), args)
+}
+
+pub fn kubectl_failing(args: &[&str]) -> String {
+    run_failing(&env_var("KTO_KUBECTL"), args)
+}
+
+/// kubectl apply of a YAML document given as a string.
+pub fn kubectl_apply(ns: &str, yaml: &str) -> Result<String, String> {
+    use std::io::Write;
+    let mut child = Command::new(env_var("KTO_KUBECTL"))
+        .args(["apply", "-n", ns, "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("kubectl");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(yaml.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+static CRDS: Once = Once::new();
+
+/// Installs the committed CRDs (crds/) once per test binary and waits until they serve.
+pub fn install_crds() {
+    CRDS.call_once(|| {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/crds/");
+        kubectl(&["apply", "--server-side", "--force-conflicts", "-f", dir]);
+        kubectl(&[
+            "wait",
+            "--for",
+            "condition=established",
+            "--timeout=60s",
+            "-f",
+            dir,
+        ]);
+    });
+}
+
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{:08x}", rand::random::<u32>())
+}
+
+/// One test's world: a namespace, a KafkaCluster named `kafka` in it, and an operator watching
+/// only that namespace. Dropping it stops the operator and deletes the namespace.
+pub struct TestEnv {
+    pub client: Client,
+    pub ns: String,
+    pub observers: Arc<Observers>,
+    shutdown: CancellationToken,
+    operator: Option<tokio::task::JoinHandle<()>>,
+}
+
+pub struct ClusterOptions {
+    pub bootstrap: Vec<String>,
+    pub mode: &'static str,
+    pub defaults: serde_json::Value,
+}
+
+impl Default for ClusterOptions {
+    fn default() -> Self {
+        ClusterOptions {
+            bootstrap: bootstrap_list(),
+            mode: "Enforce",
+            defaults: json!({}),
+        }
+    }
+}
+
+impl TestEnv {
+    pub async fn start(name: &str) -> TestEnv {
+        Self::start_with(name, ClusterOptions::default()).await
+    }
+
+    pub async fn start_with(name: &str, cluster: ClusterOptions) -> TestEnv {
+        let env = Self::without_operator(name, cluster).await;
+        env.start_operator()
+    }
+
+    /// Namespace and KafkaCluster, but no operator yet (call `start_operator`).
+    pub async fn without_operator(name: &str, cluster: ClusterOptions) -> TestEnv {
+        install_crds();
+        let client = Client::try_default()
+            .await
+            .expect("kube client from KUBECONFIG");
+        let ns = unique(&format!("kto-{name}"));
+        let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+        namespaces
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap(),
+            )
+            .await
+            .expect("create namespace");
+        let clusters: Api<KafkaCluster> = Api::namespaced(client.clone(), &ns);
+        let kc: KafkaCluster = serde_json::from_value(json!({
+            "apiVersion": "kafka.topic-operator.dev/v1alpha1",
+            "kind": "KafkaCluster",
+            "metadata": {"name": "kafka"},
+            "spec": {
+                "bootstrapServers": cluster.bootstrap,
+                "topicDefaults": cluster.defaults,
+                "policy": {"mode": cluster.mode}
+            }
+        }))
+        .unwrap();
+        clusters
+            .create(&PostParams::default(), &kc)
+            .await
+            .expect("create KafkaCluster");
+        let observers = Arc::new(Observers::new(
+            RESYNC,
+            Duration::from_secs(10),
+            |b: &[String], t| {
+                Arc::new(KafkaProtocolAdmin::new(b.to_vec(), t)) as Arc<dyn KafkaAdmin>
+            },
+        ));
+        TestEnv {
+            client,
+            ns,
+            observers,
+            shutdown: CancellationToken::new(),
+            operator: None,
+        }
+    }
+
+    pub fn start_operator(mut self) -> TestEnv {
+        let settings = Settings {
+            namespace: Some(self.ns.clone()),
+            resync: RESYNC,
+            kafka_timeout: Duration::from_secs(10),
+        };
+        self.operator = Some(tokio::spawn(controller::run_with(
+            self.client.clone(),
+            settings,
+            self.observers.clone(),
+            self.shutdown.clone(),
+        )));
+        self
+    }
+
+    pub fn topics(&self) -> Api<KafkaTopic> {
+        Api::namespaced(self.client.clone(), &self.ns)
+    }
+
+    pub fn clusters(&self) -> Api<KafkaCluster> {
+        Api::namespaced(self.client.clone(), &self.ns)
+    }
+
+    /// Applies a KafkaTopic given as JSON (metadata.name and spec), referencing this test's cluster
+    /// unless the spec names another.
+    pub async fn apply_topic(&self, name: &str, mut spec: serde_json::Value) -> KafkaTopic {
+        if spec.get("clusterRef").is_none() {
+            spec["clusterRef"] = json!({"name": "kafka"});
+        }
+        let obj = json!({
+            "apiVersion": "kafka.topic-operator.dev/v1alpha1",
+            "kind": "KafkaTopic",
+            "metadata": {"name": name},
+            "spec": spec,
+        });
+        self.topics()
+            .patch(
+                name,
+                &PatchParams::apply("kto-tests").force(),
+                &Patch::Apply(&obj),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("applying KafkaTopic {name}: {e}"))
+    }
+
+    pub async fn get_topic(&self, name: &str) -> KafkaTopic {
+        self.topics().get(name).await.expect("get KafkaTopic")
+    }
+
+    /// Polls the KafkaTopic until `ok` holds; panics with its last status after WAIT.
+    pub async fn wait_topic(
+        &self,
+        name: &str,
+        what: &str,
+        ok: impl Fn(&KafkaTopic) -> bool,
+    ) -> KafkaTopic {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let t = self.get_topic(name).await;
+            if ok(&t) {
+                return t;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!(
+                    "KafkaTopic {name}: timed out waiting for {what}; status: {}",
+                    serde_json::to_string_pretty(&t.status).unwrap()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
+    pub async fn wait_ready(&self, name: &str) -> KafkaTopic {
+        self.wait_topic(name, "Ready=True", |t| {
+            condition(t, "Ready").is_some_and(|c| c.0 == "True")
+        })
+        .await
+    }
+
+    pub async fn wait_reason(&self, name: &str, reason: &str) -> KafkaTopic {
+        self.wait_topic(name, &format!("Ready reason {reason}"), |t| {
+            condition(t, "Ready").is_some_and(|c| c.1 == reason)
+        })
+        .await
+    }
+
+    pub async fn wait_cluster(
+        &self,
+        what: &str,
+        ok: impl Fn(&KafkaCluster) -> bool,
+    ) -> KafkaCluster {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let c = self
+                .clusters()
+                .get("kafka")
+                .await
+                .expect("get KafkaCluster");
+            if ok(&c) {
+                return c;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!(
+                    "KafkaCluster: timed out waiting for {what}; status: {}",
+                    serde_json::to_string_pretty(&c.status).unwrap()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
+    pub async fn delete_topic_resource(&self, name: &str) {
+        self.topics()
+            .delete(name, &DeleteParams::default())
+            .await
+            .expect("delete KafkaTopic");
+    }
+
+    pub async fn wait_topic_gone(&self, name: &str) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while self.topics().get_opt(name).await.expect("get").is_some() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "KafkaTopic {name} was not deleted"
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
+    /// Kafka write requests the operator has sent to this test's cluster.
+    pub fn kafka_writes(&self) -> u64 {
+        self.observers
+            .get(&(self.ns.clone(), "kafka".into()))
+            .map(|o| write_count(o.admin.as_ref()))
+            .unwrap_or(0)
+    }
+
+    /// Events about one object, as "Type Reason: message" lines (via kubectl).
+    pub fn events_for(&self, name: &str) -> Vec<String> {
+        let out = kubectl(&[
+            "get",
+            "events.events.k8s.io",
+            "-n",
+            &self.ns,
+            "--field-selector",
+            &format!("regarding.name={name}"),
+            "-o",
+            "jsonpath={range .items[*]}{.type} {.reason}: {.note}{\"\\n\"}{end}",
+        ]);
+        out.lines().map(String::from).collect()
+    }
+
+    pub async fn wait_event(&self, name: &str, reason: &str) -> String {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            if let Some(e) = self
+                .events_for(name)
+                .into_iter()
+                .find(|e| e.contains(&format!(" {reason}:")))
+            {
+                return e;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no {reason} event for {name}: {:?}",
+                self.events_for(name)
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// Stops the operator and waits until it has.
+    pub async fn stop_operator(&mut self) {
+        self.shutdown.cancel();
+        if let Some(handle) = self.operator.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(20), handle).await;
+        }
+    }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        // Leave nothing behind; the finalizers of Delete-policy topics are released by the
+        // operator when it runs, so strip them here as it is stopping.
+        let kubectl = env_var("KTO_KUBECTL");
+        let _ = Command::new(&kubectl)
+            .args([
+                "patch",
+                "kafkatopics",
+                "--all",
+                "-n",
+                &self.ns,
+                "--type=merge",
+                "-p",
+                r#"{"metadata":{"finalizers":null}}"#,
+            ])
+            .output();
+        let _ = Command::new(&kubectl)
+            .args(["delete", "namespace", &self.ns, "--wait=false"])
+            .output();
+    }
+}
+
+/// (status, reason, message) of a condition.
+pub fn condition(t: &KafkaTopic, type_: &str) -> Option<(String, String, String)> {
+    t.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
+pub fn cluster_condition(c: &KafkaCluster, type_: &str) -> Option<(String, String, String)> {
+    c.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
+pub fn resource_version(t: &KafkaTopic) -> String {
+    t.resource_version().unwrap_or_default()
+}
