@@ -114,6 +114,9 @@ impl Drop for ClusterObserver {
     }
 }
 
+/// Opens a Kafka client for bootstrap servers with a request timeout.
+pub type Connector = dyn Fn(&[String], Duration) -> Arc<dyn KafkaAdmin> + Send + Sync;
+
 /// All observers, keyed by KafkaCluster. `updates` ticks after every refresh of any cluster,
 /// which makes the controllers re-run their reconciles against the new snapshot.
 pub struct Observers {
@@ -121,7 +124,7 @@ pub struct Observers {
     updates: watch::Sender<u64>,
     resync: Duration,
     request_timeout: Duration,
-    connect: Box<dyn Fn(&[String], Duration) -> Arc<dyn KafkaAdmin> + Send + Sync>,
+    connect: Box<Connector>,
 }
 
 impl Observers {

@@ -1,5 +1,8 @@
 //! The KafkaCluster resource: how to reach one Kafka cluster, the defaults its topics inherit,
 //! and the policy the operator follows there.
+// kube's printcolumn(...) attributes repeat keys like `type_`, which clippy mistakes for
+// duplicated attributes.
+#![allow(clippy::duplicated_attributes)]
 
 use chrono::{DateTime, Utc};
 use kube::{CustomResource, KubeSchema};

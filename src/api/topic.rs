@@ -1,4 +1,7 @@
 //! The KafkaTopic resource: one Kafka topic, declared.
+// kube's printcolumn(...) attributes repeat keys like `type_`, which clippy mistakes for
+// duplicated attributes.
+#![allow(clippy::duplicated_attributes)]
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;

@@ -14,6 +14,7 @@ case "$tool" in
   console-producer) class=org.apache.kafka.tools.ConsoleProducer ;;
   console-consumer) class=org.apache.kafka.tools.consumer.ConsoleConsumer ;;
   metadata-quorum) class=org.apache.kafka.tools.MetadataQuorumCommand ;;
+  cluster) class=org.apache.kafka.tools.ClusterTool ;;
   *) echo "unknown tool $tool" >&2; exit 2 ;;
 esac
 # Quick start matters more than peak speed for one-shot CLI calls.

@@ -1,0 +1,52 @@
+# kafka-topic-operator: the two commands a newcomer needs are `make demo` and `make test`.
+SHELL := /bin/bash
+CARGO ?= cargo
+BIN := target/debug/kafka-topic-operator
+CRDS := crds/kafka.topic-operator.dev.yaml
+
+.PHONY: help build release crds lint unit test env-install env-up env-down demo bench clean
+
+help:
+	@echo "make demo        start the local environment, run the operator, apply examples/"
+	@echo "make test        build the environment (first time), run unit + integration tests"
+	@echo "make lint        cargo fmt --check and clippy -D warnings"
+	@echo "make crds        regenerate crds/ from the Rust types"
+	@echo "make env-up      start etcd, kube-apiserver and 3 Kafka nodes on 127.0.0.1"
+	@echo "make env-down    stop them"
+
+build:
+	$(CARGO) build --locked
+
+release:
+	$(CARGO) build --locked --release
+
+crds: build
+	$(BIN) crd > $(CRDS)
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+# Fast tests that need no environment: pure logic, generated CRDs current.
+unit:
+	$(CARGO) test --locked --lib --bins --test crds_current
+
+# Everything: builds/starts the real environment, runs all tests, stops it (also on failure).
+test:
+	tests/env/run-tests.sh
+
+env-install:
+	tests/env/install.sh
+
+env-up:
+	tests/env/up.sh
+
+env-down:
+	tests/env/down.sh
+
+demo:
+	examples/demo.sh
+
+clean:
+	tests/env/down.sh
+	$(CARGO) clean
