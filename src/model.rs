@@ -21,6 +21,25 @@ pub struct ObservedPartition {
     pub leader: i32,
     pub replicas: Vec<i32>,
     pub isr: Vec<i32>,
+    /// While a reassignment moves the partition: replicas being added and removed. During the
+    /// move `replicas` holds both the old and the new ones.
+    pub adding: Vec<i32>,
+    pub removing: Vec<i32>,
+}
+
+impl ObservedPartition {
+    pub fn is_moving(&self) -> bool {
+        !self.adding.is_empty() || !self.removing.is_empty()
+    }
+
+    /// The replica set the partition ends with (the current one when it is not moving).
+    pub fn target_replicas(&self) -> Vec<i32> {
+        self.replicas
+            .iter()
+            .copied()
+            .filter(|b| !self.removing.contains(b))
+            .collect()
+    }
 }
 
 /// A config of a topic as Kafka reports it.
@@ -58,12 +77,13 @@ impl ObservedTopic {
         self.configs.get(key).and_then(|c| c.value.as_deref())
     }
 
-    /// The lowest replica count of any partition (what "the replication factor" means for
+    /// The lowest committed replica count of any partition (what "the replication factor" means for
     /// durability), or None for a topic without partitions.
     pub fn replication_factor(&self) -> Option<i32> {
         self.partitions
             .iter()
-            .map(|p| p.replicas.len() as i32)
+            // While a partition moves, its added replicas do not count yet.
+            .map(|p| (p.replicas.len() - p.adding.len()) as i32)
             .min()
     }
 
@@ -82,7 +102,19 @@ pub struct ClusterSnapshot {
     pub controller_id: Option<i32>,
     pub brokers: Vec<Broker>,
     pub topics: BTreeMap<String, ObservedTopic>,
+    /// Dynamic per-broker overrides of the configs the operator manages (replication throttle
+    /// rates), by broker id.
+    pub broker_overrides: BTreeMap<i32, BTreeMap<String, String>>,
 }
+
+/// Broker configs the operator sets while replicas move, and removes afterwards.
+pub const BROKER_THROTTLE_CONFIGS: [&str; 2] = [
+    "leader.replication.throttled.rate",
+    "follower.replication.throttled.rate",
+];
+/// Topic configs listing the throttled replicas of a move (`partition:broker,...`).
+pub const LEADER_THROTTLED_REPLICAS: &str = "leader.replication.throttled.replicas";
+pub const FOLLOWER_THROTTLED_REPLICAS: &str = "follower.replication.throttled.replicas";
 
 /// A KafkaTopic with its cluster's defaults applied: what the topic should be.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -60,9 +60,33 @@ pub struct ClusterObserver {
     patches: Mutex<BTreeMap<String, (Instant, Option<ObservedTopic>)>>,
     refresh_now: Arc<Notify>,
     cancel: CancellationToken,
+    /// Held while a topic plans and applies changes, so that moves started by concurrent
+    /// reconciles never exceed the cluster's maxConcurrentMoves.
+    pub write_lock: tokio::sync::Mutex<()>,
 }
 
 impl ClusterObserver {
+    /// Every topic as last observed, patches included.
+    pub fn topics(&self) -> Vec<ObservedTopic> {
+        let Observation::Observed { started, snapshot } = self.observation() else {
+            return vec![];
+        };
+        let patches = self.patches.lock().unwrap();
+        let mut out: BTreeMap<String, ObservedTopic> = snapshot.topics.clone();
+        for (name, (at, topic)) in patches.iter().filter(|(_, (at, _))| *at > started) {
+            let _ = at;
+            match topic {
+                Some(t) => {
+                    out.insert(name.clone(), t.clone());
+                }
+                None => {
+                    out.remove(name);
+                }
+            }
+        }
+        out.into_values().collect()
+    }
+
     pub fn observation(&self) -> Observation {
         self.observation.borrow().clone()
     }
@@ -196,6 +220,7 @@ impl Observers {
             patches: Mutex::new(BTreeMap::new()),
             refresh_now: refresh_now.clone(),
             cancel: cancel.clone(),
+            write_lock: tokio::sync::Mutex::new(()),
         });
         let weak = Arc::downgrade(&observer);
         let updates = self.updates.clone();

@@ -73,6 +73,42 @@ pub struct KafkaClusterSpec {
     /// What the operator may do in this cluster.
     #[serde(default)]
     pub policy: ClusterPolicy,
+
+    /// How replicas are moved when a topic's replication factor changes.
+    #[serde(default)]
+    pub reassignment: ReassignmentPolicy,
+}
+
+/// How replicas are moved when a topic's replication factor changes.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ReassignmentPolicy {
+    /// Replication throttle while replicas move, in bytes per second, set as
+    /// leader/follower.replication.throttled.rate on the brokers involved and removed when the
+    /// moves are done. 0 means unthrottled. Default 52428800 (50 MiB/s).
+    #[serde(default = "default_throttle")]
+    #[schemars(range(min = 0))]
+    pub throttle_bytes_per_second: i64,
+    /// At most this many partitions move at once in the whole cluster. Default 10.
+    #[serde(default = "default_max_moves")]
+    #[schemars(range(min = 1, max = 10000))]
+    pub max_concurrent_moves: i32,
+}
+
+fn default_throttle() -> i64 {
+    50 * 1024 * 1024
+}
+fn default_max_moves() -> i32 {
+    10
+}
+
+impl Default for ReassignmentPolicy {
+    fn default() -> Self {
+        ReassignmentPolicy {
+            throttle_bytes_per_second: default_throttle(),
+            max_concurrent_moves: default_max_moves(),
+        }
+    }
 }
 
 /// Defaults for KafkaTopics of this cluster. The topic's own fields win.

@@ -6,12 +6,12 @@ pub mod topic;
 
 pub use cluster::{
     BrokerStatus, ClusterPolicy, KafkaCluster, KafkaClusterSpec, KafkaClusterStatus, PolicyMode,
-    TopicDefaults,
+    ReassignmentPolicy, TopicDefaults,
 };
 pub use condition::Condition;
 pub use topic::{
     ClusterRef, ConfigValue, DeletionPolicy, DriftEntry, KafkaTopic, KafkaTopicSpec,
-    KafkaTopicStatus,
+    KafkaTopicStatus, ReassignmentStatus,
 };
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;

@@ -186,6 +186,9 @@ pub struct KafkaTopicStatus {
     /// Differences between the declaration and Kafka, as last observed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub drift: Vec<DriftEntry>,
+    /// Progress of a replication-factor change (replicas being moved); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reassignment: Option<ReassignmentStatus>,
     /// Advice about the declaration (for example: replication factor 1 has no redundancy).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
@@ -198,6 +201,26 @@ pub struct KafkaTopicStatus {
     /// When this status last changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sync_time: Option<DateTime<Utc>>,
+}
+
+/// Progress of a replication-factor change.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReassignmentStatus {
+    /// The replication factor the partitions are moving to.
+    pub target_replication_factor: i32,
+    /// Partitions at the target with a full ISR.
+    pub partitions_done: i32,
+    /// Partitions still to move or catch up.
+    pub partitions_remaining: i32,
+    /// Partitions moving now.
+    pub partitions_moving: i32,
+    /// Partitions waiting for a free slot (the cluster's maxConcurrentMoves).
+    pub partitions_waiting: i32,
+    /// Replication throttle in bytes/s while moving (0: unthrottled).
+    pub throttle_bytes_per_second: i64,
+    /// When the operator started this change.
+    pub started: DateTime<Utc>,
 }
 
 /// One difference between the declaration and Kafka.

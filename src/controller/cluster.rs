@@ -16,8 +16,11 @@ use super::context::Context;
 use super::ownership::cluster_key;
 use super::{Error, FIELD_MANAGER};
 use crate::api::condition::{Condition, find, merge_conditions};
-use crate::api::{BrokerStatus, KafkaCluster, KafkaClusterStatus};
-use crate::observer::{ClusterKey, Observation};
+use crate::api::{BrokerStatus, KafkaCluster, KafkaClusterStatus, PolicyMode};
+use crate::kafka::KafkaError;
+use crate::model::{BROKER_THROTTLE_CONFIGS, ClusterSnapshot, ConfigChanges};
+use crate::observer::{ClusterKey, ClusterObserver, Observation};
+use crate::plan::OPERATOR_OWNED_CONFIGS;
 
 /// How many unmanaged topic names the status lists.
 const UNMANAGED_NAMES_SHOWN: usize = 20;
@@ -31,6 +34,12 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
     }
     let observer = ctx.observers.ensure(&key, &cluster.spec.bootstrap_servers);
     let observation = observer.observation();
+    if cluster.spec.policy.mode == PolicyMode::Enforce
+        && let Observation::Observed { snapshot, .. } = &observation
+        && let Err(error) = remove_idle_throttles(&observer, snapshot, cluster.as_ref(), &ctx).await
+    {
+        warn!(cluster = %key.1, %error, "removing replication throttles failed; retrying at the next resync");
+    }
     let previous = cluster.status.as_ref();
     let status = cluster_status(&cluster, &key, &observation, previous, &ctx);
 
@@ -166,6 +175,53 @@ fn cluster_status(
         conditions,
     );
     status
+}
+
+/// Once no partition moves anywhere in the cluster, the throttle rates set on brokers for the
+/// moves are removed (the topics' throttled-replica lists go when each topic's moves finish).
+async fn remove_idle_throttles(
+    observer: &ClusterObserver,
+    snapshot: &ClusterSnapshot,
+    cluster: &KafkaCluster,
+    ctx: &Context,
+) -> Result<(), KafkaError> {
+    let throttled: Vec<i32> = snapshot
+        .broker_overrides
+        .iter()
+        .filter(|(_, o)| BROKER_THROTTLE_CONFIGS.iter().any(|k| o.contains_key(*k)))
+        .map(|(b, _)| *b)
+        .collect();
+    if throttled.is_empty() {
+        return Ok(());
+    }
+    // Under the write lock: no topic starts a move while we decide nothing moves.
+    let _guard = observer.write_lock.lock().await;
+    let busy = observer.topics().iter().any(|t| {
+        t.partitions.iter().any(|p| p.is_moving())
+            || OPERATOR_OWNED_CONFIGS
+                .iter()
+                .any(|k| t.overrides().contains_key(*k))
+    });
+    if busy {
+        return Ok(());
+    }
+    let delete = ConfigChanges {
+        set: Default::default(),
+        delete: BROKER_THROTTLE_CONFIGS
+            .iter()
+            .map(|k| k.to_string())
+            .collect(),
+    };
+    for broker in &throttled {
+        observer
+            .admin
+            .alter_broker_configs(*broker, &delete)
+            .await?;
+    }
+    ctx.event(cluster, EventType::Normal, "ThrottlesRemoved", "Reassign", format!(
+        "no replica moves under way: replication throttle rates removed from brokers {throttled:?}")).await;
+    observer.refresh_now();
+    Ok(())
 }
 
 /// Stops observers of clusters that no longer exist (deleted KafkaClusters are not reconciled).

@@ -2,7 +2,7 @@
 //! decides whether to write it (only when it differs from the stored one).
 
 use crate::api::condition::{Condition, find, merge_conditions};
-use crate::api::{DriftEntry, KafkaTopicStatus};
+use crate::api::{DriftEntry, KafkaTopicStatus, ReassignmentStatus};
 use crate::model::ObservedTopic;
 use crate::plan::Drift;
 use crate::plan::health::health;
@@ -45,6 +45,8 @@ pub struct TopicReport {
     /// Differences found behind the operator's back and corrected in this reconcile.
     pub reverted: Vec<Drift>,
     pub warnings: Vec<String>,
+    /// Progress of a replication-factor change under way.
+    pub reassignment: Option<ReassignmentStatus>,
 }
 
 pub fn topic_status(
@@ -113,6 +115,7 @@ pub fn topic_status(
             })
             .collect(),
         warnings: report.warnings.clone(),
+        reassignment: report.reassignment.clone(),
         state: Some(state),
         conditions,
         last_sync_time: previous.and_then(|p| p.last_sync_time),
@@ -177,6 +180,8 @@ mod tests {
                 leader: 1,
                 replicas: vec![1, 2, 3],
                 isr: isr.to_vec(),
+                adding: vec![],
+                removing: vec![],
             }],
             configs: [(
                 "min.insync.replicas".to_string(),
@@ -197,6 +202,7 @@ mod tests {
             drift: vec![],
             reverted: vec![],
             warnings: vec![],
+            reassignment: None,
         }
     }
 

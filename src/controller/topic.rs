@@ -19,13 +19,16 @@ use super::ownership::{cluster_key, owner};
 use super::report::{TopicReport, Verdict, describe, status_changed, topic_status};
 use super::{Error, FIELD_MANAGER};
 use crate::api::condition::find;
-use crate::api::{DeletionPolicy, KafkaCluster, KafkaTopic, PolicyMode};
+use crate::api::{DeletionPolicy, KafkaCluster, KafkaTopic, PolicyMode, ReassignmentStatus};
 use crate::kafka::KafkaError;
-use crate::model::{DesiredTopic, ObservedTopic};
+use crate::model::{
+    BROKER_THROTTLE_CONFIGS, ClusterSnapshot, ConfigChanges, DesiredTopic, ObservedTopic,
+};
 use crate::observer::{ClusterObserver, TopicView};
 use crate::plan::desired::desired_topic;
+use crate::plan::placement::{LiveBroker, Load};
 use crate::plan::warnings::warnings;
-use crate::plan::{Action, Drift, TopicPlan, plan_topic};
+use crate::plan::{Action, ClusterView, Drift, TopicPlan, plan_topic};
 
 /// Added to KafkaTopics with deletionPolicy Delete, so the topic is deleted before the resource.
 pub const DELETE_FINALIZER: &str = "kafka.topic-operator.dev/delete-topic";
@@ -86,6 +89,7 @@ fn not_synced(topic: &KafkaTopic, verdict: Verdict) -> TopicReport {
         drift: vec![],
         reverted: vec![],
         warnings: vec![],
+        reassignment: None,
     }
 }
 
@@ -135,12 +139,23 @@ async fn sync(topic: &KafkaTopic, cluster: &KafkaCluster, ctx: &Context) -> (Top
         }
         TopicView::Observed { snapshot, topic } => (snapshot, topic),
     };
-    let live_brokers: Vec<i32> = snapshot.brokers.iter().map(|b| b.id).collect();
+    let enforce = cluster.spec.policy.mode == PolicyMode::Enforce;
+    let finishing = topic
+        .status
+        .as_ref()
+        .is_some_and(|s| s.reassignment.is_some());
     let mut observed = observed;
-    let mut plan = plan_topic(&desired, observed.as_ref(), &live_brokers);
-    if !plan.actions.is_empty() && cluster.spec.policy.mode == PolicyMode::Enforce {
-        // The snapshot may be up to one resync old: never write on a stale view. Re-read this
-        // one topic and plan again (someone may have created or fixed it meanwhile).
+    let mut plan = plan_topic(
+        &desired,
+        observed.as_ref(),
+        &cluster_view(&observer, &snapshot, cluster),
+        finishing,
+    );
+    // Writes are planned again under the cluster's write lock, on a fresh read of the topic:
+    // the snapshot may be up to one resync old (someone may have created or fixed the topic
+    // meanwhile), and concurrent reconciles must not exceed maxConcurrentMoves together.
+    let _write_guard = if enforce && !plan.actions.is_empty() {
+        let guard = observer.write_lock.lock().await;
         let read_at = Instant::now();
         match observer
             .admin
@@ -150,7 +165,12 @@ async fn sync(topic: &KafkaTopic, cluster: &KafkaCluster, ctx: &Context) -> (Top
             Ok(mut fresh) => {
                 observed = fresh.remove(&name);
                 observer.patch(&name, read_at, observed.clone());
-                plan = plan_topic(&desired, observed.as_ref(), &live_brokers);
+                plan = plan_topic(
+                    &desired,
+                    observed.as_ref(),
+                    &cluster_view(&observer, &snapshot, cluster),
+                    finishing,
+                );
             }
             Err(error) => {
                 return (
@@ -159,26 +179,25 @@ async fn sync(topic: &KafkaTopic, cluster: &KafkaCluster, ctx: &Context) -> (Top
                 );
             }
         }
-    }
-    let growing = observed.is_some()
-        && plan
-            .actions
-            .iter()
-            .any(|a| matches!(a, Action::CreatePartitions { .. }));
+        Some(guard)
+    } else {
+        None
+    };
     let mut report = TopicReport {
         topic_name: name.clone(),
         verdict: Verdict::ready(""),
         observed: observed.clone(),
         drift: plan.drift.clone(),
         reverted: vec![],
-        warnings: warnings(&desired, growing),
+        warnings: warnings(&desired),
+        reassignment: None,
     };
 
     if let Some(blocker) = &plan.blocker {
         report.verdict = Verdict::not_ready(blocker.reason, blocker.message.clone());
         return (report, idle);
     }
-    if cluster.spec.policy.mode == PolicyMode::Observe {
+    if !enforce {
         report.verdict = observe_only_verdict(&plan, observed.is_some());
         if !plan.drift.is_empty() && drift_changed(topic, &plan.drift) {
             ctx.event(
@@ -192,9 +211,18 @@ async fn sync(topic: &KafkaTopic, cluster: &KafkaCluster, ctx: &Context) -> (Top
         }
         return (report, idle);
     }
+    let reassigning = Requeue::requeue(ctx.settings.resync.min(Duration::from_secs(5)));
     if plan.actions.is_empty() {
-        report.verdict = final_verdict(&plan);
-        return (report, idle);
+        report.reassignment = reassignment_status(topic, &plan, cluster);
+        report.verdict = verdict(&plan);
+        return (
+            report,
+            if plan.reassignment.is_some() {
+                reassigning
+            } else {
+                idle
+            },
+        );
     }
 
     // Enforce: apply, then re-read the topic so the status shows Kafka's state, not our intent.
@@ -235,12 +263,17 @@ async fn sync(topic: &KafkaTopic, cluster: &KafkaCluster, ctx: &Context) -> (Top
         }
     };
     observer.patch(&name, read_at, fresh.clone());
-    let after = plan_topic(&desired, fresh.as_ref(), &live_brokers);
+    let after = plan_topic(
+        &desired,
+        fresh.as_ref(),
+        &cluster_view(&observer, &snapshot, cluster),
+        finishing,
+    );
     if observed.is_some() && !spec_changed {
         report.reverted = plan
             .drift
             .iter()
-            .filter(|d| !after.drift.contains(d))
+            .filter(|d| !after.drift.contains(d) && d.field.starts_with("config."))
             .cloned()
             .collect();
     }
@@ -254,13 +287,81 @@ async fn sync(topic: &KafkaTopic, cluster: &KafkaCluster, ctx: &Context) -> (Top
         );
         return (report, settle);
     }
-    report.verdict = final_verdict(&after);
-    let requeue = if after.actions.is_empty() {
+    if finishing
+        && after.reassignment.is_none()
+        && applied
+            .iter()
+            .any(|a| matches!(a, Action::ElectLeaders { .. } | Action::Unthrottle(_)))
+    {
+        ctx.event(topic, EventType::Normal, "ReassignmentCompleted", "Apply", format!(
+            "every partition has {} replicas with a full ISR; throttles removed, preferred leaders elected", desired.replication_factor)).await;
+    }
+    report.reassignment = reassignment_status(topic, &after, cluster);
+    report.verdict = verdict(&after);
+    let requeue = if after.reassignment.is_some() {
+        reassigning
+    } else if after.actions.is_empty() {
         idle
     } else {
         settle
     };
     (report, requeue)
+}
+
+/// What the plan needs to know about the rest of the cluster, from the snapshot with patches.
+fn cluster_view(
+    observer: &ClusterObserver,
+    snapshot: &ClusterSnapshot,
+    cluster: &KafkaCluster,
+) -> ClusterView {
+    let topics = observer.topics();
+    let sets: Vec<Vec<i32>> = topics
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(|p| p.target_replicas()))
+        .collect();
+    let moving = topics
+        .iter()
+        .flat_map(|t| &t.partitions)
+        .filter(|p| p.is_moving())
+        .count();
+    let policy = &cluster.spec.reassignment;
+    ClusterView {
+        live: snapshot
+            .brokers
+            .iter()
+            .map(|b| LiveBroker {
+                id: b.id,
+                rack: b.rack.clone(),
+            })
+            .collect(),
+        load: Load::from_assignments(sets.iter().map(Vec::as_slice)),
+        broker_overrides: snapshot.broker_overrides.clone(),
+        move_budget: (policy.max_concurrent_moves.max(1) as usize).saturating_sub(moving),
+        throttle: policy.throttle_bytes_per_second,
+    }
+}
+
+fn reassignment_status(
+    topic: &KafkaTopic,
+    plan: &TopicPlan,
+    cluster: &KafkaCluster,
+) -> Option<ReassignmentStatus> {
+    let progress = plan.reassignment.as_ref()?;
+    let started = topic
+        .status
+        .as_ref()
+        .and_then(|s| s.reassignment.as_ref())
+        .map(|r| r.started)
+        .unwrap_or_else(Utc::now);
+    Some(ReassignmentStatus {
+        target_replication_factor: progress.target_replication_factor,
+        partitions_done: progress.done as i32,
+        partitions_remaining: progress.remaining as i32,
+        partitions_moving: progress.moving as i32,
+        partitions_waiting: progress.waiting as i32,
+        throttle_bytes_per_second: cluster.spec.reassignment.throttle_bytes_per_second,
+        started,
+    })
 }
 
 /// Carries out the plan and returns the actions that took effect. Config changes are validated
@@ -282,14 +383,48 @@ async fn apply<'p>(
     let mut applied = Vec::new();
     for action in &plan.actions {
         match action {
-            Action::CreateTopic(topic) => match admin.create_topic(topic, false).await {
-                // The snapshot was older than the topic: nothing was created; the read-back
-                // shows the topic and the next reconcile aligns it.
-                Err(e) if e.code() == Some(ResponseError::TopicAlreadyExists) => continue,
-                other => other?,
-            },
-            Action::CreatePartitions { total } => {
-                admin.create_partitions(&desired.name, *total).await?
+            Action::CreateTopic { topic, assignments } => {
+                match admin.create_topic(topic, assignments, false).await {
+                    // The snapshot was older than the topic: nothing was created; the read-back
+                    // shows the topic and the next reconcile aligns it.
+                    Err(e) if e.code() == Some(ResponseError::TopicAlreadyExists) => continue,
+                    other => other?,
+                }
+            }
+            Action::CreatePartitions { total, assignments } => {
+                admin
+                    .create_partitions(&desired.name, *total, assignments)
+                    .await?
+            }
+            Action::Throttle {
+                rate,
+                brokers,
+                replicas,
+            } => {
+                let rates = ConfigChanges {
+                    set: BROKER_THROTTLE_CONFIGS
+                        .iter()
+                        .map(|k| (k.to_string(), rate.to_string()))
+                        .collect(),
+                    delete: vec![],
+                };
+                for broker in brokers {
+                    admin.alter_broker_configs(*broker, &rates).await?;
+                }
+                admin
+                    .alter_topic_configs(&desired.name, replicas, false)
+                    .await?
+            }
+            Action::Reassign { moves } => admin.alter_reassignments(&desired.name, moves).await?,
+            Action::Unthrottle(changes) => {
+                admin
+                    .alter_topic_configs(&desired.name, changes, false)
+                    .await?
+            }
+            Action::ElectLeaders { partitions } => {
+                admin
+                    .elect_preferred_leaders(&desired.name, partitions)
+                    .await?
             }
             Action::AlterConfigs(changes) => {
                 admin
@@ -322,6 +457,14 @@ async fn read_back(
     Ok(None)
 }
 
+/// `p0 [1,2,3], p1 [2,3,1]`
+fn sets<'a>(items: impl Iterator<Item = (usize, &'a Vec<i32>)>) -> String {
+    items
+        .map(|(p, set)| format!("p{p} {set:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Events for what was applied: created, grown, configs updated (spec change) or drift reverted.
 async fn announce(
     topic: &KafkaTopic,
@@ -333,20 +476,43 @@ async fn announce(
 ) {
     for action in applied {
         let (reason, note) = match action {
-            Action::CreateTopic(d) => (
+            Action::CreateTopic {
+                topic: d,
+                assignments,
+            } => (
                 "TopicCreated",
                 format!(
-                    "created topic {}: {} partitions, replication factor {}, minInSyncReplicas {}",
-                    d.name, d.partitions, d.replication_factor, d.min_in_sync_replicas
+                    "created topic {}: {} partitions, replication factor {}, minInSyncReplicas {}; replicas {}",
+                    d.name,
+                    d.partitions,
+                    d.replication_factor,
+                    d.min_in_sync_replicas,
+                    sets(assignments.iter().enumerate())
                 ),
             ),
-            Action::CreatePartitions { total } => (
-                "PartitionsIncreased",
+            Action::CreatePartitions { total, assignments } => {
+                let first = before.map(|t| t.partitions.len()).unwrap_or(0);
+                (
+                    "PartitionsIncreased",
+                    format!(
+                        "partitions {first} -> {total} (new replicas {}); keys now map to other partitions: ordering per key is not kept across the change",
+                        sets(assignments.iter().enumerate().map(|(i, s)| (i + first, s)))
+                    ),
+                )
+            }
+            Action::Reassign { moves } => (
+                "ReassignmentStarted",
                 format!(
-                    "partitions {} -> {total}",
-                    before.map(|t| t.partitions.len()).unwrap_or(0)
+                    "moving {} partition(s): {}",
+                    moves.len(),
+                    sets(moves.iter().map(|(p, s)| (*p as usize, s)))
                 ),
             ),
+            Action::ElectLeaders { partitions } => (
+                "PreferredLeadersElected",
+                format!("partitions {partitions:?} led by their first replica again"),
+            ),
+            Action::Throttle { .. } | Action::Unthrottle(_) => continue,
             Action::AlterConfigs(_) => {
                 let config_drift: Vec<Drift> = plan
                     .drift
@@ -392,9 +558,19 @@ fn observe_only_verdict(plan: &TopicPlan, exists: bool) -> Verdict {
     }
 }
 
-fn final_verdict(plan: &TopicPlan) -> Verdict {
-    match plan.unresolved.first() {
-        Some(u) => Verdict::not_ready(u.reason, u.message.clone()),
+fn verdict(plan: &TopicPlan) -> Verdict {
+    match &plan.reassignment {
+        Some(p) => Verdict::not_ready(
+            "Reassigning",
+            format!(
+                "moving replicas to replication factor {}: {} of {} partitions done, {} moving, {} waiting for a free slot",
+                p.target_replication_factor,
+                p.done,
+                p.done + p.remaining,
+                p.moving,
+                p.waiting
+            ),
+        ),
         None => Verdict::ready("Kafka matches the declaration"),
     }
 }

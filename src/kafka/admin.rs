@@ -1,24 +1,35 @@
 //! [`KafkaAdmin`] over the Kafka protocol: one connection to a bootstrap server at a time,
 //! requests serialized on it, reconnecting (to the next bootstrap server) when it breaks.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex as SyncMutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use base64::Engine;
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
-use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use kafka_protocol::messages::alter_partition_reassignments_request::{
+    ReassignablePartition, ReassignableTopic,
+};
+use kafka_protocol::messages::create_partitions_request::{
+    CreatePartitionsAssignment, CreatePartitionsTopic,
+};
+use kafka_protocol::messages::create_topics_request::{
+    CreatableReplicaAssignment, CreatableTopic, CreatableTopicConfig,
+};
 use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+use kafka_protocol::messages::elect_leaders_request::TopicPartitions as ElectTopicPartitions;
 use kafka_protocol::messages::incremental_alter_configs_request::{
     AlterConfigsResource, AlterableConfig,
 };
+use kafka_protocol::messages::list_partition_reassignments_request::ListPartitionReassignmentsTopics;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::{
-    CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest, DescribeConfigsRequest,
-    IncrementalAlterConfigsRequest, MetadataRequest, MetadataResponse, TopicName,
+    AlterPartitionReassignmentsRequest, BrokerId, CreatePartitionsRequest, CreateTopicsRequest,
+    DeleteTopicsRequest, DescribeConfigsRequest, ElectLeadersRequest,
+    IncrementalAlterConfigsRequest, ListPartitionReassignmentsRequest, MetadataRequest,
+    MetadataResponse, TopicName,
 };
 use kafka_protocol::protocol::{Request, StrBytes};
 use tokio::sync::Mutex;
@@ -28,14 +39,20 @@ use super::KafkaAdmin;
 use super::connection::{CallError, Connection};
 use super::error::{KafkaError, check};
 use crate::model::{
-    Broker, ClusterSnapshot, ConfigChanges, DesiredTopic, ObservedConfig, ObservedPartition,
-    ObservedTopic,
+    BROKER_THROTTLE_CONFIGS, Broker, ClusterSnapshot, ConfigChanges, DesiredTopic, ObservedConfig,
+    ObservedPartition, ObservedTopic,
 };
 
-/// Kafka's resource type code for topics in config APIs.
+/// Kafka's resource type codes in config APIs.
 const RESOURCE_TOPIC: i8 = 2;
-/// DescribeConfigs config_source: a dynamic override on the topic.
+const RESOURCE_BROKER: i8 = 4;
+/// DescribeConfigs config_source: a dynamic override on the topic, on one broker.
 const SOURCE_DYNAMIC_TOPIC: i8 = 1;
+const SOURCE_DYNAMIC_BROKER: i8 = 2;
+/// ElectLeaders election_type: the preferred (first) replica.
+const ELECTION_PREFERRED: i8 = 0;
+/// Partition indexes named when listing one topic's reassignments.
+const MAX_PARTITIONS_LISTED: i32 = 10_000;
 /// IncrementalAlterConfigs operations.
 const OP_SET: i8 = 0;
 const OP_DELETE: i8 = 1;
@@ -47,7 +64,12 @@ const OPERATION_TIMEOUT_MS: i32 = 30_000;
 pub struct KafkaProtocolAdmin {
     bootstrap: Vec<String>,
     request_timeout: Duration,
+    /// Connection to any broker (a bootstrap server), for requests any broker answers.
     connection: Mutex<Option<Connection>>,
+    /// Connections to specific brokers, for requests only that broker answers (its configs).
+    broker_connections: Mutex<HashMap<i32, Connection>>,
+    /// Advertised address of each broker, from the last metadata.
+    broker_addrs: SyncMutex<HashMap<i32, String>>,
     /// Index of the bootstrap server to try first on the next connect.
     next_server: SyncMutex<usize>,
     counts: SyncMutex<BTreeMap<&'static str, u64>>,
@@ -59,6 +81,8 @@ impl KafkaProtocolAdmin {
             bootstrap,
             request_timeout,
             connection: Mutex::new(None),
+            broker_connections: Mutex::new(HashMap::new()),
+            broker_addrs: SyncMutex::new(HashMap::new()),
             next_server: SyncMutex::new(0),
             counts: SyncMutex::new(BTreeMap::new()),
         }
@@ -126,6 +150,63 @@ impl KafkaProtocolAdmin {
         })
     }
 
+    /// Like `call`, on the connection to one broker (reconnecting once if it broke).
+    async fn call_broker<R, F>(
+        &self,
+        broker: i32,
+        api: &'static str,
+        versions: (i16, i16),
+        build: F,
+    ) -> Result<R::Response, KafkaError>
+    where
+        R: Request,
+        F: Fn(i16) -> R,
+    {
+        *self.counts.lock().unwrap().entry(api).or_default() += 1;
+        let addr = self
+            .broker_addrs
+            .lock()
+            .unwrap()
+            .get(&broker)
+            .cloned()
+            .ok_or_else(|| KafkaError::Unreachable {
+                servers: format!("broker {broker}"),
+                detail: "not in the cluster's metadata".into(),
+            })?;
+        let mut conns = self.broker_connections.lock().await;
+        let mut last_io = String::new();
+        for _attempt in 0..2 {
+            if !conns.contains_key(&broker) {
+                match Connection::open(&addr, self.request_timeout).await {
+                    Ok(c) => {
+                        conns.insert(broker, c);
+                    }
+                    Err(CallError::Io(e)) => {
+                        return Err(KafkaError::Unreachable {
+                            servers: addr,
+                            detail: e,
+                        });
+                    }
+                    Err(CallError::Kafka(e)) => return Err(e),
+                }
+            }
+            let conn = conns.get_mut(&broker).expect("connection was just set");
+            let version = conn.pick_version::<R>(api, versions)?;
+            match conn.call(&build(version), version, api).await {
+                Ok(response) => return Ok(response),
+                Err(CallError::Kafka(e)) => return Err(e),
+                Err(CallError::Io(e)) => {
+                    last_io = e;
+                    conns.remove(&broker);
+                }
+            }
+        }
+        Err(KafkaError::Unreachable {
+            servers: addr,
+            detail: last_io,
+        })
+    }
+
     async fn metadata(&self, names: Option<&[String]>) -> Result<MetadataResponse, KafkaError> {
         let topics = names.map(|names| {
             names
@@ -141,6 +222,12 @@ impl KafkaProtocolAdmin {
                     .with_allow_auto_topic_creation(false)
             })
             .await?;
+        let addrs = response
+            .brokers
+            .iter()
+            .map(|b| (b.node_id.0, format!("{}:{}", b.host, b.port)))
+            .collect();
+        *self.broker_addrs.lock().unwrap() = addrs;
         Ok(response)
     }
 
@@ -199,6 +286,7 @@ impl KafkaProtocolAdmin {
     async fn observe_topics(
         &self,
         metadata: &MetadataResponse,
+        all: bool,
     ) -> Result<BTreeMap<String, ObservedTopic>, KafkaError> {
         let mut topics = BTreeMap::new();
         for t in &metadata.topics {
@@ -217,6 +305,8 @@ impl KafkaProtocolAdmin {
                     leader: p.leader_id.0,
                     replicas: p.replica_nodes.iter().map(|b| b.0).collect(),
                     isr: p.isr_nodes.iter().map(|b| b.0).collect(),
+                    adding: vec![],
+                    removing: vec![],
                 })
                 .collect();
             partitions.sort_by_key(|p| p.id);
@@ -232,6 +322,20 @@ impl KafkaProtocolAdmin {
             );
         }
         let names: Vec<String> = topics.keys().cloned().collect();
+        for (topic, moves) in self
+            .reassignments(if all { None } else { Some(&names) })
+            .await?
+        {
+            let Some(t) = topics.get_mut(&topic) else {
+                continue;
+            };
+            for (partition, (adding, removing)) in moves {
+                if let Some(p) = t.partitions.iter_mut().find(|p| p.id == partition) {
+                    p.adding = adding;
+                    p.removing = removing;
+                }
+            }
+        }
         let mut configs = self.topic_configs(&names).await?;
         // A topic deleted between the two calls has no configs: leave it out rather than show it half.
         topics.retain(|name, _| configs.contains_key(name));
@@ -239,6 +343,139 @@ impl KafkaProtocolAdmin {
             topic.configs = configs.remove(name).unwrap_or_default();
         }
         Ok(topics)
+    }
+}
+
+impl KafkaProtocolAdmin {
+    /// Ongoing reassignments (all topics, or the named ones): topic -> partition -> (adding, removing).
+    async fn reassignments(
+        &self,
+        names: Option<&[String]>,
+    ) -> Result<BTreeMap<String, BTreeMap<i32, (Vec<i32>, Vec<i32>)>>, KafkaError> {
+        let topics = names.map(|names| {
+            names
+                .iter()
+                .map(|n| {
+                    ListPartitionReassignmentsTopics::default()
+                        .with_name(topic_name(n))
+                        // Every partition: Kafka lists none for an empty array, so name them.
+                        .with_partition_indexes((0..MAX_PARTITIONS_LISTED).collect())
+                })
+                .collect::<Vec<_>>()
+        });
+        let (response, _) = self
+            .call("ListPartitionReassignments", (0, 0), |_| {
+                ListPartitionReassignmentsRequest::default()
+                    .with_timeout_ms(OPERATION_TIMEOUT_MS)
+                    .with_topics(topics.clone())
+            })
+            .await?;
+        check(
+            "ListPartitionReassignments",
+            "cluster",
+            response.error_code,
+            response.error_message.as_ref(),
+        )?;
+        let mut out: BTreeMap<String, BTreeMap<i32, (Vec<i32>, Vec<i32>)>> = BTreeMap::new();
+        for t in response.topics {
+            let entry = out.entry(t.name.0.to_string()).or_default();
+            for p in t.partitions {
+                entry.insert(
+                    p.partition_index,
+                    (
+                        p.adding_replicas.iter().map(|b| b.0).collect(),
+                        p.removing_replicas.iter().map(|b| b.0).collect(),
+                    ),
+                );
+            }
+        }
+        Ok(out)
+    }
+
+    /// A broker's dynamic overrides of the replication throttle rates.
+    async fn broker_throttles(&self, broker: i32) -> Result<BTreeMap<String, String>, KafkaError> {
+        let resource = DescribeConfigsResource::default()
+            .with_resource_type(RESOURCE_BROKER)
+            .with_resource_name(StrBytes::from_string(broker.to_string()))
+            .with_configuration_keys(Some(
+                BROKER_THROTTLE_CONFIGS
+                    .iter()
+                    .map(|k| StrBytes::from_static_str(k))
+                    .collect(),
+            ));
+        let response = self
+            .call_broker(broker, "DescribeConfigs", (1, 4), |_| {
+                DescribeConfigsRequest::default().with_resources(vec![resource.clone()])
+            })
+            .await?;
+        let mut out = BTreeMap::new();
+        for result in response.results {
+            check(
+                "DescribeConfigs",
+                &format!("broker {broker}"),
+                result.error_code,
+                result.error_message.as_ref(),
+            )?;
+            for c in result.configs {
+                if c.config_source == SOURCE_DYNAMIC_BROKER
+                    && let Some(v) = c.value
+                {
+                    out.insert(c.name.to_string(), v.to_string());
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn incremental_alter(
+        &self,
+        broker: Option<i32>,
+        resource_type: i8,
+        resource_name: &str,
+        changes: &ConfigChanges,
+        validate_only: bool,
+    ) -> Result<(), KafkaError> {
+        let mut configs: Vec<_> = changes
+            .set
+            .iter()
+            .map(|(k, v)| {
+                AlterableConfig::default()
+                    .with_name(StrBytes::from_string(k.clone()))
+                    .with_config_operation(OP_SET)
+                    .with_value(Some(StrBytes::from_string(v.clone())))
+            })
+            .collect();
+        configs.extend(changes.delete.iter().map(|k| {
+            AlterableConfig::default()
+                .with_name(StrBytes::from_string(k.clone()))
+                .with_config_operation(OP_DELETE)
+                .with_value(None)
+        }));
+        let resource = AlterConfigsResource::default()
+            .with_resource_type(resource_type)
+            .with_resource_name(StrBytes::from_string(resource_name.to_string()))
+            .with_configs(configs);
+        let build = |_| {
+            IncrementalAlterConfigsRequest::default()
+                .with_resources(vec![resource.clone()])
+                .with_validate_only(validate_only)
+        };
+        let response = match broker {
+            None => self.call("IncrementalAlterConfigs", (0, 1), build).await?.0,
+            Some(b) => {
+                self.call_broker(b, "IncrementalAlterConfigs", (0, 1), build)
+                    .await?
+            }
+        };
+        for result in &response.responses {
+            check(
+                "IncrementalAlterConfigs",
+                resource_name,
+                result.error_code,
+                result.error_message.as_ref(),
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -266,12 +503,17 @@ impl KafkaAdmin for KafkaProtocolAdmin {
             })
             .collect();
         brokers.sort_by_key(|b| b.id);
-        let topics = self.observe_topics(&metadata).await?;
+        let topics = self.observe_topics(&metadata, true).await?;
+        let mut broker_overrides = BTreeMap::new();
+        for b in &brokers {
+            broker_overrides.insert(b.id, self.broker_throttles(b.id).await?);
+        }
         Ok(ClusterSnapshot {
             cluster_id: metadata.cluster_id.as_ref().map(|c| c.to_string()),
             controller_id: (metadata.controller_id.0 >= 0).then_some(metadata.controller_id.0),
             brokers,
             topics,
+            broker_overrides,
         })
     }
 
@@ -280,12 +522,13 @@ impl KafkaAdmin for KafkaProtocolAdmin {
         names: &[String],
     ) -> Result<BTreeMap<String, ObservedTopic>, KafkaError> {
         let metadata = self.metadata(Some(names)).await?;
-        self.observe_topics(&metadata).await
+        self.observe_topics(&metadata, false).await
     }
 
     async fn create_topic(
         &self,
         topic: &DesiredTopic,
+        assignments: &[Vec<i32>],
         validate_only: bool,
     ) -> Result<(), KafkaError> {
         let replication_factor =
@@ -307,11 +550,30 @@ impl KafkaAdmin for KafkaProtocolAdmin {
                     .with_value(Some(StrBytes::from_string(v)))
             })
             .collect();
-        let creatable = CreatableTopic::default()
+        let mut creatable = CreatableTopic::default()
             .with_name(topic_name(&topic.name))
-            .with_num_partitions(topic.partitions)
-            .with_replication_factor(replication_factor)
             .with_configs(configs);
+        if assignments.is_empty() {
+            creatable = creatable
+                .with_num_partitions(topic.partitions)
+                .with_replication_factor(replication_factor);
+        } else {
+            // Our placement: Kafka requires -1 for both counts when replicas are assigned.
+            creatable = creatable
+                .with_num_partitions(-1)
+                .with_replication_factor(-1)
+                .with_assignments(
+                    assignments
+                        .iter()
+                        .enumerate()
+                        .map(|(i, set)| {
+                            CreatableReplicaAssignment::default()
+                                .with_partition_index(i as i32)
+                                .with_broker_ids(set.iter().map(|b| BrokerId(*b)).collect())
+                        })
+                        .collect(),
+                );
+        }
         if !validate_only {
             info!(topic = %topic.name, partitions = topic.partitions, replication_factor, "kafka write: create topic");
         }
@@ -334,7 +596,21 @@ impl KafkaAdmin for KafkaProtocolAdmin {
         Ok(())
     }
 
-    async fn create_partitions(&self, topic: &str, total: i32) -> Result<(), KafkaError> {
+    async fn create_partitions(
+        &self,
+        topic: &str,
+        total: i32,
+        assignments: &[Vec<i32>],
+    ) -> Result<(), KafkaError> {
+        let assignments = (!assignments.is_empty()).then(|| {
+            assignments
+                .iter()
+                .map(|set| {
+                    CreatePartitionsAssignment::default()
+                        .with_broker_ids(set.iter().map(|b| BrokerId(*b)).collect())
+                })
+                .collect::<Vec<_>>()
+        });
         info!(%topic, total, "kafka write: create partitions");
         let (response, _) = self
             .call("CreatePartitions", (1, 3), |_| {
@@ -343,7 +619,7 @@ impl KafkaAdmin for KafkaProtocolAdmin {
                         CreatePartitionsTopic::default()
                             .with_name(topic_name(topic))
                             .with_count(total)
-                            .with_assignments(None),
+                            .with_assignments(assignments.clone()),
                     ])
                     .with_timeout_ms(OPERATION_TIMEOUT_MS)
             })
@@ -365,45 +641,104 @@ impl KafkaAdmin for KafkaProtocolAdmin {
         changes: &ConfigChanges,
         validate_only: bool,
     ) -> Result<(), KafkaError> {
-        let mut configs: Vec<_> = changes
-            .set
-            .iter()
-            .map(|(k, v)| {
-                AlterableConfig::default()
-                    .with_name(StrBytes::from_string(k.clone()))
-                    .with_config_operation(OP_SET)
-                    .with_value(Some(StrBytes::from_string(v.clone())))
-            })
-            .collect();
-        configs.extend(changes.delete.iter().map(|k| {
-            AlterableConfig::default()
-                .with_name(StrBytes::from_string(k.clone()))
-                .with_config_operation(OP_DELETE)
-                .with_value(None)
-        }));
         if !validate_only {
-            // Keys only: values are the user's declaration, but keep logs free of anything
-            // that could be sensitive.
+            // Keys only: keep logs free of anything that could be sensitive.
             info!(%topic, set = ?changes.set.keys().collect::<Vec<_>>(), delete = ?changes.delete, "kafka write: alter topic configs");
         }
-        let resource = AlterConfigsResource::default()
-            .with_resource_type(RESOURCE_TOPIC)
-            .with_resource_name(StrBytes::from_string(topic.to_string()))
-            .with_configs(configs);
+        self.incremental_alter(None, RESOURCE_TOPIC, topic, changes, validate_only)
+            .await
+    }
+
+    async fn alter_broker_configs(
+        &self,
+        broker: i32,
+        changes: &ConfigChanges,
+    ) -> Result<(), KafkaError> {
+        info!(broker, set = ?changes.set, delete = ?changes.delete, "kafka write: alter broker configs");
+        self.incremental_alter(
+            Some(broker),
+            RESOURCE_BROKER,
+            &broker.to_string(),
+            changes,
+            false,
+        )
+        .await
+    }
+
+    async fn alter_reassignments(
+        &self,
+        topic: &str,
+        moves: &BTreeMap<i32, Vec<i32>>,
+    ) -> Result<(), KafkaError> {
+        info!(%topic, ?moves, "kafka write: reassign partitions");
+        let partitions: Vec<_> = moves
+            .iter()
+            .map(|(p, replicas)| {
+                ReassignablePartition::default()
+                    .with_partition_index(*p)
+                    .with_replicas(Some(replicas.iter().map(|b| BrokerId(*b)).collect()))
+            })
+            .collect();
+        let request_topic = ReassignableTopic::default()
+            .with_name(topic_name(topic))
+            .with_partitions(partitions);
         let (response, _) = self
-            .call("IncrementalAlterConfigs", (0, 1), |_| {
-                IncrementalAlterConfigsRequest::default()
-                    .with_resources(vec![resource.clone()])
-                    .with_validate_only(validate_only)
+            .call("AlterPartitionReassignments", (0, 1), |_| {
+                AlterPartitionReassignmentsRequest::default()
+                    .with_timeout_ms(OPERATION_TIMEOUT_MS)
+                    .with_topics(vec![request_topic.clone()])
             })
             .await?;
-        for result in &response.responses {
-            check(
-                "IncrementalAlterConfigs",
-                topic,
-                result.error_code,
-                result.error_message.as_ref(),
-            )?;
+        check(
+            "AlterPartitionReassignments",
+            topic,
+            response.error_code,
+            response.error_message.as_ref(),
+        )?;
+        for t in &response.responses {
+            for p in &t.partitions {
+                check(
+                    "AlterPartitionReassignments",
+                    &format!("{topic}-{}", p.partition_index),
+                    p.error_code,
+                    p.error_message.as_ref(),
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn elect_preferred_leaders(
+        &self,
+        topic: &str,
+        partitions: &[i32],
+    ) -> Result<(), KafkaError> {
+        info!(%topic, ?partitions, "kafka write: elect preferred leaders");
+        let tp = ElectTopicPartitions::default()
+            .with_topic(topic_name(topic))
+            .with_partitions(partitions.to_vec());
+        let (response, _) = self
+            .call("ElectLeaders", (1, 2), |_| {
+                ElectLeadersRequest::default()
+                    .with_election_type(ELECTION_PREFERRED)
+                    .with_topic_partitions(Some(vec![tp.clone()]))
+                    .with_timeout_ms(OPERATION_TIMEOUT_MS)
+            })
+            .await?;
+        check("ElectLeaders", topic, response.error_code, None)?;
+        for r in &response.replica_election_results {
+            for p in &r.partition_result {
+                // Already led by its preferred replica: nothing to do, not an error.
+                if p.error_code == ResponseError::ElectionNotNeeded.code() {
+                    continue;
+                }
+                check(
+                    "ElectLeaders",
+                    &format!("{topic}-{}", p.partition_id),
+                    p.error_code,
+                    p.error_message.as_ref(),
+                )?;
+            }
         }
         Ok(())
     }

@@ -31,14 +31,42 @@ pub trait KafkaAdmin: Send + Sync {
 
     /// Creates a topic with all its configs in one request: Kafka validates everything first,
     /// so an invalid config creates nothing. With `validate_only`, Kafka only checks.
+    /// `assignments` are the replica sets of partitions 0.. (empty: Kafka places them).
     async fn create_topic(
         &self,
         topic: &DesiredTopic,
+        assignments: &[Vec<i32>],
         validate_only: bool,
     ) -> Result<(), KafkaError>;
 
-    /// Grows a topic to `total` partitions.
-    async fn create_partitions(&self, topic: &str, total: i32) -> Result<(), KafkaError>;
+    /// Grows a topic to `total` partitions; `assignments` are the new partitions' replica sets.
+    async fn create_partitions(
+        &self,
+        topic: &str,
+        total: i32,
+        assignments: &[Vec<i32>],
+    ) -> Result<(), KafkaError>;
+
+    /// Sets and removes dynamic overrides of one broker (replication throttle rates).
+    async fn alter_broker_configs(
+        &self,
+        broker: i32,
+        changes: &ConfigChanges,
+    ) -> Result<(), KafkaError>;
+
+    /// Starts moving partitions to new replica sets (partition -> replicas, preferred leader first).
+    async fn alter_reassignments(
+        &self,
+        topic: &str,
+        moves: &BTreeMap<i32, Vec<i32>>,
+    ) -> Result<(), KafkaError>;
+
+    /// Makes the first replica of each partition its leader again.
+    async fn elect_preferred_leaders(
+        &self,
+        topic: &str,
+        partitions: &[i32],
+    ) -> Result<(), KafkaError>;
 
     /// Sets and removes dynamic overrides of a topic in one atomic request.
     async fn alter_topic_configs(
@@ -56,11 +84,13 @@ pub trait KafkaAdmin: Send + Sync {
 }
 
 /// The APIs that change Kafka. Everything else only reads.
-pub const WRITE_APIS: [&str; 4] = [
+pub const WRITE_APIS: [&str; 6] = [
     "CreateTopics",
     "CreatePartitions",
     "IncrementalAlterConfigs",
     "DeleteTopics",
+    "AlterPartitionReassignments",
+    "ElectLeaders",
 ];
 
 /// How many write requests `admin` has sent (validate-only requests included: they are sent).

@@ -54,6 +54,8 @@ mod tests {
                     leader: *leader,
                     replicas: replicas.to_vec(),
                     isr: isr.to_vec(),
+                    adding: vec![],
+                    removing: vec![],
                 })
                 .collect(),
             configs: [(

@@ -4,30 +4,52 @@
 
 pub mod desired;
 pub mod health;
+pub mod placement;
 pub mod warnings;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use crate::model::{ConfigChanges, DesiredTopic, ObservedTopic};
+use crate::model::{
+    BROKER_THROTTLE_CONFIGS, ConfigChanges, DesiredTopic, FOLLOWER_THROTTLED_REPLICAS,
+    LEADER_THROTTLED_REPLICAS, ObservedTopic,
+};
+use placement::{Brokers, LiveBroker, Load};
 
 /// Topic configs the operator itself sets while it works (replication throttles during replica
 /// moves). They are never drift and never removed by config alignment.
-pub const OPERATOR_OWNED_CONFIGS: [&str; 2] = [
-    "leader.replication.throttled.replicas",
-    "follower.replication.throttled.replicas",
-];
+pub const OPERATOR_OWNED_CONFIGS: [&str; 2] =
+    [LEADER_THROTTLED_REPLICAS, FOLLOWER_THROTTLED_REPLICAS];
 
 pub const UNSET: &str = "<unset>";
 
 /// One change to Kafka, in the order they are applied.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
-    /// Create the topic with every declared config in one request.
-    CreateTopic(DesiredTopic),
-    /// Grow to `total` partitions.
-    CreatePartitions { total: i32 },
+    /// Create the topic with every declared config and our replica placement in one request.
+    CreateTopic {
+        topic: DesiredTopic,
+        assignments: Vec<Vec<i32>>,
+    },
+    /// Grow to `total` partitions; the new ones get `assignments`.
+    CreatePartitions {
+        total: i32,
+        assignments: Vec<Vec<i32>>,
+    },
     /// Set and remove overrides in one atomic request.
     AlterConfigs(ConfigChanges),
+    /// Before moving replicas: throttle replication on the brokers involved (`rate` bytes/s,
+    /// set only where it is not set already) and list the throttled replicas on the topic.
+    Throttle {
+        rate: i64,
+        brokers: Vec<i32>,
+        replicas: ConfigChanges,
+    },
+    /// Move partitions to new replica sets (preferred leader first).
+    Reassign { moves: BTreeMap<i32, Vec<i32>> },
+    /// After the topic's moves: remove its throttled-replica lists.
+    Unthrottle(ConfigChanges),
+    /// After the topic's moves: give leadership back to each partition's first replica.
+    ElectLeaders { partitions: Vec<i32> },
 }
 
 /// One difference between the declaration and Kafka.
@@ -46,31 +68,63 @@ pub struct Blocker {
     pub message: String,
 }
 
-/// A difference the operator sees but does not correct (yet); the topic is not Ready while it stands.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Unresolved {
-    pub reason: &'static str,
-    pub message: String,
-}
-
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct TopicPlan {
     pub actions: Vec<Action>,
     pub drift: Vec<Drift>,
     pub blocker: Option<Blocker>,
-    pub unresolved: Vec<Unresolved>,
+    /// Present while replicas must move (or are moving) to reach the declared replication factor.
+    pub reassignment: Option<Progress>,
 }
 
-/// Plans one topic. `live_brokers` are the ids of brokers in the cluster's metadata.
+/// How far a replication-factor change has come.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Progress {
+    pub target_replication_factor: i32,
+    /// Partitions at the target with a full ISR and no move under way.
+    pub done: usize,
+    pub remaining: usize,
+    /// Partitions moving now (including those this plan starts).
+    pub moving: usize,
+    /// Partitions waiting for a free slot (maxConcurrentMoves).
+    pub waiting: usize,
+}
+
+/// What the plan needs to know about the rest of the cluster.
+#[derive(Clone, Debug, Default)]
+pub struct ClusterView {
+    /// Brokers in the metadata (live); others are offline and never receive replicas.
+    pub live: Vec<LiveBroker>,
+    /// Replicas and preferred leaders per broker across all topics.
+    pub load: Load,
+    /// Dynamic throttle-rate overrides per broker.
+    pub broker_overrides: BTreeMap<i32, BTreeMap<String, String>>,
+    /// Partitions that may start moving now in this cluster (maxConcurrentMoves minus moves under way).
+    pub move_budget: usize,
+    /// Replication throttle for moves, bytes/s (0: unthrottled).
+    pub throttle: i64,
+}
+
+impl ClusterView {
+    pub fn live_ids(&self) -> Vec<i32> {
+        self.live.iter().map(|b| b.id).collect()
+    }
+}
+
+/// Plans one topic. `finishing` says a replica move of this topic was under way at the last
+/// look (the status remembers it), so when nothing moves any more the leaders are re-elected.
 pub fn plan_topic(
     desired: &DesiredTopic,
     observed: Option<&ObservedTopic>,
-    live_brokers: &[i32],
+    cluster: &ClusterView,
+    finishing: bool,
 ) -> TopicPlan {
     let Some(observed) = observed else {
-        return plan_creation(desired, live_brokers);
+        return plan_creation(desired, cluster);
     };
     let mut plan = TopicPlan::default();
+    let mut load = cluster.load.clone();
+    let brokers = Brokers::new(&cluster.live);
 
     let observed_partitions = observed.partitions.len() as i32;
     if observed_partitions != desired.partitions {
@@ -80,6 +134,7 @@ pub fn plan_topic(
             observed: observed_partitions.to_string(),
         });
     }
+    let rf = desired.replication_factor as usize;
     if observed_partitions > desired.partitions {
         plan.blocker = Some(Blocker {
             reason: "PartitionDecreaseNotAllowed",
@@ -90,9 +145,19 @@ pub fn plan_topic(
             ),
         });
     } else if observed_partitions < desired.partitions {
-        plan.actions.push(Action::CreatePartitions {
-            total: desired.partitions,
-        });
+        let count = (desired.partitions - observed_partitions) as usize;
+        match placement::place_new(count, rf, &brokers, &mut load) {
+            Ok(assignments) => plan.actions.push(Action::CreatePartitions {
+                total: desired.partitions,
+                assignments,
+            }),
+            Err(_) => {
+                plan.blocker = Some(not_enough_brokers(
+                    desired.replication_factor,
+                    &cluster.live_ids(),
+                ))
+            }
+        }
     }
 
     if let Some(observed_rf) = observed.replication_factor()
@@ -103,14 +168,6 @@ pub fn plan_topic(
             desired: desired.replication_factor.to_string(),
             observed: observed_rf.to_string(),
         });
-        plan.unresolved.push(Unresolved {
-            reason: "ReplicationFactorMismatch",
-            message: format!(
-                "Kafka has replication factor {observed_rf}, the declaration {}: changing the replication factor \
-                 of an existing topic (moving replicas) is not implemented yet; the operator leaves replicas where they are",
-                desired.replication_factor
-            ),
-        });
     }
 
     let changes = config_changes(&desired.all_configs(), &observed.overrides());
@@ -120,18 +177,194 @@ pub fn plan_topic(
         plan.actions.push(Action::AlterConfigs(changes));
     }
 
+    if plan.blocker.is_none() {
+        plan_replicas(&mut plan, desired, observed, cluster, &mut load, finishing);
+    }
     if plan.blocker.is_some() {
         plan.actions.clear();
     }
     plan
 }
 
-fn plan_creation(desired: &DesiredTopic, live_brokers: &[i32]) -> TopicPlan {
+/// Replica moves towards the declared replication factor, with their throttles, and the
+/// clean-up (throttles off, leaders back) once nothing of the topic moves any more.
+fn plan_replicas(
+    plan: &mut TopicPlan,
+    desired: &DesiredTopic,
+    observed: &ObservedTopic,
+    cluster: &ClusterView,
+    load: &mut Load,
+    finishing: bool,
+) {
+    let rf = desired.replication_factor as usize;
+    let brokers = Brokers::new(&cluster.live);
+    let needs_move: Vec<_> = observed
+        .partitions
+        .iter()
+        .filter(|p| !p.is_moving() && p.replicas.len() != rf)
+        .collect();
+    if needs_move.iter().any(|p| {
+        rf > p.replicas.len()
+            + cluster
+                .live
+                .iter()
+                .filter(|b| !p.replicas.contains(&b.id))
+                .count()
+    }) {
+        plan.blocker = Some(not_enough_brokers(
+            desired.replication_factor,
+            &cluster.live_ids(),
+        ));
+        return;
+    }
+    let moving_now = observed.partitions.iter().filter(|p| p.is_moving()).count();
+    let mut moves = BTreeMap::new();
+    for p in needs_move.iter().take(cluster.move_budget) {
+        match placement::resize(&p.replicas, p.leader, rf, &brokers, load) {
+            Ok(set) => {
+                moves.insert(p.id, set);
+            }
+            Err(_) => {
+                plan.blocker = Some(not_enough_brokers(
+                    desired.replication_factor,
+                    &cluster.live_ids(),
+                ));
+                return;
+            }
+        }
+    }
+    let incomplete = observed
+        .partitions
+        .iter()
+        .filter(|p| p.is_moving() || p.replicas.len() != rf || p.isr.len() < p.replicas.len())
+        .count();
+    let under_way = moving_now + moves.len() + (needs_move.len() - moves.len());
+    if under_way > 0 || (finishing && incomplete > 0) {
+        plan.reassignment = Some(Progress {
+            target_replication_factor: desired.replication_factor,
+            done: observed.partitions.len() - incomplete,
+            remaining: incomplete,
+            moving: moving_now + moves.len(),
+            waiting: needs_move.len() - moves.len(),
+        });
+    }
+
+    let overrides = observed.overrides();
+    if !moves.is_empty() {
+        // Throttled replicas: the current ones (sources) lead, the new ones follow; for moves
+        // already under way too, since the lists are replaced whole.
+        let mut leaders = BTreeSet::new();
+        let mut followers = BTreeSet::new();
+        let mut involved = BTreeSet::new();
+        for p in &observed.partitions {
+            let (current, new): (Vec<i32>, Vec<i32>) = match moves.get(&p.id) {
+                Some(target) => (
+                    p.replicas.clone(),
+                    target
+                        .iter()
+                        .copied()
+                        .filter(|b| !p.replicas.contains(b))
+                        .collect(),
+                ),
+                None if p.is_moving() => (
+                    p.replicas
+                        .iter()
+                        .copied()
+                        .filter(|b| !p.adding.contains(b))
+                        .collect(),
+                    p.adding.clone(),
+                ),
+                None => continue,
+            };
+            for b in &current {
+                leaders.insert(format!("{}:{b}", p.id));
+                involved.insert(*b);
+            }
+            for b in &new {
+                followers.insert(format!("{}:{b}", p.id));
+                involved.insert(*b);
+            }
+        }
+        if cluster.throttle > 0 {
+            let rate = cluster.throttle.to_string();
+            let brokers: Vec<i32> = involved
+                .into_iter()
+                .filter(|b| {
+                    let set = cluster.broker_overrides.get(b);
+                    !BROKER_THROTTLE_CONFIGS
+                        .iter()
+                        .all(|k| set.and_then(|s| s.get(*k)) == Some(&rate))
+                })
+                .collect();
+            let mut replicas = ConfigChanges::default();
+            replicas
+                .set
+                .insert(LEADER_THROTTLED_REPLICAS.to_string(), join(&leaders));
+            replicas
+                .set
+                .insert(FOLLOWER_THROTTLED_REPLICAS.to_string(), join(&followers));
+            plan.actions.push(Action::Throttle {
+                rate: cluster.throttle,
+                brokers,
+                replicas,
+            });
+        }
+        plan.actions.push(Action::Reassign { moves });
+        return;
+    }
+    if moving_now > 0 || incomplete > 0 {
+        return; // wait for Kafka to finish (or for a free move slot)
+    }
+    // Nothing of this topic moves: take its throttles off and, after a move, lead as placed.
+    let throttled: Vec<String> = OPERATOR_OWNED_CONFIGS
+        .iter()
+        .filter(|k| overrides.contains_key(**k))
+        .map(|k| k.to_string())
+        .collect();
+    if !throttled.is_empty() {
+        plan.actions.push(Action::Unthrottle(ConfigChanges {
+            set: BTreeMap::new(),
+            delete: throttled,
+        }));
+    }
+    if finishing {
+        let misled: Vec<i32> = observed
+            .partitions
+            .iter()
+            .filter(|p| p.replicas.first() != Some(&p.leader))
+            .map(|p| p.id)
+            .collect();
+        if !misled.is_empty() {
+            plan.actions
+                .push(Action::ElectLeaders { partitions: misled });
+        }
+    }
+}
+
+fn join(items: &BTreeSet<String>) -> String {
+    items.iter().cloned().collect::<Vec<_>>().join(",")
+}
+
+fn plan_creation(desired: &DesiredTopic, cluster: &ClusterView) -> TopicPlan {
     let mut plan = TopicPlan::default();
-    if desired.replication_factor as usize > live_brokers.len() {
-        plan.blocker = Some(not_enough_brokers(desired.replication_factor, live_brokers));
-    } else {
-        plan.actions.push(Action::CreateTopic(desired.clone()));
+    let brokers = Brokers::new(&cluster.live);
+    let mut load = cluster.load.clone();
+    match placement::place_new(
+        desired.partitions as usize,
+        desired.replication_factor as usize,
+        &brokers,
+        &mut load,
+    ) {
+        Ok(assignments) => plan.actions.push(Action::CreateTopic {
+            topic: desired.clone(),
+            assignments,
+        }),
+        Err(_) => {
+            plan.blocker = Some(not_enough_brokers(
+                desired.replication_factor,
+                &cluster.live_ids(),
+            ))
+        }
     }
     plan
 }
@@ -207,6 +440,32 @@ mod tests {
         }
     }
 
+    fn cluster(n: i32) -> ClusterView {
+        ClusterView {
+            live: (1..=n)
+                .map(|id| LiveBroker {
+                    id,
+                    rack: Some(format!("r{id}")),
+                })
+                .collect(),
+            load: Load::default(),
+            broker_overrides: BTreeMap::new(),
+            move_budget: 10,
+            throttle: 1000,
+        }
+    }
+
+    fn partition(id: i32, replicas: &[i32]) -> ObservedPartition {
+        ObservedPartition {
+            id,
+            leader: replicas[0],
+            replicas: replicas.to_vec(),
+            isr: replicas.to_vec(),
+            adding: vec![],
+            removing: vec![],
+        }
+    }
+
     fn observed(partitions: i32, rf: usize, overrides: &[(&str, &str)]) -> ObservedTopic {
         let mut configs: BTreeMap<String, ObservedConfig> = overrides
             .iter()
@@ -232,15 +491,7 @@ mod tests {
             topic_id: Some("id".into()),
             is_internal: false,
             partitions: (0..partitions)
-                .map(|id| {
-                    let replicas: Vec<i32> = (1..=rf as i32).collect();
-                    ObservedPartition {
-                        id,
-                        leader: 1,
-                        isr: replicas.clone(),
-                        replicas,
-                    }
-                })
+                .map(|id| partition(id, &(1..=rf as i32).collect::<Vec<_>>()))
                 .collect(),
             configs,
         }
@@ -249,15 +500,21 @@ mod tests {
     const IN_SYNC: &[(&str, &str)] = &[("retention.ms", "1000"), ("min.insync.replicas", "2")];
 
     #[test]
-    fn a_missing_topic_is_created_with_everything_declared() {
-        let plan = plan_topic(&desired(), None, &[1, 2, 3]);
-        assert_eq!(plan.actions, vec![Action::CreateTopic(desired())]);
+    fn a_missing_topic_is_created_with_everything_declared_and_our_placement() {
+        let plan = plan_topic(&desired(), None, &cluster(3), false);
+        let [Action::CreateTopic { topic, assignments }] = plan.actions.as_slice() else {
+            panic!("{:?}", plan.actions)
+        };
+        assert_eq!(topic, &desired());
+        assert_eq!(assignments.len(), 3);
+        let leaders: BTreeSet<i32> = assignments.iter().map(|a| a[0]).collect();
+        assert_eq!(leaders.len(), 3, "leaders spread: {assignments:?}");
         assert!(plan.drift.is_empty() && plan.blocker.is_none());
     }
 
     #[test]
     fn a_missing_topic_with_too_few_brokers_is_blocked() {
-        let plan = plan_topic(&desired(), None, &[1, 2]);
+        let plan = plan_topic(&desired(), None, &cluster(2), false);
         assert!(plan.actions.is_empty());
         let b = plan.blocker.unwrap();
         assert_eq!(b.reason, "NotEnoughBrokers");
@@ -267,15 +524,35 @@ mod tests {
     #[test]
     fn an_in_sync_topic_needs_nothing() {
         assert_eq!(
-            plan_topic(&desired(), Some(&observed(3, 3, IN_SYNC)), &[1, 2, 3]),
+            plan_topic(
+                &desired(),
+                Some(&observed(3, 3, IN_SYNC)),
+                &cluster(3),
+                false
+            ),
             TopicPlan::default()
         );
     }
 
     #[test]
-    fn partitions_grow() {
-        let plan = plan_topic(&desired(), Some(&observed(2, 3, IN_SYNC)), &[1, 2, 3]);
-        assert_eq!(plan.actions, vec![Action::CreatePartitions { total: 3 }]);
+    fn partitions_grow_with_our_placement() {
+        let plan = plan_topic(
+            &desired(),
+            Some(&observed(2, 3, IN_SYNC)),
+            &cluster(3),
+            false,
+        );
+        let [
+            Action::CreatePartitions {
+                total: 3,
+                assignments,
+            },
+        ] = plan.actions.as_slice()
+        else {
+            panic!("{:?}", plan.actions)
+        };
+        assert_eq!(assignments.len(), 1);
+        assert_eq!(assignments[0].iter().collect::<BTreeSet<_>>().len(), 3);
         assert_eq!(plan.drift[0].field, "partitions");
     }
 
@@ -283,8 +560,9 @@ mod tests {
     fn more_partitions_in_kafka_blocks_everything() {
         let plan = plan_topic(
             &desired(),
-            Some(&observed(5, 3, &[("retention.ms", "9")])),
-            &[1, 2, 3],
+            Some(&observed(5, 1, &[("retention.ms", "9")])),
+            &cluster(3),
+            false,
         );
         assert!(plan.actions.is_empty(), "{:?}", plan.actions);
         assert_eq!(plan.blocker.unwrap().reason, "PartitionDecreaseNotAllowed");
@@ -300,7 +578,8 @@ mod tests {
                 3,
                 &[("retention.ms", "5"), ("cleanup.policy", "compact")],
             )),
-            &[1, 2, 3],
+            &cluster(3),
+            false,
         );
         let expected = ConfigChanges {
             set: [
@@ -327,19 +606,33 @@ mod tests {
     }
 
     #[test]
-    fn operator_owned_throttle_configs_are_not_drift() {
+    fn operator_owned_throttle_configs_are_not_drift_but_are_removed_when_nothing_moves() {
         let mut overrides = IN_SYNC.to_vec();
         overrides.push(("leader.replication.throttled.replicas", "0:1"));
+        let plan = plan_topic(
+            &desired(),
+            Some(&observed(3, 3, &overrides)),
+            &cluster(3),
+            false,
+        );
+        assert!(plan.drift.is_empty());
         assert_eq!(
-            plan_topic(&desired(), Some(&observed(3, 3, &overrides)), &[1, 2, 3]),
-            TopicPlan::default()
+            plan.actions,
+            vec![Action::Unthrottle(ConfigChanges {
+                set: BTreeMap::new(),
+                delete: vec!["leader.replication.throttled.replicas".into()]
+            })]
         );
     }
 
     #[test]
-    fn replication_factor_difference_is_drift_left_unresolved() {
-        let plan = plan_topic(&desired(), Some(&observed(3, 1, IN_SYNC)), &[1, 2, 3]);
-        assert!(plan.actions.is_empty());
+    fn a_lower_replication_factor_in_kafka_moves_replicas_with_throttles() {
+        let plan = plan_topic(
+            &desired(),
+            Some(&observed(3, 1, IN_SYNC)),
+            &cluster(3),
+            false,
+        );
         assert_eq!(
             plan.drift,
             vec![Drift {
@@ -348,6 +641,131 @@ mod tests {
                 observed: "1".into()
             }]
         );
-        assert_eq!(plan.unresolved[0].reason, "ReplicationFactorMismatch");
+        let [
+            Action::Throttle {
+                rate: 1000,
+                brokers,
+                replicas,
+            },
+            Action::Reassign { moves },
+        ] = plan.actions.as_slice()
+        else {
+            panic!("{:?}", plan.actions)
+        };
+        assert_eq!(brokers, &vec![1, 2, 3]);
+        assert_eq!(replicas.set[LEADER_THROTTLED_REPLICAS], "0:1,1:1,2:1");
+        assert_eq!(moves.len(), 3);
+        for set in moves.values() {
+            assert_eq!(set[0], 1, "the leader stays first");
+            assert_eq!(set.len(), 3);
+        }
+        let p = plan.reassignment.unwrap();
+        assert_eq!((p.done, p.remaining, p.moving, p.waiting), (0, 3, 3, 0));
+    }
+
+    #[test]
+    fn moves_respect_the_budget_and_skip_partitions_already_moving() {
+        let mut topic = observed(3, 1, IN_SYNC);
+        topic.partitions[0].replicas = vec![1, 2, 3];
+        topic.partitions[0].adding = vec![2, 3];
+        let mut view = cluster(3);
+        view.move_budget = 1;
+        let plan = plan_topic(&desired(), Some(&topic), &view, false);
+        let moves = plan
+            .actions
+            .iter()
+            .find_map(|a| match a {
+                Action::Reassign { moves } => Some(moves),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(
+            moves.keys().collect::<Vec<_>>(),
+            vec![&1],
+            "partition 0 is moving; budget allows one more"
+        );
+        let p = plan.reassignment.unwrap();
+        assert_eq!((p.moving, p.waiting), (2, 1));
+
+        view.move_budget = 0;
+        let plan = plan_topic(&desired(), Some(&topic), &view, false);
+        assert!(
+            plan.actions.is_empty(),
+            "no budget, nothing sent: {:?}",
+            plan.actions
+        );
+        assert!(plan.reassignment.is_some());
+    }
+
+    #[test]
+    fn a_finished_move_unthrottles_and_elects_preferred_leaders() {
+        let mut topic = observed(3, 3, IN_SYNC);
+        topic.configs.insert(
+            "follower.replication.throttled.replicas".into(),
+            ObservedConfig {
+                value: Some("0:2".into()),
+                is_topic_override: true,
+            },
+        );
+        topic.partitions[1].leader = 3;
+        let plan = plan_topic(&desired(), Some(&topic), &cluster(3), true);
+        assert_eq!(
+            plan.actions,
+            vec![
+                Action::Unthrottle(ConfigChanges {
+                    set: BTreeMap::new(),
+                    delete: vec!["follower.replication.throttled.replicas".into()]
+                }),
+                Action::ElectLeaders {
+                    partitions: vec![1]
+                },
+            ]
+        );
+        assert!(plan.reassignment.is_none());
+        // Without a move behind it, a leader elsewhere is left to Kafka's own balancing.
+        topic
+            .configs
+            .remove("follower.replication.throttled.replicas");
+        assert!(
+            plan_topic(&desired(), Some(&topic), &cluster(3), false)
+                .actions
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_replication_factor_above_the_live_brokers_sends_nothing() {
+        let mut d = desired();
+        d.replication_factor = 4;
+        let plan = plan_topic(&d, Some(&observed(3, 3, IN_SYNC)), &cluster(3), false);
+        assert!(plan.actions.is_empty());
+        assert_eq!(
+            plan.blocker.unwrap().message,
+            "replication factor 4 needs 4 live brokers; the cluster has 3 (ids 1, 2, 3)"
+        );
+    }
+
+    #[test]
+    fn shrinking_keeps_the_leader() {
+        let mut d = desired();
+        d.replication_factor = 2;
+        d.min_in_sync_replicas = 1;
+        let mut topic = observed(
+            1,
+            3,
+            &[("retention.ms", "1000"), ("min.insync.replicas", "1")],
+        );
+        topic.partitions[0].leader = 2;
+        let plan = plan_topic(&d, Some(&topic), &cluster(3), false);
+        let moves = plan
+            .actions
+            .iter()
+            .find_map(|a| match a {
+                Action::Reassign { moves } => Some(moves),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(moves[&0][0], 2);
+        assert_eq!(moves[&0].len(), 2);
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::model::DesiredTopic;
 
-pub fn warnings(desired: &DesiredTopic, growing_partitions: bool) -> Vec<String> {
+pub fn warnings(desired: &DesiredTopic) -> Vec<String> {
     let mut out = Vec::new();
     let rf = desired.replication_factor;
     let min_isr = desired.min_in_sync_replicas;
@@ -23,9 +23,6 @@ pub fn warnings(desired: &DesiredTopic, growing_partitions: bool) -> Vec<String>
     {
         out.push("unclean.leader.election.enable=true lets an out-of-sync replica become leader and lose acknowledged writes".to_string());
     }
-    if growing_partitions {
-        out.push("growing partitions moves keys to other partitions: ordering per key is not kept across the change".to_string());
-    }
     out
 }
 
@@ -45,10 +42,9 @@ mod tests {
 
     #[test]
     fn warns_about_weak_durability_settings() {
-        assert!(warnings(&topic(1, 1), false)[0].contains("no redundancy"));
-        assert!(warnings(&topic(3, 3), false)[0].contains("acks=all producers fail"));
-        assert!(warnings(&topic(3, 1), false)[0].contains("minInSyncReplicas 1"));
-        assert!(warnings(&topic(3, 2), false).is_empty());
-        assert!(warnings(&topic(3, 2), true)[0].contains("growing partitions"));
+        assert!(warnings(&topic(1, 1))[0].contains("no redundancy"));
+        assert!(warnings(&topic(3, 3))[0].contains("acks=all producers fail"));
+        assert!(warnings(&topic(3, 1))[0].contains("minInSyncReplicas 1"));
+        assert!(warnings(&topic(3, 2)).is_empty());
     }
 }
