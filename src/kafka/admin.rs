@@ -176,21 +176,21 @@ impl KafkaProtocolAdmin {
         let mut conns = self.broker_connections.lock().await;
         let mut last_io = String::new();
         for _attempt in 0..2 {
-            if !conns.contains_key(&broker) {
-                match Connection::open(&addr, self.request_timeout).await {
-                    Ok(c) => {
-                        conns.insert(broker, c);
+            let conn = match conns.entry(broker) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    match Connection::open(&addr, self.request_timeout).await {
+                        Ok(c) => e.insert(c),
+                        Err(CallError::Io(detail)) => {
+                            return Err(KafkaError::Unreachable {
+                                servers: addr,
+                                detail,
+                            });
+                        }
+                        Err(CallError::Kafka(err)) => return Err(err),
                     }
-                    Err(CallError::Io(e)) => {
-                        return Err(KafkaError::Unreachable {
-                            servers: addr,
-                            detail: e,
-                        });
-                    }
-                    Err(CallError::Kafka(e)) => return Err(e),
                 }
-            }
-            let conn = conns.get_mut(&broker).expect("connection was just set");
+            };
             let version = conn.pick_version::<R>(api, versions)?;
             match conn.call(&build(version), version, api).await {
                 Ok(response) => return Ok(response),
@@ -351,7 +351,7 @@ impl KafkaProtocolAdmin {
     async fn reassignments(
         &self,
         names: Option<&[String]>,
-    ) -> Result<BTreeMap<String, BTreeMap<i32, (Vec<i32>, Vec<i32>)>>, KafkaError> {
+    ) -> Result<BTreeMap<String, TopicMoves>, KafkaError> {
         let topics = names.map(|names| {
             names
                 .iter()
@@ -376,7 +376,7 @@ impl KafkaProtocolAdmin {
             response.error_code,
             response.error_message.as_ref(),
         )?;
-        let mut out: BTreeMap<String, BTreeMap<i32, (Vec<i32>, Vec<i32>)>> = BTreeMap::new();
+        let mut out: BTreeMap<String, TopicMoves> = BTreeMap::new();
         for t in response.topics {
             let entry = out.entry(t.name.0.to_string()).or_default();
             for p in t.partitions {
@@ -478,6 +478,9 @@ impl KafkaProtocolAdmin {
         Ok(())
     }
 }
+
+/// A topic's ongoing moves: partition -> (replicas being added, replicas being removed).
+type TopicMoves = BTreeMap<i32, (Vec<i32>, Vec<i32>)>;
 
 fn topic_name(name: &str) -> TopicName {
     TopicName(StrBytes::from_string(name.to_string()))
