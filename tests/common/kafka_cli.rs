@@ -120,3 +120,137 @@ pub fn count_filtered(name: &str, filter: &str) -> usize {
         .filter(|l| l.contains("Partition:"))
         .count()
 }
+
+/// Writes `records` records of `size` bytes with acks=all (Kafka's producer-perf-test).
+pub fn produce_bulk(name: &str, records: u32, size: u32) {
+    let bs = bootstrap();
+    run(
+        &env_var("KTO_KAFKA_CLI"),
+        &[
+            "producer-perf-test",
+            "--topic",
+            name,
+            "--num-records",
+            &records.to_string(),
+            "--record-size",
+            &size.to_string(),
+            "--throughput",
+            "-1",
+            "--producer-props",
+            &format!("bootstrap.servers={bs}"),
+            "acks=all",
+        ],
+    );
+}
+
+/// Writes keyed records `key:value` (one a line) with acks=all through Kafka's console producer.
+pub fn produce_keyed(name: &str, lines: &[String]) {
+    use std::io::Write;
+    let bs = bootstrap();
+    let mut child = std::process::Command::new(env_var("KTO_KAFKA_CLI"))
+        .args([
+            "console-producer",
+            "--bootstrap-server",
+            &bs,
+            "--topic",
+            name,
+            "--producer-property",
+            "acks=all",
+            "--producer-property",
+            "delivery.timeout.ms=60000",
+            "--property",
+            "parse.key=true",
+            "--property",
+            "key.separator=:",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("console producer");
+    let mut stdin = child.stdin.take().unwrap();
+    for line in lines {
+        writeln!(stdin, "{line}").unwrap();
+    }
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && !stderr.contains("ERROR"),
+        "producing to {name} failed: {stderr}"
+    );
+}
+
+/// Reads `expected` records from the beginning; returns them as `key:value` lines.
+pub fn consume_all(name: &str, expected: usize) -> Vec<String> {
+    let bs = bootstrap();
+    let out = run(
+        &env_var("KTO_KAFKA_CLI"),
+        &[
+            "console-consumer",
+            "--bootstrap-server",
+            &bs,
+            "--topic",
+            name,
+            "--from-beginning",
+            "--max-messages",
+            &expected.to_string(),
+            "--timeout-ms",
+            "30000",
+            "--property",
+            "print.key=true",
+            "--property",
+            "key.separator=:",
+        ],
+    );
+    out.lines().map(String::from).collect()
+}
+
+/// Partitions under reassignment per `kafka-reassign-partitions --list`.
+pub fn moving_partitions() -> Vec<String> {
+    let out = cli("reassign-partitions", &["--list"]);
+    out.lines()
+        .filter(|l| l.contains(": replicas:"))
+        .map(String::from)
+        .collect()
+}
+
+/// A broker's dynamic configs per `kafka-configs --describe --entity-type brokers`.
+pub fn broker_overrides(broker: i32) -> BTreeMap<String, String> {
+    let out = cli(
+        "configs",
+        &[
+            "--describe",
+            "--entity-type",
+            "brokers",
+            "--entity-name",
+            &broker.to_string(),
+        ],
+    );
+    out.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let kv = l.trim().split(' ').next()?;
+            let (k, v) = kv.split_once('=')?;
+            Some((k.to_string(), v.to_string()))
+        })
+        .collect()
+}
+
+/// The rack of each broker per `kafka-broker-api-versions`.
+pub fn racks() -> BTreeMap<i32, String> {
+    let out = cli("broker-api-versions", &[]);
+    out.lines()
+        .filter_map(|l| {
+            let rest = l.split("(id: ").nth(1)?;
+            let id: i32 = rest.split_whitespace().next()?.parse().ok()?;
+            let rack = rest
+                .split("rack: ")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .to_string();
+            Some((id, rack))
+        })
+        .collect()
+}

@@ -136,6 +136,7 @@ pub struct ClusterOptions {
     pub bootstrap: Vec<String>,
     pub mode: &'static str,
     pub defaults: serde_json::Value,
+    pub reassignment: serde_json::Value,
 }
 
 impl Default for ClusterOptions {
@@ -144,6 +145,7 @@ impl Default for ClusterOptions {
             bootstrap: bootstrap_list(),
             mode: "Enforce",
             defaults: json!({}),
+            reassignment: json!({}),
         }
     }
 }
@@ -181,7 +183,8 @@ impl TestEnv {
             "spec": {
                 "bootstrapServers": cluster.bootstrap,
                 "topicDefaults": cluster.defaults,
-                "policy": {"mode": cluster.mode}
+                "policy": {"mode": cluster.mode},
+                "reassignment": cluster.reassignment
             }
         }))
         .unwrap();
@@ -374,6 +377,39 @@ impl TestEnv {
             );
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
+    }
+
+    /// Stops the operator and starts a new one with no memory of the old (fresh Kafka clients
+    /// and caches), as after a crash or a rolling update.
+    pub async fn restart_operator(&mut self) {
+        self.stop_operator().await;
+        self.observers = Arc::new(Observers::new(
+            RESYNC,
+            Duration::from_secs(10),
+            |b: &[String], t| {
+                Arc::new(KafkaProtocolAdmin::new(b.to_vec(), t)) as Arc<dyn KafkaAdmin>
+            },
+        ));
+        self.shutdown = CancellationToken::new();
+        let settings = Settings {
+            namespace: Some(self.ns.clone()),
+            resync: RESYNC,
+            kafka_timeout: Duration::from_secs(10),
+        };
+        self.operator = Some(tokio::spawn(controller::run_with(
+            self.client.clone(),
+            settings,
+            self.observers.clone(),
+            self.shutdown.clone(),
+        )));
+    }
+
+    /// Requests of one API the current operator has sent to this test's cluster.
+    pub fn kafka_requests(&self, api: &str) -> u64 {
+        self.observers
+            .get(&(self.ns.clone(), "kafka".into()))
+            .and_then(|o| o.admin.request_counts().get(api).copied())
+            .unwrap_or(0)
     }
 
     /// Stops the operator and waits until it has.
