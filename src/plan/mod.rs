@@ -144,7 +144,12 @@ pub fn plan_topic(
                 desired.partitions
             ),
         });
-    } else if observed_partitions < desired.partitions {
+    } else if observed_partitions < desired.partitions
+        // Kafka wants new partitions with as many replicas as the existing ones: when the
+        // replication factor changes too, the existing partitions move first and the new ones
+        // are added at the declared factor afterwards.
+        && observed.partitions.iter().all(|p| !p.is_moving() && p.replicas.len() == rf)
+    {
         let count = (desired.partitions - observed_partitions) as usize;
         match placement::place_new(count, rf, &brokers, &mut load) {
             Ok(assignments) => plan.actions.push(Action::CreatePartitions {
@@ -661,6 +666,35 @@ mod tests {
         }
         let p = plan.reassignment.unwrap();
         assert_eq!((p.done, p.remaining, p.moving, p.waiting), (0, 3, 3, 0));
+    }
+
+    #[test]
+    fn partitions_are_added_after_the_existing_ones_reach_the_new_replication_factor() {
+        // The incident's topic: 1 partition, RF 1 -> 2 partitions, RF 3.
+        let mut d = desired();
+        d.partitions = 2;
+        let plan = plan_topic(&d, Some(&observed(1, 1, IN_SYNC)), &cluster(3), false);
+        assert!(
+            plan.actions
+                .iter()
+                .all(|a| !matches!(a, Action::CreatePartitions { .. })),
+            "{:?}",
+            plan.actions
+        );
+        assert!(
+            plan.actions
+                .iter()
+                .any(|a| matches!(a, Action::Reassign { .. }))
+        );
+        let plan = plan_topic(&d, Some(&observed(1, 3, IN_SYNC)), &cluster(3), true);
+        let Some(Action::CreatePartitions {
+            total: 2,
+            assignments,
+        }) = plan.actions.first()
+        else {
+            panic!("{:?}", plan.actions)
+        };
+        assert_eq!(assignments[0].len(), 3);
     }
 
     #[test]
