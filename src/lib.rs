@@ -5,7 +5,9 @@
 
 pub mod api;
 pub mod controller;
+pub mod http;
 pub mod kafka;
+pub mod metrics;
 pub mod model;
 pub mod observer;
 pub mod plan;

@@ -33,6 +33,9 @@ enum Command {
         /// Timeout of one Kafka request.
         #[arg(long, env = "KTO_KAFKA_TIMEOUT", default_value = "15s", value_parser = parse_duration)]
         kafka_timeout: Duration,
+        /// Address of the /metrics, /healthz and /readyz endpoints ("off" to disable).
+        #[arg(long, env = "KTO_HTTP_ADDR", default_value = "0.0.0.0:8080")]
+        http_addr: String,
         /// Log format.
         #[arg(long, env = "KTO_LOG_FORMAT", value_enum, default_value = "text")]
         log_format: LogFormat,
@@ -65,8 +68,16 @@ async fn main() -> anyhow::Result<()> {
             namespace,
             resync_interval,
             kafka_timeout,
+            http_addr,
             log_format,
         } => {
+            let http_addr = match http_addr.as_str() {
+                "off" => None,
+                addr => Some(
+                    addr.parse()
+                        .with_context(|| format!("--http-addr {addr:?} is not an address"))?,
+                ),
+            };
             telemetry::init(log_format);
             let client = kube::Client::try_default()
                 .await
@@ -83,6 +94,7 @@ async fn main() -> anyhow::Result<()> {
                     namespace,
                     resync: resync_interval,
                     kafka_timeout,
+                    http_addr,
                 },
                 shutdown,
             )

@@ -105,7 +105,12 @@ pub struct ClusterSnapshot {
     /// Dynamic per-broker overrides of the configs the operator manages (replication throttle
     /// rates), by broker id.
     pub broker_overrides: BTreeMap<i32, BTreeMap<String, String>>,
+    /// Brokers with auto.create.topics.enable=true: a producer's or consumer's first look at a
+    /// missing topic creates it there with the broker's defaults.
+    pub auto_create_brokers: Vec<i32>,
 }
+
+pub const AUTO_CREATE_TOPICS: &str = "auto.create.topics.enable";
 
 /// Broker configs the operator sets while replicas move, and removes afterwards.
 pub const BROKER_THROTTLE_CONFIGS: [&str; 2] = [

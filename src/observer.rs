@@ -138,8 +138,8 @@ impl Drop for ClusterObserver {
     }
 }
 
-/// Opens a Kafka client for bootstrap servers with a request timeout.
-pub type Connector = dyn Fn(&[String], Duration) -> Arc<dyn KafkaAdmin> + Send + Sync;
+/// Opens a Kafka client for a cluster's bootstrap servers with a request timeout.
+pub type Connector = dyn Fn(&ClusterKey, &[String], Duration) -> Arc<dyn KafkaAdmin> + Send + Sync;
 
 /// All observers, keyed by KafkaCluster. `updates` ticks after every refresh of any cluster,
 /// which makes the controllers re-run their reconciles against the new snapshot.
@@ -155,7 +155,10 @@ impl Observers {
     pub fn new(
         resync: Duration,
         request_timeout: Duration,
-        connect: impl Fn(&[String], Duration) -> Arc<dyn KafkaAdmin> + Send + Sync + 'static,
+        connect: impl Fn(&ClusterKey, &[String], Duration) -> Arc<dyn KafkaAdmin>
+        + Send
+        + Sync
+        + 'static,
     ) -> Self {
         Observers {
             observers: Mutex::new(HashMap::new()),
@@ -186,7 +189,7 @@ impl Observers {
             return existing.clone();
         }
         info!(cluster = %format!("{}/{}", key.0, key.1), bootstrap = %connection_key, "starting cluster observer");
-        let admin = (self.connect)(bootstrap, self.request_timeout);
+        let admin = (self.connect)(key, bootstrap, self.request_timeout);
         let observer = self.spawn(key.clone(), admin, connection_key);
         map.insert(key.clone(), observer.clone());
         observer

@@ -30,6 +30,12 @@ use super::topic::DeletionPolicy;
         description = "Brokers seen in the cluster's metadata"
     ),
     printcolumn(
+        name = "AUTO-CREATE",
+        type_ = "string",
+        json_path = ".status.autoCreate",
+        description = "Disabled, or the brokers that allow auto-creation of topics"
+    ),
+    printcolumn(
         name = "MANAGED",
         type_ = "integer",
         json_path = ".status.managedTopics",
@@ -163,6 +169,31 @@ pub struct ClusterPolicy {
     /// and health, change nothing in Kafka.
     #[serde(default)]
     pub mode: PolicyMode,
+    /// Forbid (default): brokers that allow auto.create.topics.enable are reported with
+    /// AutoCreateDisabled=False, a Warning event and a metric. Allow: reported, not warned about.
+    /// The operator itself never auto-creates a topic either way.
+    #[serde(default)]
+    pub auto_create_topics: AutoCreatePolicy,
+    /// Report (default): topics in Kafka without a KafkaTopic are counted and listed in the
+    /// status and exported as a metric. Ignore: not reported.
+    #[serde(default)]
+    pub unmanaged_topics: UnmanagedPolicy,
+}
+
+/// Whether brokers may auto-create topics.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+pub enum AutoCreatePolicy {
+    #[default]
+    Forbid,
+    Allow,
+}
+
+/// Whether topics without a KafkaTopic are reported.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+pub enum UnmanagedPolicy {
+    #[default]
+    Report,
+    Ignore,
 }
 
 /// Enforce changes Kafka; Observe only reports.
@@ -192,6 +223,12 @@ pub struct KafkaClusterStatus {
     /// Brokers as Kafka's metadata lists them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub brokers: Vec<BrokerStatus>,
+    /// Brokers with auto.create.topics.enable=true.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub auto_create_brokers: Vec<i32>,
+    /// "Disabled", or "Enabled on 1,2" (the AUTO-CREATE column).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_create: Option<String>,
     /// Topics declared by KafkaTopics referencing this cluster.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub managed_topics: Option<i32>,
@@ -201,7 +238,7 @@ pub struct KafkaClusterStatus {
     /// The first unmanaged topic names, sorted (at most 20).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unmanaged_topic_names: Vec<String>,
-    /// Ready: the operator reaches the cluster.
+    /// Ready: the operator reaches the cluster. AutoCreateDisabled: no broker auto-creates topics.
     #[serde(default)]
     pub conditions: Vec<Condition>,
     /// When this status last changed.

@@ -5,8 +5,8 @@ pub mod condition;
 pub mod topic;
 
 pub use cluster::{
-    BrokerStatus, ClusterPolicy, KafkaCluster, KafkaClusterSpec, KafkaClusterStatus, PolicyMode,
-    ReassignmentPolicy, TopicDefaults,
+    AutoCreatePolicy, BrokerStatus, ClusterPolicy, KafkaCluster, KafkaClusterSpec,
+    KafkaClusterStatus, PolicyMode, ReassignmentPolicy, TopicDefaults, UnmanagedPolicy,
 };
 pub use condition::Condition;
 pub use topic::{

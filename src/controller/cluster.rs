@@ -16,8 +16,11 @@ use super::context::Context;
 use super::ownership::cluster_key;
 use super::{Error, FIELD_MANAGER};
 use crate::api::condition::{Condition, find, merge_conditions};
-use crate::api::{BrokerStatus, KafkaCluster, KafkaClusterStatus, PolicyMode};
+use crate::api::{
+    AutoCreatePolicy, BrokerStatus, KafkaCluster, KafkaClusterStatus, PolicyMode, UnmanagedPolicy,
+};
 use crate::kafka::KafkaError;
+use crate::metrics::ClusterLabels;
 use crate::model::{BROKER_THROTTLE_CONFIGS, ClusterSnapshot, ConfigChanges};
 use crate::observer::{ClusterKey, ClusterObserver, Observation};
 use crate::plan::OPERATOR_OWNED_CONFIGS;
@@ -42,6 +45,7 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
     }
     let previous = cluster.status.as_ref();
     let status = cluster_status(&cluster, &key, &observation, previous, &ctx);
+    record_metrics(&key, &status, &ctx);
 
     let changed = previous.is_none_or(|p| {
         let mut p = p.clone();
@@ -51,28 +55,8 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
     if changed {
         let mut status = status;
         status.last_sync_time = Some(Utc::now());
-        let old_ready = previous
-            .and_then(|p| find(&p.conditions, "Ready"))
-            .map(|c| (c.status.clone(), c.reason.clone()));
-        let new_ready =
-            find(&status.conditions, "Ready").map(|c| (c.status.clone(), c.reason.clone()));
-        if old_ready != new_ready
-            && let Some(c) = find(&status.conditions, "Ready")
-        {
-            let type_ = if c.is_true() {
-                EventType::Normal
-            } else {
-                EventType::Warning
-            };
-            ctx.event(
-                cluster.as_ref(),
-                type_,
-                &c.reason,
-                "Observe",
-                c.message.clone(),
-            )
-            .await;
-            info!(cluster = %key.1, ready = %c.status, reason = %c.reason, "cluster readiness changed");
+        for type_ in ["Ready", "AutoCreateDisabled"] {
+            announce_transition(&cluster, previous, &status, type_, &ctx).await;
         }
         let api: Api<KafkaCluster> = Api::namespaced(ctx.client.clone(), &key.0);
         let patch = json!({ "apiVersion": KafkaCluster::api_version(&()), "kind": KafkaCluster::kind(&()), "status": status });
@@ -137,21 +121,32 @@ fn cluster_status(
                 .filter(|t| cluster_key(t) == *key)
                 .map(|t| t.kafka_topic_name())
                 .collect();
-            let unmanaged: Vec<&String> = snapshot
-                .topics
-                .values()
-                .filter(|t| {
-                    !t.is_internal && !t.name.starts_with("__") && !declared.contains(&t.name)
-                })
-                .map(|t| &t.name)
-                .collect();
             status.managed_topics = Some(declared.len() as i32);
-            status.unmanaged_topics = Some(unmanaged.len() as i32);
-            status.unmanaged_topic_names = unmanaged
-                .into_iter()
-                .take(UNMANAGED_NAMES_SHOWN)
-                .cloned()
-                .collect();
+            if cluster.spec.policy.unmanaged_topics == UnmanagedPolicy::Report {
+                let unmanaged: Vec<&String> = snapshot
+                    .topics
+                    .values()
+                    .filter(|t| {
+                        !t.is_internal && !t.name.starts_with("__") && !declared.contains(&t.name)
+                    })
+                    .map(|t| &t.name)
+                    .collect();
+                status.unmanaged_topics = Some(unmanaged.len() as i32);
+                status.unmanaged_topic_names = unmanaged
+                    .into_iter()
+                    .take(UNMANAGED_NAMES_SHOWN)
+                    .cloned()
+                    .collect();
+            } else {
+                status.unmanaged_topics = None;
+                status.unmanaged_topic_names = vec![];
+            }
+            status.auto_create_brokers = snapshot.auto_create_brokers.clone();
+            status.auto_create = Some(if snapshot.auto_create_brokers.is_empty() {
+                "Disabled".to_string()
+            } else {
+                format!("Enabled on {}", join_ids(&snapshot.auto_create_brokers))
+            });
             Condition::new(
                 "Ready",
                 true,
@@ -165,6 +160,29 @@ fn cluster_status(
         }
     };
     let mut conditions = vec![ready];
+    if let Observation::Observed { snapshot, .. } = observation {
+        let brokers = &snapshot.auto_create_brokers;
+        conditions.push(match (brokers.is_empty(), cluster.spec.policy.auto_create_topics) {
+            (true, _) => Condition::new("AutoCreateDisabled", true, "Disabled", "no broker auto-creates topics"),
+            (false, AutoCreatePolicy::Forbid) => Condition::new(
+                "AutoCreateDisabled",
+                false,
+                "AutoCreateEnabled",
+                format!(
+                    "brokers {} have auto.create.topics.enable=true: a client's first write to (or read of) a missing topic creates it with broker defaults. Set it to false on these brokers",
+                    join_ids(brokers)
+                ),
+            ),
+            (false, AutoCreatePolicy::Allow) => Condition::new(
+                "AutoCreateDisabled",
+                false,
+                "AllowedByPolicy",
+                format!("brokers {} auto-create topics; allowed by policy.autoCreateTopics", join_ids(brokers)),
+            ),
+        });
+    } else if let Some(old) = previous.and_then(|p| find(&p.conditions, "AutoCreateDisabled")) {
+        conditions.push(old.clone());
+    }
     for c in &mut conditions {
         c.observed_generation = cluster.metadata.generation;
     }
@@ -222,6 +240,77 @@ async fn remove_idle_throttles(
         "no replica moves under way: replication throttle rates removed from brokers {throttled:?}")).await;
     observer.refresh_now();
     Ok(())
+}
+
+fn join_ids(ids: &[i32]) -> String {
+    ids.iter()
+        .map(|b| b.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// One event per change of a condition (not per resync). An AutoCreateDisabled=False allowed by
+/// policy is no warning.
+async fn announce_transition(
+    cluster: &KafkaCluster,
+    previous: Option<&KafkaClusterStatus>,
+    status: &KafkaClusterStatus,
+    type_: &str,
+    ctx: &Context,
+) {
+    let before = previous
+        .and_then(|p| find(&p.conditions, type_))
+        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()));
+    let Some(now) = find(&status.conditions, type_) else {
+        return;
+    };
+    if before == Some((now.status.clone(), now.reason.clone(), now.message.clone())) {
+        return;
+    }
+    if type_ == "AutoCreateDisabled" && before.is_none() && now.is_true() {
+        return; // nothing to say about a healthy first look
+    }
+    let kind = if now.is_true() || now.reason == "AllowedByPolicy" {
+        EventType::Normal
+    } else {
+        EventType::Warning
+    };
+    if type_ == "Ready" && before.as_ref().map(|b| (&b.0, &b.1)) == Some((&now.status, &now.reason))
+    {
+        return; // only the message changed (e.g. the next retry time)
+    }
+    info!(cluster = %cluster.name_any(), condition = type_, status = %now.status, reason = %now.reason, "cluster condition changed");
+    ctx.event(cluster, kind, &now.reason, "Observe", now.message.clone())
+        .await;
+}
+
+fn record_metrics(key: &ClusterKey, status: &KafkaClusterStatus, ctx: &Context) {
+    let labels = ClusterLabels {
+        namespace: key.0.clone(),
+        cluster: key.1.clone(),
+    };
+    let m = &ctx.metrics;
+    let ready = find(&status.conditions, "Ready").is_some_and(|c| c.is_true());
+    m.cluster_ready.get_or_create(&labels).set(ready as i64);
+    m.cluster_brokers
+        .get_or_create(&labels)
+        .set(status.broker_count.unwrap_or(0) as i64);
+    m.cluster_managed_topics
+        .get_or_create(&labels)
+        .set(status.managed_topics.unwrap_or(0) as i64);
+    m.cluster_unmanaged_topics
+        .get_or_create(&labels)
+        .set(status.unmanaged_topics.unwrap_or(0) as i64);
+    m.cluster_auto_create_brokers
+        .get_or_create(&labels)
+        .set(status.auto_create_brokers.len() as i64);
+    // Series of deleted KafkaTopics go (deleted objects are not reconciled themselves).
+    let topics = ctx.topics.state();
+    m.retain_topics(|l| {
+        topics.iter().any(|t| {
+            t.namespace().as_deref() == Some(l.namespace.as_str()) && t.name_any() == l.name
+        })
+    });
 }
 
 /// Stops observers of clusters that no longer exist (deleted KafkaClusters are not reconciled).

@@ -10,6 +10,7 @@ use kube::{Client, Resource};
 use tracing::warn;
 
 use crate::api::{KafkaCluster, KafkaTopic};
+use crate::metrics::Metrics;
 use crate::observer::{ClusterKey, Observers};
 
 #[derive(Clone, Debug)]
@@ -20,6 +21,8 @@ pub struct Settings {
     pub resync: Duration,
     /// Timeout of one Kafka request.
     pub kafka_timeout: Duration,
+    /// Where to serve /metrics, /healthz and /readyz (None: not served).
+    pub http_addr: Option<std::net::SocketAddr>,
 }
 
 pub struct Context {
@@ -27,6 +30,7 @@ pub struct Context {
     pub clusters: Store<KafkaCluster>,
     pub topics: Store<KafkaTopic>,
     pub observers: Arc<Observers>,
+    pub metrics: Arc<Metrics>,
     pub recorder: Recorder,
     pub settings: Settings,
 }
@@ -37,6 +41,7 @@ impl Context {
         clusters: Store<KafkaCluster>,
         topics: Store<KafkaTopic>,
         observers: Arc<Observers>,
+        metrics: Arc<Metrics>,
         settings: Settings,
     ) -> Self {
         let reporter = Reporter {
@@ -49,6 +54,7 @@ impl Context {
             clusters,
             topics,
             observers,
+            metrics,
             settings,
         }
     }

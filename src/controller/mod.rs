@@ -15,12 +15,16 @@ use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::api::{KafkaCluster, KafkaTopic};
+use crate::http;
+use crate::kafka::instrumented::InstrumentedAdmin;
 use crate::kafka::{KafkaAdmin, KafkaError, KafkaProtocolAdmin};
-use crate::observer::Observers;
+use crate::metrics::Metrics;
+use crate::observer::{ClusterKey, Observers};
 pub use context::{Context, Settings};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Server-side apply field manager for everything the operator writes.
 pub const FIELD_MANAGER: &str = "kafka-topic-operator";
@@ -33,26 +37,62 @@ pub enum Error {
     Kafka(#[from] KafkaError),
 }
 
-/// Runs both controllers until `shutdown` is cancelled. Returns the shared observers (tests read
-/// the Kafka request counts through them).
+/// What the controllers share with whoever runs them: the per-cluster observers (and their
+/// Kafka clients) and the metrics.
+#[derive(Clone)]
+pub struct Runtime {
+    pub observers: Arc<Observers>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Runtime {
+    /// Observers whose Kafka clients speak the Kafka protocol and report to `metrics`.
+    pub fn new(settings: &Settings) -> Runtime {
+        let metrics = Arc::new(Metrics::new());
+        let m = metrics.clone();
+        let connect = move |key: &ClusterKey,
+                            bootstrap: &[String],
+                            timeout: Duration|
+              -> Arc<dyn KafkaAdmin> {
+            let admin = Arc::new(KafkaProtocolAdmin::new(bootstrap.to_vec(), timeout));
+            Arc::new(InstrumentedAdmin::new(
+                admin,
+                m.clone(),
+                format!("{}/{}", key.0, key.1),
+            ))
+        };
+        let observers = Arc::new(Observers::new(
+            settings.resync,
+            settings.kafka_timeout,
+            connect,
+        ));
+        Runtime { observers, metrics }
+    }
+}
+
+/// Runs both controllers (and the HTTP endpoints, when `settings.http_addr` is set) until
+/// `shutdown` is cancelled.
 pub async fn run(client: Client, settings: Settings, shutdown: CancellationToken) {
-    let connect = |bootstrap: &[String], timeout: Duration| -> Arc<dyn KafkaAdmin> {
-        Arc::new(KafkaProtocolAdmin::new(bootstrap.to_vec(), timeout))
-    };
-    let observers = Arc::new(Observers::new(
-        settings.resync,
-        settings.kafka_timeout,
-        connect,
-    ));
-    run_with(client, settings, observers, shutdown).await
+    let runtime = Runtime::new(&settings);
+    run_with(client, settings, runtime, shutdown).await
 }
 
 pub async fn run_with(
     client: Client,
     settings: Settings,
-    observers: Arc<Observers>,
+    runtime: Runtime,
     shutdown: CancellationToken,
 ) {
+    let Runtime { observers, metrics } = runtime;
+    let ready = Arc::new(AtomicBool::new(false));
+    if let Some(addr) = settings.http_addr {
+        let (metrics, ready, shutdown) = (metrics.clone(), ready.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            if let Err(e) = http::serve(addr, metrics, ready, shutdown).await {
+                error!(error = %e, %addr, "HTTP endpoints failed");
+            }
+        });
+    }
     let (topics_api, clusters_api): (Api<KafkaTopic>, Api<KafkaCluster>) = match &settings.namespace
     {
         Some(ns) => (
@@ -69,8 +109,18 @@ pub async fn run_with(
         cluster_controller.store(),
         topic_controller.store(),
         observers.clone(),
+        metrics,
         settings,
     ));
+    let (topic_store, cluster_store, ready_flag) =
+        (ctx.topics.clone(), ctx.clusters.clone(), ready.clone());
+    tokio::spawn(async move {
+        if topic_store.wait_until_ready().await.is_ok()
+            && cluster_store.wait_until_ready().await.is_ok()
+        {
+            ready_flag.store(true, Ordering::Relaxed);
+        }
+    });
     info!(namespace = ?ctx.settings.namespace, resync_s = ctx.settings.resync.as_secs_f32(), "controllers starting");
 
     let ticks = |observers: &Observers| {
@@ -82,7 +132,17 @@ pub async fn run_with(
     let topics = topic_controller
         .reconcile_all_on(ticks(&observers))
         .graceful_shutdown_on(async move { stop_topics.cancelled().await })
-        .run(topic::reconcile, error_policy, ctx.clone())
+        .run(
+            |obj, ctx: Arc<Context>| async move {
+                let started = std::time::Instant::now();
+                let result = topic::reconcile(obj, ctx.clone()).await;
+                ctx.metrics
+                    .reconciled("topic", result.is_ok(), started.elapsed().as_secs_f64());
+                result
+            },
+            error_policy,
+            ctx.clone(),
+        )
         .for_each(|result| async move {
             if let Err(e) = result {
                 warn!(error = %e, "topic reconcile failed");
@@ -92,7 +152,17 @@ pub async fn run_with(
     let clusters = cluster_controller
         .reconcile_all_on(ticks(&observers))
         .graceful_shutdown_on(async move { stop_clusters.cancelled().await })
-        .run(cluster::reconcile, error_policy, ctx.clone())
+        .run(
+            |obj, ctx: Arc<Context>| async move {
+                let started = std::time::Instant::now();
+                let result = cluster::reconcile(obj, ctx.clone()).await;
+                ctx.metrics
+                    .reconciled("cluster", result.is_ok(), started.elapsed().as_secs_f64());
+                result
+            },
+            error_policy,
+            ctx.clone(),
+        )
         .for_each(|result| async move {
             if let Err(e) = result {
                 warn!(error = %e, "cluster reconcile failed");

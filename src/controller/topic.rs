@@ -19,8 +19,11 @@ use super::ownership::{cluster_key, owner};
 use super::report::{TopicReport, Verdict, describe, status_changed, topic_status};
 use super::{Error, FIELD_MANAGER};
 use crate::api::condition::find;
-use crate::api::{DeletionPolicy, KafkaCluster, KafkaTopic, PolicyMode, ReassignmentStatus};
+use crate::api::{
+    DeletionPolicy, KafkaCluster, KafkaTopic, KafkaTopicStatus, PolicyMode, ReassignmentStatus,
+};
 use crate::kafka::KafkaError;
+use crate::metrics::TopicLabels;
 use crate::model::{
     BROKER_THROTTLE_CONFIGS, ClusterSnapshot, ConfigChanges, DesiredTopic, ObservedTopic,
 };
@@ -610,9 +613,11 @@ async fn write_status(
 ) -> Result<(), Error> {
     let previous = topic.status.as_ref();
     let mut status = topic_status(report, topic.metadata.generation, previous);
+    record_metrics(topic, &status, ctx);
     if !status_changed(previous, &status) {
         return Ok(());
     }
+    announce_health(topic, previous, &status, ctx).await;
     let was = ready_reason(topic);
     if was.as_deref() != Some(report.verdict.reason.as_str())
         && !report.verdict.ready
@@ -639,6 +644,61 @@ async fn write_status(
     )
     .await?;
     Ok(())
+}
+
+fn record_metrics(topic: &KafkaTopic, status: &KafkaTopicStatus, ctx: &Context) {
+    let labels = TopicLabels {
+        namespace: topic.namespace().unwrap_or_default(),
+        name: topic.name_any(),
+        topic: topic.kafka_topic_name(),
+        cluster: topic.spec.cluster_ref.name.clone(),
+    };
+    let is_true = |t: &str| find(&status.conditions, t).is_some_and(|c| c.is_true());
+    ctx.metrics.set_topic(
+        labels,
+        status.under_replicated_partitions.unwrap_or(0) as i64,
+        status.offline_partitions.unwrap_or(0) as i64,
+        status.under_min_isr_partitions.unwrap_or(0) as i64,
+        is_true("Ready"),
+        is_true("Drifted"),
+    );
+}
+
+/// An event on each Degraded transition: a partition lost its leader or replicas, or recovered.
+async fn announce_health(
+    topic: &KafkaTopic,
+    previous: Option<&KafkaTopicStatus>,
+    status: &KafkaTopicStatus,
+    ctx: &Context,
+) {
+    let before = previous
+        .and_then(|p| find(&p.conditions, "Degraded"))
+        .map(|c| (c.is_true(), c.reason.clone()));
+    let Some(now) = find(&status.conditions, "Degraded") else {
+        return;
+    };
+    if before == Some((now.is_true(), now.reason.clone())) {
+        return;
+    }
+    if now.is_true() {
+        ctx.event(
+            topic,
+            EventType::Warning,
+            &now.reason,
+            "Observe",
+            now.message.clone(),
+        )
+        .await;
+    } else if before.is_some_and(|(was_degraded, _)| was_degraded) {
+        ctx.event(
+            topic,
+            EventType::Normal,
+            "Recovered",
+            "Observe",
+            now.message.clone(),
+        )
+        .await;
+    }
 }
 
 fn is_apply_failure(reason: &str) -> bool {

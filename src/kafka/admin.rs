@@ -39,8 +39,8 @@ use super::KafkaAdmin;
 use super::connection::{CallError, Connection};
 use super::error::{KafkaError, check};
 use crate::model::{
-    BROKER_THROTTLE_CONFIGS, Broker, ClusterSnapshot, ConfigChanges, DesiredTopic, ObservedConfig,
-    ObservedPartition, ObservedTopic,
+    AUTO_CREATE_TOPICS, BROKER_THROTTLE_CONFIGS, Broker, ClusterSnapshot, ConfigChanges,
+    DesiredTopic, ObservedConfig, ObservedPartition, ObservedTopic,
 };
 
 /// Kafka's resource type codes in config APIs.
@@ -392,23 +392,25 @@ impl KafkaProtocolAdmin {
         Ok(out)
     }
 
-    /// A broker's dynamic overrides of the replication throttle rates.
-    async fn broker_throttles(&self, broker: i32) -> Result<BTreeMap<String, String>, KafkaError> {
+    /// A broker's dynamic throttle-rate overrides, and whether it allows auto-creation.
+    async fn broker_configs(
+        &self,
+        broker: i32,
+    ) -> Result<(BTreeMap<String, String>, bool), KafkaError> {
+        let keys = BROKER_THROTTLE_CONFIGS
+            .iter()
+            .chain(std::iter::once(&AUTO_CREATE_TOPICS));
         let resource = DescribeConfigsResource::default()
             .with_resource_type(RESOURCE_BROKER)
             .with_resource_name(StrBytes::from_string(broker.to_string()))
-            .with_configuration_keys(Some(
-                BROKER_THROTTLE_CONFIGS
-                    .iter()
-                    .map(|k| StrBytes::from_static_str(k))
-                    .collect(),
-            ));
+            .with_configuration_keys(Some(keys.map(|k| StrBytes::from_static_str(k)).collect()));
         let response = self
             .call_broker(broker, "DescribeConfigs", (1, 4), |_| {
                 DescribeConfigsRequest::default().with_resources(vec![resource.clone()])
             })
             .await?;
-        let mut out = BTreeMap::new();
+        let mut throttles = BTreeMap::new();
+        let mut auto_create = false;
         for result in response.results {
             check(
                 "DescribeConfigs",
@@ -417,14 +419,16 @@ impl KafkaProtocolAdmin {
                 result.error_message.as_ref(),
             )?;
             for c in result.configs {
-                if c.config_source == SOURCE_DYNAMIC_BROKER
-                    && let Some(v) = c.value
-                {
-                    out.insert(c.name.to_string(), v.to_string());
+                let Some(value) = c.value else { continue };
+                if c.name.as_str() == AUTO_CREATE_TOPICS {
+                    // Whatever its source (Kafka's default is true): what the broker does.
+                    auto_create = value.as_str() == "true";
+                } else if c.config_source == SOURCE_DYNAMIC_BROKER {
+                    throttles.insert(c.name.to_string(), value.to_string());
                 }
             }
         }
-        Ok(out)
+        Ok((throttles, auto_create))
     }
 
     async fn incremental_alter(
@@ -508,8 +512,13 @@ impl KafkaAdmin for KafkaProtocolAdmin {
         brokers.sort_by_key(|b| b.id);
         let topics = self.observe_topics(&metadata, true).await?;
         let mut broker_overrides = BTreeMap::new();
+        let mut auto_create_brokers = Vec::new();
         for b in &brokers {
-            broker_overrides.insert(b.id, self.broker_throttles(b.id).await?);
+            let (throttles, auto_create) = self.broker_configs(b.id).await?;
+            broker_overrides.insert(b.id, throttles);
+            if auto_create {
+                auto_create_brokers.push(b.id);
+            }
         }
         Ok(ClusterSnapshot {
             cluster_id: metadata.cluster_id.as_ref().map(|c| c.to_string()),
@@ -517,6 +526,7 @@ impl KafkaAdmin for KafkaProtocolAdmin {
             brokers,
             topics,
             broker_overrides,
+            auto_create_brokers,
         })
     }
 

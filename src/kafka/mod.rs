@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod connection;
 pub mod error;
+pub mod instrumented;
 
 use std::collections::BTreeMap;
 

@@ -254,3 +254,41 @@ pub fn racks() -> BTreeMap<i32, String> {
         })
         .collect()
 }
+
+/// Topic names on the cluster at `bootstrap` (`kafka-topics --list`).
+pub fn topics_on(bootstrap: &str) -> Vec<String> {
+    run(
+        &env_var("KTO_KAFKA_CLI"),
+        &["topics", "--bootstrap-server", bootstrap, "--list"],
+    )
+    .lines()
+    .map(|l| l.trim().to_string())
+    .filter(|l| !l.is_empty())
+    .collect()
+}
+
+/// Writes one record to `topic` on the cluster at `bootstrap` with Kafka's console producer
+/// (which, on a broker that allows it, auto-creates a missing topic: the incident's cause).
+pub fn produce_one_on(bootstrap: &str, topic: &str) {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env_var("KTO_KAFKA_CLI"))
+        .args([
+            "console-producer",
+            "--bootstrap-server",
+            bootstrap,
+            "--topic",
+            topic,
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("console producer");
+    writeln!(child.stdin.take().unwrap(), "hello").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -13,8 +13,8 @@ use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use kafka_topic_operator::api::{KafkaCluster, KafkaTopic};
-use kafka_topic_operator::controller::{self, Settings};
-use kafka_topic_operator::kafka::{KafkaAdmin, KafkaProtocolAdmin, write_count};
+use kafka_topic_operator::controller::{self, Runtime, Settings};
+use kafka_topic_operator::kafka::write_count;
 use kafka_topic_operator::observer::Observers;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
@@ -128,6 +128,9 @@ pub struct TestEnv {
     pub client: Client,
     pub ns: String,
     pub observers: Arc<Observers>,
+    runtime: Runtime,
+    /// Where this test's operator serves /metrics, /healthz, /readyz.
+    pub http_addr: std::net::SocketAddr,
     shutdown: CancellationToken,
     operator: Option<tokio::task::JoinHandle<()>>,
 }
@@ -192,35 +195,63 @@ impl TestEnv {
             .create(&PostParams::default(), &kc)
             .await
             .expect("create KafkaCluster");
-        let observers = Arc::new(Observers::new(
-            RESYNC,
-            Duration::from_secs(10),
-            |b: &[String], t| {
-                Arc::new(KafkaProtocolAdmin::new(b.to_vec(), t)) as Arc<dyn KafkaAdmin>
-            },
-        ));
+        let http_addr = free_addr();
+        let runtime = Runtime::new(&settings(&ns, http_addr));
         TestEnv {
             client,
             ns,
-            observers,
+            observers: runtime.observers.clone(),
+            runtime,
+            http_addr,
             shutdown: CancellationToken::new(),
             operator: None,
         }
     }
 
     pub fn start_operator(mut self) -> TestEnv {
-        let settings = Settings {
-            namespace: Some(self.ns.clone()),
-            resync: RESYNC,
-            kafka_timeout: Duration::from_secs(10),
-        };
         self.operator = Some(tokio::spawn(controller::run_with(
             self.client.clone(),
-            settings,
-            self.observers.clone(),
+            settings(&self.ns, self.http_addr),
+            self.runtime.clone(),
             self.shutdown.clone(),
         )));
         self
+    }
+
+    /// GET one of the operator's HTTP endpoints: (status code, body).
+    pub fn http_get(&self, path: &str) -> (u16, String) {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(self.http_addr)
+            .expect("connect to the operator's HTTP endpoint");
+        write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let code = response
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
+        (code, body)
+    }
+
+    /// The value of one sample in /metrics: the first line of `metric` carrying every
+    /// `label="value"` given.
+    pub fn metric(&self, metric: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        let (_, body) = self.http_get("/metrics");
+        body.lines()
+            .filter(|l| {
+                l.starts_with(&format!("{metric}{{")) || l.starts_with(&format!("{metric} "))
+            })
+            .find(|l| {
+                labels
+                    .iter()
+                    .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
+            })
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
     }
 
     pub fn topics(&self) -> Api<KafkaTopic> {
@@ -383,23 +414,14 @@ impl TestEnv {
     /// and caches), as after a crash or a rolling update.
     pub async fn restart_operator(&mut self) {
         self.stop_operator().await;
-        self.observers = Arc::new(Observers::new(
-            RESYNC,
-            Duration::from_secs(10),
-            |b: &[String], t| {
-                Arc::new(KafkaProtocolAdmin::new(b.to_vec(), t)) as Arc<dyn KafkaAdmin>
-            },
-        ));
+        self.http_addr = free_addr();
+        self.runtime = Runtime::new(&settings(&self.ns, self.http_addr));
+        self.observers = self.runtime.observers.clone();
         self.shutdown = CancellationToken::new();
-        let settings = Settings {
-            namespace: Some(self.ns.clone()),
-            resync: RESYNC,
-            kafka_timeout: Duration::from_secs(10),
-        };
         self.operator = Some(tokio::spawn(controller::run_with(
             self.client.clone(),
-            settings,
-            self.observers.clone(),
+            settings(&self.ns, self.http_addr),
+            self.runtime.clone(),
             self.shutdown.clone(),
         )));
     }
@@ -443,6 +465,23 @@ impl Drop for TestEnv {
             .args(["delete", "namespace", &self.ns, "--wait=false"])
             .output();
     }
+}
+
+fn settings(ns: &str, http_addr: std::net::SocketAddr) -> Settings {
+    Settings {
+        namespace: Some(ns.to_string()),
+        resync: RESYNC,
+        kafka_timeout: Duration::from_secs(10),
+        http_addr: Some(http_addr),
+    }
+}
+
+/// A free local port (bound and released; the operator binds it right after).
+fn free_addr() -> std::net::SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
 }
 
 /// (status, reason, message) of a condition.

@@ -57,10 +57,7 @@ start etcd "$K8S_BIN/etcd" --name kto --data-dir "$RUN/etcd" \
   --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
   --initial-cluster "kto=http://127.0.0.1:$ETCD_PEER_PORT" --unsafe-no-fsync --quota-backend-bytes=2147483648
 
-# ---- Kafka: format storage and start the three KRaft nodes while etcd comes up
-cluster_id=$(python3 -c 'import uuid,base64;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')
-voters=""
-for i in $(seq 1 "$KAFKA_NODES"); do voters+="${voters:+,}$i@127.0.0.1:$((KAFKA_CONTROLLER_BASE_PORT + i - 1))"; done
+# ---- Kafka: format storage and start the KRaft nodes while etcd comes up
 cat > "$RUN/log4j2.yaml" <<'L4J'
 Configuration:
   Appenders:
@@ -71,30 +68,28 @@ Configuration:
       - { name: kafka.server.KafkaServer, level: INFO }
       - { name: kafka.server.BrokerServer, level: INFO }
 L4J
-for i in $(seq 1 "$KAFKA_NODES"); do
-  dir="$RUN/kafka-$i"; mkdir -p "$dir"
-  rack="rack-$(printf "\\x$(printf %x $((96 + i)))")"
+
+new_cluster_id() { python3 -c 'import uuid,base64;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))'; }
+
+# start_kafka_node <dir name> <node id> <client port> <controller port> <voters> <cluster id> <extra properties>
+start_kafka_node() {
+  local name=$1 id=$2 port=$3 cport=$4 voters=$5 cid=$6 extra=$7
+  local dir="$RUN/$name"; mkdir -p "$dir"
   cat > "$dir/server.properties" <<PROPS
 process.roles=broker,controller
-node.id=$i
+node.id=$id
 controller.quorum.voters=$voters
-listeners=PLAINTEXT://127.0.0.1:$((KAFKA_BASE_PORT + i - 1)),CONTROLLER://127.0.0.1:$((KAFKA_CONTROLLER_BASE_PORT + i - 1))
-advertised.listeners=PLAINTEXT://127.0.0.1:$((KAFKA_BASE_PORT + i - 1))
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 log.dirs=$dir/data
-broker.rack=$rack
-# The product forbids broker-side auto-creation; the test cluster does too.
-auto.create.topics.enable=false
 # Deliberately poor broker defaults: a topic that relied on them would show 1 partition, RF 1,
 # so tests can tell "created as declared" from "created by broker defaults".
 num.partitions=1
 default.replication.factor=1
 min.insync.replicas=1
-offsets.topic.replication.factor=3
-transaction.state.log.replication.factor=3
-transaction.state.log.min.isr=2
 group.initial.rebalance.delay.ms=0
 # Small and quick: this is a test cluster on a 2-core machine.
 num.network.threads=2
@@ -102,18 +97,41 @@ num.io.threads=2
 background.threads=2
 log.segment.bytes=16777216
 replica.lag.time.max.ms=10000
+$extra
 PROPS
   java -Xmx256m -cp "$KAFKA_LIBS/*" -Dlog4j2.configurationFile="$RUN/log4j2.yaml" kafka.tools.StorageTool \
-    format -t "$cluster_id" -c "$dir/server.properties" >"$RUN/logs/format-$i.log" 2>&1 \
-    || fail "formatting Kafka storage of node $i"
+    format -t "$cid" -c "$dir/server.properties" >"$RUN/logs/format-$name.log" 2>&1 \
+    || fail "formatting Kafka storage of $name"
   cat > "$dir/run.sh" <<RUNSH
 #!/bin/sh
 exec java -Xms256m -Xmx512m -XX:+UseG1GC -Djava.awt.headless=true -cp "$KAFKA_LIBS/*" \\
   -Dlog4j2.configurationFile="$RUN/log4j2.yaml" kafka.Kafka "$dir/server.properties"
 RUNSH
   chmod +x "$dir/run.sh"
-  start "kafka-$i" "$dir/run.sh"
+  start "$name" "$dir/run.sh"
+}
+
+# The main cluster: three nodes, one rack each, auto-creation off (as the product wants it).
+cluster_id=$(new_cluster_id)
+voters=""
+for i in $(seq 1 "$KAFKA_NODES"); do voters+="${voters:+,}$i@127.0.0.1:$((KAFKA_CONTROLLER_BASE_PORT + i - 1))"; done
+for i in $(seq 1 "$KAFKA_NODES"); do
+  rack="rack-$(printf "\\x$(printf %x $((96 + i)))")"
+  start_kafka_node "kafka-$i" "$i" $((KAFKA_BASE_PORT + i - 1)) $((KAFKA_CONTROLLER_BASE_PORT + i - 1)) "$voters" "$cluster_id" \
+"broker.rack=$rack
+auto.create.topics.enable=false
+offsets.topic.replication.factor=3
+transaction.state.log.replication.factor=3
+transaction.state.log.min.isr=2"
 done
+# A second, single-node cluster where auto-creation is on: what the operator must detect and
+# never trigger itself.
+start_kafka_node kafka-autocreate 1 "$KAFKA_AUTOCREATE_PORT" "$KAFKA_AUTOCREATE_CONTROLLER_PORT" \
+  "1@127.0.0.1:$KAFKA_AUTOCREATE_CONTROLLER_PORT" "$(new_cluster_id)" \
+"auto.create.topics.enable=true
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1"
 
 # ---- kube-apiserver
 wait_for 60 etcd curl -sf "http://127.0.0.1:$ETCD_PORT/health"
@@ -158,6 +176,7 @@ kafka_brokers_up() {
       | grep -c '(id: ')" -ge "$KAFKA_NODES" ]
 }
 wait_for 180 "$KAFKA_NODES Kafka brokers" kafka_brokers_up
+wait_for 120 "the auto-create Kafka" "$ENV_SRC/kafka-cli.sh" broker-api-versions --bootstrap-server "127.0.0.1:$KAFKA_AUTOCREATE_PORT"
 
 cat > "$RUN/env.sh" <<ENVSH
 # written by tests/env/up.sh
@@ -165,9 +184,10 @@ export KUBECONFIG="$RUN/kubeconfig"
 export KTO_ENV_DIR="$RUN"
 export KTO_ENV_SRC="$ENV_SRC"
 export KTO_KAFKA_BOOTSTRAP="$(kafka_bootstrap)"
+export KTO_KAFKA_AUTOCREATE_BOOTSTRAP="127.0.0.1:$KAFKA_AUTOCREATE_PORT"
 export KTO_KAFKA_CLI="$ENV_SRC/kafka-cli.sh"
 export KTO_KUBECTL="$K8S_BIN/kubectl"
 export PATH="$K8S_BIN:\$PATH"
 ENVSH
-log "up: kube-apiserver https://127.0.0.1:$APISERVER_PORT, Kafka $(kafka_bootstrap) (cluster id $cluster_id)"
+log "up: kube-apiserver https://127.0.0.1:$APISERVER_PORT, Kafka $(kafka_bootstrap) (cluster id $cluster_id), auto-create Kafka 127.0.0.1:$KAFKA_AUTOCREATE_PORT"
 log "use it with: source $RUN/env.sh"

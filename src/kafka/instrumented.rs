@@ -1,0 +1,145 @@
+//! A [`KafkaAdmin`] that counts and times every operation of another one (Prometheus metrics).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+
+use super::{KafkaAdmin, KafkaError};
+use crate::metrics::{AdminLabels, AdminResultLabels, Metrics};
+use crate::model::{ClusterSnapshot, ConfigChanges, DesiredTopic, ObservedTopic};
+
+pub struct InstrumentedAdmin {
+    inner: Arc<dyn KafkaAdmin>,
+    metrics: Arc<Metrics>,
+    cluster: String,
+}
+
+impl InstrumentedAdmin {
+    pub fn new(inner: Arc<dyn KafkaAdmin>, metrics: Arc<Metrics>, cluster: String) -> Self {
+        InstrumentedAdmin {
+            inner,
+            metrics,
+            cluster,
+        }
+    }
+
+    fn record<T>(&self, operation: &str, started: Instant, result: &Result<T, KafkaError>) {
+        let labels = AdminLabels {
+            cluster: self.cluster.clone(),
+            operation: operation.into(),
+        };
+        self.metrics
+            .kafka_request_duration
+            .get_or_create(&labels)
+            .observe(started.elapsed().as_secs_f64());
+        let result = if result.is_ok() { "ok" } else { "error" };
+        self.metrics
+            .kafka_requests
+            .get_or_create(&AdminResultLabels {
+                cluster: self.cluster.clone(),
+                operation: operation.into(),
+                result: result.into(),
+            })
+            .inc();
+    }
+}
+
+macro_rules! timed {
+    ($self:ident, $op:literal, $call:expr) => {{
+        let started = Instant::now();
+        let result = $call.await;
+        $self.record($op, started, &result);
+        result
+    }};
+}
+
+#[async_trait]
+impl KafkaAdmin for InstrumentedAdmin {
+    async fn snapshot(&self) -> Result<ClusterSnapshot, KafkaError> {
+        timed!(self, "snapshot", self.inner.snapshot())
+    }
+    async fn describe_topics(
+        &self,
+        names: &[String],
+    ) -> Result<BTreeMap<String, ObservedTopic>, KafkaError> {
+        timed!(self, "describe_topics", self.inner.describe_topics(names))
+    }
+    async fn create_topic(
+        &self,
+        topic: &DesiredTopic,
+        assignments: &[Vec<i32>],
+        validate_only: bool,
+    ) -> Result<(), KafkaError> {
+        timed!(
+            self,
+            "create_topic",
+            self.inner.create_topic(topic, assignments, validate_only)
+        )
+    }
+    async fn create_partitions(
+        &self,
+        topic: &str,
+        total: i32,
+        assignments: &[Vec<i32>],
+    ) -> Result<(), KafkaError> {
+        timed!(
+            self,
+            "create_partitions",
+            self.inner.create_partitions(topic, total, assignments)
+        )
+    }
+    async fn alter_topic_configs(
+        &self,
+        topic: &str,
+        changes: &ConfigChanges,
+        validate_only: bool,
+    ) -> Result<(), KafkaError> {
+        timed!(
+            self,
+            "alter_topic_configs",
+            self.inner
+                .alter_topic_configs(topic, changes, validate_only)
+        )
+    }
+    async fn alter_broker_configs(
+        &self,
+        broker: i32,
+        changes: &ConfigChanges,
+    ) -> Result<(), KafkaError> {
+        timed!(
+            self,
+            "alter_broker_configs",
+            self.inner.alter_broker_configs(broker, changes)
+        )
+    }
+    async fn alter_reassignments(
+        &self,
+        topic: &str,
+        moves: &BTreeMap<i32, Vec<i32>>,
+    ) -> Result<(), KafkaError> {
+        timed!(
+            self,
+            "alter_reassignments",
+            self.inner.alter_reassignments(topic, moves)
+        )
+    }
+    async fn elect_preferred_leaders(
+        &self,
+        topic: &str,
+        partitions: &[i32],
+    ) -> Result<(), KafkaError> {
+        timed!(
+            self,
+            "elect_preferred_leaders",
+            self.inner.elect_preferred_leaders(topic, partitions)
+        )
+    }
+    async fn delete_topic(&self, topic: &str) -> Result<(), KafkaError> {
+        timed!(self, "delete_topic", self.inner.delete_topic(topic))
+    }
+    fn request_counts(&self) -> BTreeMap<&'static str, u64> {
+        self.inner.request_counts()
+    }
+}

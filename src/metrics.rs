@@ -1,0 +1,269 @@
+//! Prometheus metrics (prometheus-client). docs/monitoring.md lists each one with alert rules.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TopicLabels {
+    pub namespace: String,
+    pub name: String,
+    pub topic: String,
+    pub cluster: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ClusterLabels {
+    pub namespace: String,
+    pub cluster: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReconcileLabels {
+    pub controller: String,
+    pub result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ControllerLabels {
+    pub controller: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AdminLabels {
+    pub cluster: String,
+    pub operation: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AdminResultLabels {
+    pub cluster: String,
+    pub operation: String,
+    pub result: String,
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    // 1ms .. ~16s
+    Histogram::new(exponential_buckets(0.001, 2.0, 15))
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub topic_under_replicated: Family<TopicLabels, Gauge>,
+    pub topic_offline: Family<TopicLabels, Gauge>,
+    pub topic_under_min_isr: Family<TopicLabels, Gauge>,
+    pub topic_ready: Family<TopicLabels, Gauge>,
+    pub topic_drifted: Family<TopicLabels, Gauge>,
+    pub reconciles: Family<ReconcileLabels, Counter>,
+    pub reconcile_duration: HistogramFamily<ControllerLabels>,
+    pub kafka_requests: Family<AdminResultLabels, Counter>,
+    pub kafka_request_duration: HistogramFamily<AdminLabels>,
+    pub cluster_ready: Family<ClusterLabels, Gauge>,
+    pub cluster_brokers: Family<ClusterLabels, Gauge>,
+    pub cluster_managed_topics: Family<ClusterLabels, Gauge>,
+    pub cluster_unmanaged_topics: Family<ClusterLabels, Gauge>,
+    pub cluster_auto_create_brokers: Family<ClusterLabels, Gauge>,
+    /// Topic series written so far, so those of deleted KafkaTopics can be dropped.
+    topics_seen: Mutex<HashSet<TopicLabels>>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("kto");
+        let m = Metrics {
+            topic_under_replicated: Family::default(),
+            topic_offline: Family::default(),
+            topic_under_min_isr: Family::default(),
+            topic_ready: Family::default(),
+            topic_drifted: Family::default(),
+            reconciles: Family::default(),
+            reconcile_duration: Family::new_with_constructor(latency_histogram),
+            kafka_requests: Family::default(),
+            kafka_request_duration: Family::new_with_constructor(latency_histogram),
+            cluster_ready: Family::default(),
+            cluster_brokers: Family::default(),
+            cluster_managed_topics: Family::default(),
+            cluster_unmanaged_topics: Family::default(),
+            cluster_auto_create_brokers: Family::default(),
+            topics_seen: Mutex::new(HashSet::new()),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "topic_under_replicated_partitions",
+            "Partitions with fewer in-sync replicas than replicas",
+            m.topic_under_replicated.clone(),
+        );
+        registry.register(
+            "topic_offline_partitions",
+            "Partitions without a leader",
+            m.topic_offline.clone(),
+        );
+        registry.register(
+            "topic_under_min_isr_partitions",
+            "Partitions whose ISR is below min.insync.replicas (acks=all writes fail)",
+            m.topic_under_min_isr.clone(),
+        );
+        registry.register(
+            "topic_ready",
+            "1 when the KafkaTopic is Ready",
+            m.topic_ready.clone(),
+        );
+        registry.register(
+            "topic_drifted",
+            "1 when Kafka differs from the declaration and the difference stands",
+            m.topic_drifted.clone(),
+        );
+        registry.register(
+            "reconcile",
+            "Reconciles by controller and result (ok, error)",
+            m.reconciles.clone(),
+        );
+        registry.register(
+            "reconcile_duration_seconds",
+            "Time of one reconcile",
+            m.reconcile_duration.clone(),
+        );
+        registry.register(
+            "kafka_requests",
+            "Kafka admin operations by cluster, operation and result (ok, error)",
+            m.kafka_requests.clone(),
+        );
+        registry.register(
+            "kafka_request_duration_seconds",
+            "Time of one Kafka admin operation",
+            m.kafka_request_duration.clone(),
+        );
+        registry.register(
+            "cluster_ready",
+            "1 when the operator reaches the KafkaCluster",
+            m.cluster_ready.clone(),
+        );
+        registry.register(
+            "cluster_brokers",
+            "Brokers in the cluster's metadata",
+            m.cluster_brokers.clone(),
+        );
+        registry.register(
+            "cluster_managed_topics",
+            "Topics declared by KafkaTopics",
+            m.cluster_managed_topics.clone(),
+        );
+        registry.register(
+            "cluster_unmanaged_topics",
+            "Topics in Kafka that no KafkaTopic declares (internal topics excepted)",
+            m.cluster_unmanaged_topics.clone(),
+        );
+        registry.register(
+            "cluster_auto_create_brokers",
+            "Brokers with auto.create.topics.enable=true",
+            m.cluster_auto_create_brokers.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    /// The OpenMetrics text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+
+    pub fn set_topic(
+        &self,
+        labels: TopicLabels,
+        under_replicated: i64,
+        offline: i64,
+        under_min_isr: i64,
+        ready: bool,
+        drifted: bool,
+    ) {
+        self.topic_under_replicated
+            .get_or_create(&labels)
+            .set(under_replicated);
+        self.topic_offline.get_or_create(&labels).set(offline);
+        self.topic_under_min_isr
+            .get_or_create(&labels)
+            .set(under_min_isr);
+        self.topic_ready.get_or_create(&labels).set(ready as i64);
+        self.topic_drifted
+            .get_or_create(&labels)
+            .set(drifted as i64);
+        self.topics_seen.lock().unwrap().insert(labels);
+    }
+
+    /// Drops the series of KafkaTopics for which `exists` is false.
+    pub fn retain_topics(&self, exists: impl Fn(&TopicLabels) -> bool) {
+        let mut seen = self.topics_seen.lock().unwrap();
+        seen.retain(|labels| {
+            if exists(labels) {
+                return true;
+            }
+            for family in [
+                &self.topic_under_replicated,
+                &self.topic_offline,
+                &self.topic_under_min_isr,
+                &self.topic_ready,
+                &self.topic_drifted,
+            ] {
+                family.remove(labels);
+            }
+            false
+        });
+    }
+
+    pub fn reconciled(&self, controller: &str, ok: bool, seconds: f64) {
+        let result = if ok { "ok" } else { "error" };
+        self.reconciles
+            .get_or_create(&ReconcileLabels {
+                controller: controller.into(),
+                result: result.into(),
+            })
+            .inc();
+        self.reconcile_duration
+            .get_or_create(&ControllerLabels {
+                controller: controller.into(),
+            })
+            .observe(seconds);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_series_are_written_and_dropped() {
+        let m = Metrics::new();
+        let labels = TopicLabels {
+            namespace: "ns".into(),
+            name: "t".into(),
+            topic: "t".into(),
+            cluster: "c".into(),
+        };
+        m.set_topic(labels.clone(), 2, 1, 1, false, false);
+        let text = m.encode();
+        assert!(
+            text.contains(
+                r#"kto_topic_offline_partitions{namespace="ns",name="t",topic="t",cluster="c"} 1"#
+            ),
+            "{text}"
+        );
+        m.retain_topics(|_| false);
+        assert!(!m.encode().contains(r#"name="t""#));
+    }
+}
