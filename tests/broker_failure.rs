@@ -86,6 +86,16 @@ async fn status_counts_under_replicated_offline_and_under_min_isr_partitions() {
         assert_eq!(condition(&t, "Degraded").unwrap().0, "False");
     }
 
+    assert_eq!(env.http_get("/healthz").0, 200);
+    assert_eq!(env.http_get("/readyz").0, 200);
+    let gauge = |metric: &str, name: &str| {
+        env.metric(metric, &[("namespace", env.ns.as_str()), ("name", name)])
+    };
+    assert_eq!(
+        gauge("kto_topic_under_replicated_partitions", "urp"),
+        Some(0.0)
+    );
+
     let down = BrokerDown::kill("3");
     let t = env
         .wait_topic("urp", "2 under-replicated partitions", |t| {
@@ -121,6 +131,39 @@ async fn status_counts_under_replicated_offline_and_under_min_isr_partitions() {
         kafka_cli::count_filtered(&min_isr, "--under-min-isr-partitions"),
         1
     );
+
+    // Prometheus sees the same, scraped while the broker is down.
+    assert_eq!(
+        gauge("kto_topic_under_replicated_partitions", "urp"),
+        Some(2.0)
+    );
+    assert_eq!(gauge("kto_topic_offline_partitions", "offline"), Some(1.0));
+    assert_eq!(
+        gauge("kto_topic_under_min_isr_partitions", "minisr"),
+        Some(1.0)
+    );
+    assert_eq!(
+        gauge("kto_topic_under_min_isr_partitions", "urp"),
+        Some(0.0)
+    );
+    let snapshots = env
+        .metric(
+            "kto_kafka_requests_total",
+            &[("operation", "snapshot"), ("result", "ok")],
+        )
+        .unwrap_or(0.0);
+    assert!(snapshots >= 1.0, "no Kafka request counted");
+    assert!(
+        env.metric(
+            "kto_reconcile_total",
+            &[("controller", "topic"), ("result", "ok")]
+        )
+        .unwrap_or(0.0)
+            >= 3.0
+    );
+    // One Warning event per transition into Degraded.
+    let warning = env.wait_event("offline", "OfflinePartitions").await;
+    assert!(warning.starts_with("Warning"), "{warning}");
 
     drop(down); // restart broker 3
     for name in ["urp", "offline", "minisr"] {

@@ -115,11 +115,32 @@ pub async fn run_with(
     let (topic_store, cluster_store, ready_flag) =
         (ctx.topics.clone(), ctx.clusters.clone(), ready.clone());
     tokio::spawn(async move {
-        if topic_store.wait_until_ready().await.is_ok()
-            && cluster_store.wait_until_ready().await.is_ok()
-        {
-            ready_flag.store(true, Ordering::Relaxed);
+        // Store::wait_until_ready wakes only its last poller (the controller polls it too), so
+        // poll again every half second instead of waiting for a wake-up that may not come.
+        for store_ready in [
+            Box::pin(async {
+                while tokio::time::timeout(
+                    Duration::from_millis(500),
+                    topic_store.wait_until_ready(),
+                )
+                .await
+                .is_err()
+                {}
+            }) as std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+            Box::pin(async {
+                while tokio::time::timeout(
+                    Duration::from_millis(500),
+                    cluster_store.wait_until_ready(),
+                )
+                .await
+                .is_err()
+                {}
+            }),
+        ] {
+            store_ready.await;
         }
+        info!("caches synced: ready");
+        ready_flag.store(true, Ordering::Relaxed);
     });
     info!(namespace = ?ctx.settings.namespace, resync_s = ctx.settings.resync.as_secs_f32(), "controllers starting");
 
