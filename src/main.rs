@@ -1,10 +1,13 @@
 //! The `kafka-topic-operator` binary: `run` the controllers, or print the `crd`s.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use kafka_topic_operator::cli;
 use kafka_topic_operator::controller::{self, Settings};
+use kafka_topic_operator::kafka::{KafkaAdmin, KafkaProtocolAdmin};
 use kafka_topic_operator::telemetry::{self, LogFormat};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
@@ -42,6 +45,42 @@ enum Command {
     },
     /// Print the CustomResourceDefinitions as YAML.
     Crd,
+    /// Show what reconcile would do for KafkaTopic manifests against the live cluster (a review
+    /// step for GitOps pull requests). Writes nothing. Exit 1 when a manifest is invalid or
+    /// blocked, 2 when the files or Kafka cannot be read.
+    Plan {
+        /// A file holding the KafkaCluster (bootstrap servers, topicDefaults, policy).
+        #[arg(long)]
+        cluster: PathBuf,
+        /// Files with KafkaTopic manifests (other kinds are skipped).
+        #[arg(short = 'f', long = "file", required = true)]
+        files: Vec<PathBuf>,
+        #[arg(long, default_value = "15s", value_parser = parse_duration)]
+        kafka_timeout: Duration,
+    },
+    /// Print KafkaTopic YAML for topics that exist in the cluster, with their observed values:
+    /// applying it unchanged changes nothing in Kafka.
+    Import {
+        /// A file holding the KafkaCluster the topics will reference.
+        #[arg(long)]
+        cluster: PathBuf,
+        /// Import this topic (repeatable). Default: every topic but Kafka's internal ones.
+        #[arg(long = "topic")]
+        topics: Vec<String>,
+        /// Import topics whose name matches this pattern, `*` matching anything (repeatable).
+        #[arg(long = "match")]
+        patterns: Vec<String>,
+        /// metadata.namespace of the generated KafkaTopics.
+        #[arg(long)]
+        namespace: Option<String>,
+        #[arg(long, default_value = "15s", value_parser = parse_duration)]
+        kafka_timeout: Duration,
+    },
+}
+
+fn fail(error: impl std::fmt::Display) -> ! {
+    eprintln!("error: {error}");
+    std::process::exit(2)
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -60,6 +99,42 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
+        Command::Plan {
+            cluster,
+            files,
+            kafka_timeout,
+        } => {
+            let cluster = cli::manifests::read_cluster(&cluster).unwrap_or_else(|e| fail(e));
+            let topics = cli::manifests::read_topics(&files).unwrap_or_else(|e| fail(e));
+            let admin =
+                KafkaProtocolAdmin::new(cluster.spec.bootstrap_servers.clone(), kafka_timeout);
+            let report = cli::plan::plan(&cluster, &topics, &admin)
+                .await
+                .unwrap_or_else(|e| fail(e));
+            print!("{}", report.text);
+            std::process::exit(if report.ok { 0 } else { 1 });
+        }
+        Command::Import {
+            cluster,
+            topics,
+            patterns,
+            namespace,
+            kafka_timeout,
+        } => {
+            let cluster = cli::manifests::read_cluster(&cluster).unwrap_or_else(|e| fail(e));
+            let admin =
+                KafkaProtocolAdmin::new(cluster.spec.bootstrap_servers.clone(), kafka_timeout);
+            let snapshot = admin.snapshot().await.unwrap_or_else(|e| fail(e));
+            let selection = cli::import::Selection {
+                names: topics,
+                patterns,
+            };
+            print!(
+                "{}",
+                cli::import::import(&cluster, namespace.as_deref(), &snapshot, &selection)
+            );
+            Ok(())
+        }
         Command::Crd => {
             print!("{}", kafka_topic_operator::api::crds_yaml()?);
             Ok(())

@@ -29,7 +29,6 @@ use crate::model::{
 };
 use crate::observer::{ClusterObserver, TopicView};
 use crate::plan::desired::desired_topic;
-use crate::plan::placement::{LiveBroker, Load};
 use crate::plan::warnings::warnings;
 use crate::plan::{Action, ClusterView, Drift, TopicPlan, plan_topic};
 
@@ -317,31 +316,13 @@ fn cluster_view(
     snapshot: &ClusterSnapshot,
     cluster: &KafkaCluster,
 ) -> ClusterView {
-    let topics = observer.topics();
-    let sets: Vec<Vec<i32>> = topics
-        .iter()
-        .flat_map(|t| t.partitions.iter().map(|p| p.target_replicas()))
-        .collect();
-    let moving = topics
-        .iter()
-        .flat_map(|t| &t.partitions)
-        .filter(|p| p.is_moving())
-        .count();
     let policy = &cluster.spec.reassignment;
-    ClusterView {
-        live: snapshot
-            .brokers
-            .iter()
-            .map(|b| LiveBroker {
-                id: b.id,
-                rack: b.rack.clone(),
-            })
-            .collect(),
-        load: Load::from_assignments(sets.iter().map(Vec::as_slice)),
-        broker_overrides: snapshot.broker_overrides.clone(),
-        move_budget: (policy.max_concurrent_moves.max(1) as usize).saturating_sub(moving),
-        throttle: policy.throttle_bytes_per_second,
-    }
+    ClusterView::new(
+        snapshot,
+        &observer.topics(),
+        policy.max_concurrent_moves as usize,
+        policy.throttle_bytes_per_second,
+    )
 }
 
 fn reassignment_status(

@@ -7,6 +7,8 @@ use crate::model::{DesiredTopic, MIN_INSYNC_REPLICAS};
 /// A declaration the operator refuses; shown as Ready=False/InvalidSpec.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SpecError {
+    #[error("{0}")]
+    Invalid(String),
     #[error("config {key} must be a string, number or boolean")]
     NotAScalar { key: String },
     #[error("config min.insync.replicas is not allowed: set spec.minInSyncReplicas instead")]
@@ -18,6 +20,48 @@ pub enum SpecError {
         min_isr: i32,
         replication_factor: i32,
     },
+}
+
+/// The checks the CRD's schema and CEL rules make at admission, for manifests read from files
+/// (`plan`): Kafka's topic-name rules, ranges, minInSyncReplicas <= replicationFactor.
+pub fn validate_names(name: &str, topic: &crate::api::KafkaTopic) -> Result<(), SpecError> {
+    let bad = |reason: &str| Err(SpecError::Invalid(format!("topic name {name:?}: {reason}")));
+    if name.is_empty() || name.len() > 249 {
+        return bad("must be 1 to 249 characters");
+    }
+    if name == "." || name == ".." {
+        return bad("must not be '.' or '..'");
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
+        return bad("only letters, digits, '.', '_' and '-' are allowed");
+    }
+    let spec = &topic.spec;
+    if spec
+        .partitions
+        .is_some_and(|p| !(1..=1_000_000).contains(&p))
+    {
+        return Err(SpecError::Invalid("partitions must be 1..1000000".into()));
+    }
+    if spec
+        .replication_factor
+        .is_some_and(|r| !(1..=32767).contains(&r))
+    {
+        return Err(SpecError::Invalid(
+            "replicationFactor must be 1..32767".into(),
+        ));
+    }
+    if let (Some(m), Some(r)) = (spec.min_in_sync_replicas, spec.replication_factor)
+        && m > r
+    {
+        return Err(SpecError::MinIsrAboveReplicationFactor {
+            min_isr: m,
+            replication_factor: r,
+        });
+    }
+    Ok(())
 }
 
 pub fn desired_topic(

@@ -10,8 +10,8 @@ pub mod warnings;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::model::{
-    BROKER_THROTTLE_CONFIGS, ConfigChanges, DesiredTopic, FOLLOWER_THROTTLED_REPLICAS,
-    LEADER_THROTTLED_REPLICAS, ObservedTopic,
+    BROKER_THROTTLE_CONFIGS, ClusterSnapshot, ConfigChanges, DesiredTopic,
+    FOLLOWER_THROTTLED_REPLICAS, LEADER_THROTTLED_REPLICAS, ObservedTopic,
 };
 use placement::{Brokers, LiveBroker, Load};
 
@@ -106,6 +106,39 @@ pub struct ClusterView {
 }
 
 impl ClusterView {
+    /// The view from a snapshot's brokers and a set of observed topics (the snapshot's own, or
+    /// with the controller's fresher per-topic reads patched in).
+    pub fn new(
+        snapshot: &ClusterSnapshot,
+        topics: &[ObservedTopic],
+        max_concurrent_moves: usize,
+        throttle: i64,
+    ) -> Self {
+        let sets: Vec<Vec<i32>> = topics
+            .iter()
+            .flat_map(|t| t.partitions.iter().map(|p| p.target_replicas()))
+            .collect();
+        let moving = topics
+            .iter()
+            .flat_map(|t| &t.partitions)
+            .filter(|p| p.is_moving())
+            .count();
+        ClusterView {
+            live: snapshot
+                .brokers
+                .iter()
+                .map(|b| LiveBroker {
+                    id: b.id,
+                    rack: b.rack.clone(),
+                })
+                .collect(),
+            load: Load::from_assignments(sets.iter().map(Vec::as_slice)),
+            broker_overrides: snapshot.broker_overrides.clone(),
+            move_budget: max_concurrent_moves.max(1).saturating_sub(moving),
+            throttle,
+        }
+    }
+
     pub fn live_ids(&self) -> Vec<i32> {
         self.live.iter().map(|b| b.id).collect()
     }
@@ -175,9 +208,9 @@ pub fn plan_topic(
         });
     }
 
-    let changes = config_changes(&desired.all_configs(), &observed.overrides());
+    let changes = config_changes(&desired.all_configs(), observed);
     plan.drift
-        .extend(config_drift(&desired.all_configs(), &observed.overrides()));
+        .extend(config_drift(&desired.all_configs(), observed));
     if !changes.is_empty() {
         plan.actions.push(Action::AlterConfigs(changes));
     }
@@ -390,17 +423,18 @@ pub fn not_enough_brokers(replication_factor: i32, live_brokers: &[i32]) -> Bloc
     }
 }
 
-/// Overrides to set and to remove so that Kafka's overrides equal `desired` exactly.
-fn config_changes(
-    desired: &BTreeMap<String, String>,
-    observed: &BTreeMap<&str, &str>,
-) -> ConfigChanges {
+/// Overrides to set and to remove so that every declared config is in effect with its declared
+/// value and no undeclared override remains. A declared value already in effect through a
+/// broker default needs no override (so importing a topic as it is writes nothing); if that
+/// default changes later, the difference shows and the override is set.
+fn config_changes(desired: &BTreeMap<String, String>, observed: &ObservedTopic) -> ConfigChanges {
     let set = desired
         .iter()
-        .filter(|(k, v)| observed.get(k.as_str()) != Some(&v.as_str()))
+        .filter(|(k, v)| observed.effective(k) != Some(v.as_str()))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let delete = observed
+        .overrides()
         .keys()
         .filter(|k| !desired.contains_key(**k) && !OPERATOR_OWNED_CONFIGS.contains(k))
         .map(|k| k.to_string())
@@ -408,26 +442,35 @@ fn config_changes(
     ConfigChanges { set, delete }
 }
 
-fn config_drift(desired: &BTreeMap<String, String>, observed: &BTreeMap<&str, &str>) -> Vec<Drift> {
-    let mut keys: Vec<&str> = desired.keys().map(String::as_str).collect();
-    keys.extend(
-        observed
-            .keys()
-            .filter(|k| !OPERATOR_OWNED_CONFIGS.contains(k)),
-    );
-    keys.sort_unstable();
-    keys.dedup();
-    keys.into_iter()
-        .filter_map(|k| {
-            let d = desired.get(k).map(String::as_str);
-            let o = observed.get(k).copied();
-            (d != o).then(|| Drift {
-                field: format!("config.{k}"),
-                desired: d.unwrap_or(UNSET).to_string(),
-                observed: o.unwrap_or(UNSET).to_string(),
-            })
+/// Declared configs not in effect (with the value in effect, or <unset>) and undeclared overrides.
+fn config_drift(desired: &BTreeMap<String, String>, observed: &ObservedTopic) -> Vec<Drift> {
+    let overrides = observed.overrides();
+    let mut drift: Vec<Drift> = desired
+        .iter()
+        .filter(|(k, v)| observed.effective(k) != Some(v.as_str()))
+        .map(|(k, v)| Drift {
+            field: format!("config.{k}"),
+            desired: v.clone(),
+            observed: overrides
+                .get(k.as_str())
+                .copied()
+                .or(observed.effective(k))
+                .unwrap_or(UNSET)
+                .to_string(),
         })
-        .collect()
+        .collect();
+    drift.extend(
+        overrides
+            .iter()
+            .filter(|(k, _)| !desired.contains_key(**k) && !OPERATOR_OWNED_CONFIGS.contains(k))
+            .map(|(k, v)| Drift {
+                field: format!("config.{k}"),
+                desired: UNSET.into(),
+                observed: v.to_string(),
+            }),
+    );
+    drift.sort_by(|a, b| a.field.cmp(&b.field));
+    drift
 }
 
 #[cfg(test)]
@@ -607,6 +650,46 @@ mod tests {
                 ("config.min.insync.replicas", "2", UNSET),
                 ("config.retention.ms", "1000", "5"),
             ]
+        );
+    }
+
+    #[test]
+    fn a_declared_value_in_effect_through_a_broker_default_needs_no_override() {
+        let mut topic = observed(3, 3, &[("retention.ms", "1000")]);
+        topic.configs.insert(
+            "min.insync.replicas".into(),
+            ObservedConfig {
+                value: Some("2".into()),
+                is_topic_override: false,
+            },
+        );
+        assert_eq!(
+            plan_topic(&desired(), Some(&topic), &cluster(3), false),
+            TopicPlan::default()
+        );
+        // The default changes: now it is drift, and the override is set.
+        topic.configs.insert(
+            "min.insync.replicas".into(),
+            ObservedConfig {
+                value: Some("1".into()),
+                is_topic_override: false,
+            },
+        );
+        let plan = plan_topic(&desired(), Some(&topic), &cluster(3), false);
+        assert_eq!(
+            plan.drift,
+            vec![Drift {
+                field: "config.min.insync.replicas".into(),
+                desired: "2".into(),
+                observed: "1".into()
+            }]
+        );
+        assert_eq!(
+            plan.actions,
+            vec![Action::AlterConfigs(ConfigChanges {
+                set: [("min.insync.replicas".to_string(), "2".to_string())].into(),
+                delete: vec![]
+            })]
         );
     }
 

@@ -1,0 +1,187 @@
+//! `kafka-topic-operator import`: KafkaTopic YAML for topics that already exist, with their
+//! observed values, so that applying it unchanged changes nothing in Kafka. A comment marks
+//! each topic that falls short of the cluster's topicDefaults.
+
+use std::collections::BTreeSet;
+
+use serde_json::json;
+
+use crate::api::KafkaCluster;
+use crate::model::{ClusterSnapshot, MIN_INSYNC_REPLICAS, ObservedTopic};
+use crate::plan::OPERATOR_OWNED_CONFIGS;
+
+/// Which topics to import: all (none given), these names, or names matching these patterns
+/// (`*` matches any run of characters).
+#[derive(Default)]
+pub struct Selection {
+    pub names: Vec<String>,
+    pub patterns: Vec<String>,
+}
+
+impl Selection {
+    fn selects(&self, name: &str) -> bool {
+        (self.names.is_empty() && self.patterns.is_empty())
+            || self.names.iter().any(|n| n == name)
+            || self.patterns.iter().any(|p| glob(p, name))
+    }
+}
+
+fn glob(pattern: &str, name: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == name,
+        Some((head, rest)) => {
+            name.starts_with(head)
+                && (0..=name.len() - head.len()).any(|i| glob(rest, &name[head.len() + i..]))
+        }
+    }
+}
+
+/// A Kubernetes name for a Kafka topic name (lowercase, `_` becomes `-`).
+fn resource_name(topic: &str, taken: &mut BTreeSet<String>) -> String {
+    let mut base: String = topic
+        .to_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    base = base
+        .trim_matches(|c: char| !c.is_ascii_alphanumeric())
+        .chars()
+        .take(240)
+        .collect();
+    if base.is_empty() {
+        base = "topic".into();
+    }
+    let mut name = base.clone();
+    let mut n = 2;
+    while !taken.insert(name.clone()) {
+        name = format!("{base}-{n}");
+        n += 1;
+    }
+    name
+}
+
+/// The YAML stream for the selected topics (internal topics never).
+pub fn import(
+    cluster: &KafkaCluster,
+    namespace: Option<&str>,
+    snapshot: &ClusterSnapshot,
+    selection: &Selection,
+) -> String {
+    let defaults = &cluster.spec.topic_defaults;
+    let cluster_name = cluster.metadata.name.clone().unwrap_or_default();
+    let cluster_ns = cluster.metadata.namespace.clone();
+    let mut taken = BTreeSet::new();
+    let mut out = String::new();
+    for topic in snapshot
+        .topics
+        .values()
+        .filter(|t| !t.is_internal && !t.name.starts_with("__") && selection.selects(&t.name))
+    {
+        let rf = topic.replication_factor().unwrap_or(0);
+        let min_isr = topic.min_in_sync_replicas().unwrap_or(1);
+        out.push_str("---\n");
+        for note in shortfalls(
+            topic,
+            rf,
+            min_isr,
+            defaults.replication_factor,
+            defaults.min_in_sync_replicas,
+        ) {
+            out.push_str(&format!("# WARNING: {note}\n"));
+        }
+        let config: serde_json::Map<String, serde_json::Value> = topic
+            .overrides()
+            .into_iter()
+            .filter(|(k, _)| *k != MIN_INSYNC_REPLICAS && !OPERATOR_OWNED_CONFIGS.contains(k))
+            .map(|(k, v)| (k.to_string(), json!(v)))
+            .collect();
+        let mut cluster_ref = json!({"name": cluster_name});
+        if let Some(ns) = &cluster_ns
+            && Some(ns.as_str()) != namespace
+        {
+            cluster_ref["namespace"] = json!(ns);
+        }
+        let mut metadata = json!({"name": resource_name(&topic.name, &mut taken)});
+        if let Some(ns) = namespace {
+            metadata["namespace"] = json!(ns);
+        }
+        let mut spec = json!({
+            "clusterRef": cluster_ref,
+            "topicName": topic.name,
+            "partitions": topic.partitions.len(),
+            "replicationFactor": rf,
+            "minInSyncReplicas": min_isr,
+        });
+        if !config.is_empty() {
+            spec["config"] = serde_json::Value::Object(config);
+        }
+        let doc = json!({"apiVersion": "kafka.topic-operator.dev/v1alpha1", "kind": "KafkaTopic", "metadata": metadata, "spec": spec});
+        out.push_str(&serde_norway::to_string(&doc).expect("JSON values serialize"));
+    }
+    out
+}
+
+fn shortfalls(
+    topic: &ObservedTopic,
+    rf: i32,
+    min_isr: i32,
+    default_rf: i32,
+    default_min_isr: i32,
+) -> Vec<String> {
+    let mut notes = Vec::new();
+    if rf < default_rf {
+        notes.push(format!(
+            "{}: replication factor {rf} is below the cluster default {default_rf}{}; raise replicationFactor to move replicas",
+            topic.name,
+            if rf == 1 { " (no redundancy: one broker failure loses it)" } else { "" }
+        ));
+    }
+    if min_isr < default_min_isr {
+        notes.push(format!(
+            "{}: minInSyncReplicas {min_isr} is below the cluster default {default_min_isr}{}",
+            topic.name,
+            if min_isr == 1 {
+                " (an acks=all write may live on one replica only)"
+            } else {
+                ""
+            }
+        ));
+    }
+    notes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_and_names() {
+        assert!(glob("orders.*", "orders.eu"));
+        assert!(glob("*_event", "account_event"));
+        assert!(glob("a*b*c", "axxbyyc"));
+        assert!(!glob("orders.*", "payments"));
+        let s = Selection {
+            names: vec!["x".into()],
+            patterns: vec![],
+        };
+        assert!(s.selects("x") && !s.selects("y"));
+        assert!(Selection::default().selects("anything"));
+    }
+
+    #[test]
+    fn resource_names_are_kubernetes_names_and_unique() {
+        let mut taken = BTreeSet::new();
+        assert_eq!(resource_name("account_event", &mut taken), "account-event");
+        assert_eq!(
+            resource_name("Account-Event", &mut taken),
+            "account-event-2"
+        );
+        assert_eq!(resource_name("__x", &mut taken), "x");
+    }
+}

@@ -1,0 +1,6 @@
+//! Offline commands that read manifests and the live cluster: `plan` (what reconcile would do,
+//! for GitOps reviews) and `import` (KafkaTopic YAML for topics that already exist).
+
+pub mod import;
+pub mod manifests;
+pub mod plan;
