@@ -29,7 +29,7 @@ lint:
 
 # Fast tests that need no environment: pure logic, generated CRDs current.
 unit:
-	$(CARGO) test --locked --lib --bins --test crds_current
+	$(CARGO) test --locked --lib --bins --test crds_current --test alert_rules
 
 # Everything: builds/starts the real environment, runs all tests, stops it (also on failure).
 test:

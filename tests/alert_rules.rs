@@ -1,0 +1,103 @@
+//! The shipped alert rules refer only to metrics the operator exports, and docs/monitoring.md
+//! lists every metric.
+
+use std::collections::BTreeSet;
+
+use kafka_topic_operator::metrics::{Metrics, TopicLabels};
+
+fn exported_metric_names() -> BTreeSet<String> {
+    let m = Metrics::new();
+    m.set_topic(
+        TopicLabels {
+            namespace: "n".into(),
+            name: "t".into(),
+            topic: "t".into(),
+            cluster: "c".into(),
+        },
+        0,
+        0,
+        0,
+        true,
+        false,
+    );
+    m.reconciled("topic", true, 0.1);
+    for family in [
+        &m.cluster_ready,
+        &m.cluster_brokers,
+        &m.cluster_managed_topics,
+        &m.cluster_unmanaged_topics,
+        &m.cluster_auto_create_brokers,
+    ] {
+        family
+            .get_or_create(&kafka_topic_operator::metrics::ClusterLabels {
+                namespace: "n".into(),
+                cluster: "c".into(),
+            })
+            .set(0);
+    }
+    m.kafka_requests
+        .get_or_create(&kafka_topic_operator::metrics::AdminResultLabels {
+            cluster: "c".into(),
+            operation: "snapshot".into(),
+            result: "ok".into(),
+        })
+        .inc();
+    m.kafka_request_duration
+        .get_or_create(&kafka_topic_operator::metrics::AdminLabels {
+            cluster: "c".into(),
+            operation: "snapshot".into(),
+        })
+        .observe(0.1);
+    m.encode()
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| l.split(['{', ' ']).next().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn alert_expressions_use_exported_metrics() {
+    let exported = exported_metric_names();
+    let rules = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/deploy/prometheus/alerts.yaml"
+    ))
+    .unwrap();
+    let mut used = 0;
+    for line in rules
+        .lines()
+        .filter(|l| l.trim_start().starts_with("expr:"))
+    {
+        for word in line
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|w| w.starts_with("kto_"))
+        {
+            assert!(
+                exported.contains(word),
+                "alert uses {word}, which the operator does not export: {exported:?}"
+            );
+            used += 1;
+        }
+    }
+    assert!(
+        used >= 8,
+        "only {used} metric references found in the alert rules"
+    );
+}
+
+#[test]
+fn monitoring_doc_lists_every_metric() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/monitoring.md"))
+        .unwrap();
+    for name in exported_metric_names() {
+        let family = name
+            .trim_end_matches("_bucket")
+            .trim_end_matches("_sum")
+            .trim_end_matches("_count")
+            .trim_end_matches("_total");
+        assert!(
+            doc.contains(family),
+            "docs/monitoring.md does not mention {family}"
+        );
+    }
+}
