@@ -13,6 +13,7 @@ help:
 	@echo "make crds        regenerate crds/ from the Rust types"
 	@echo "make env-up      start etcd, kube-apiserver and 3 Kafka nodes on 127.0.0.1"
 	@echo "make env-down    stop them"
+	@echo "make bench       benchmark figures (docs/benchmarks.md)"
 
 build:
 	$(CARGO) build --locked
@@ -34,6 +35,11 @@ unit:
 # Everything: builds/starts the real environment, runs all tests, stops it (also on failure).
 test:
 	tests/env/run-tests.sh
+
+# Figures for docs/benchmarks.md: planning cost (pure) and snapshot cost on the live environment.
+bench:
+	tests/env/up.sh
+	trap 'tests/env/down.sh' EXIT; source /tmp/kto-env/env.sh && $(CARGO) bench --locked --bench scale
 
 env-install:
 	tests/env/install.sh

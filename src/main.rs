@@ -30,6 +30,9 @@ enum Command {
         /// Watch only this namespace (default: all namespaces).
         #[arg(long, env = "KTO_NAMESPACE")]
         namespace: Option<String>,
+        /// Only KafkaTopics and KafkaClusters matching this label selector (e.g. shard=a).
+        #[arg(long, env = "KTO_SELECTOR")]
+        selector: Option<String>,
         /// How often each cluster is re-read and drift corrected, e.g. 30s, 2m.
         #[arg(long, env = "KTO_RESYNC_INTERVAL", default_value = "30s", value_parser = parse_duration)]
         resync_interval: Duration,
@@ -141,6 +144,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Run {
             namespace,
+            selector,
             resync_interval,
             kafka_timeout,
             http_addr,
@@ -167,6 +171,7 @@ async fn main() -> anyhow::Result<()> {
                 client,
                 Settings {
                     namespace,
+                    selector,
                     resync: resync_interval,
                     kafka_timeout,
                     http_addr,

@@ -178,6 +178,25 @@ pub struct ClusterPolicy {
     /// status and exported as a metric. Ignore: not reported.
     #[serde(default)]
     pub unmanaged_topics: UnmanagedPolicy,
+    /// Which other namespaces may reference this cluster, and with which topic names.
+    /// KafkaTopics in the KafkaCluster's own namespace may always use it. Empty (default): no
+    /// other namespace may. A KafkaTopic outside these rules gets Ready=False/Forbidden and
+    /// nothing happens in Kafka.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 1000))]
+    pub tenants: Vec<TenantRule>,
+}
+
+/// Lets KafkaTopics in one namespace (or every namespace) reference the cluster.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantRule {
+    /// A namespace name, or "*" for every namespace.
+    #[schemars(length(min = 1, max = 63))]
+    pub namespace: String,
+    /// Kafka topic names must start with one of these (for example "team-a."). Empty: any name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub topic_prefixes: Vec<String>,
 }
 
 /// Whether brokers may auto-create topics.

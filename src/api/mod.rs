@@ -6,7 +6,7 @@ pub mod topic;
 
 pub use cluster::{
     AutoCreatePolicy, BrokerStatus, ClusterPolicy, KafkaCluster, KafkaClusterSpec,
-    KafkaClusterStatus, PolicyMode, ReassignmentPolicy, TopicDefaults, UnmanagedPolicy,
+    KafkaClusterStatus, PolicyMode, ReassignmentPolicy, TenantRule, TopicDefaults, UnmanagedPolicy,
 };
 pub use condition::Condition;
 pub use topic::{

@@ -118,7 +118,7 @@ fn cluster_status(
                 .topics
                 .state()
                 .iter()
-                .filter(|t| cluster_key(t) == *key)
+                .filter(|t| cluster_key(t) == *key && super::topic::allowed(cluster, t))
                 .map(|t| t.kafka_topic_name())
                 .collect();
             status.managed_topics = Some(declared.len() as i32);

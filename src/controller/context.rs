@@ -17,6 +17,9 @@ use crate::observer::{ClusterKey, Observers};
 pub struct Settings {
     /// Only this namespace, or all namespaces.
     pub namespace: Option<String>,
+    /// Only KafkaTopics and KafkaClusters with these labels (a label selector), e.g. to run
+    /// several operators side by side on one apiserver.
+    pub selector: Option<String>,
     /// How often each cluster's snapshot is refreshed (and drift reverted).
     pub resync: Duration,
     /// Timeout of one Kafka request.

@@ -5,6 +5,7 @@ pub mod cluster;
 pub mod context;
 pub mod ownership;
 pub mod report;
+pub mod tenancy;
 pub mod topic;
 
 use std::sync::Arc;
@@ -101,9 +102,13 @@ pub async fn run_with(
         ),
         None => (Api::all(client.clone()), Api::all(client.clone())),
     };
-    let topic_controller = Controller::new(topics_api, watcher::Config::default())
+    let watch = match &settings.selector {
+        Some(selector) => watcher::Config::default().labels(selector),
+        None => watcher::Config::default(),
+    };
+    let topic_controller = Controller::new(topics_api, watch.clone())
         .with_config(ControllerConfig::default().debounce(Duration::from_millis(200)));
-    let cluster_controller = Controller::new(clusters_api, watcher::Config::default());
+    let cluster_controller = Controller::new(clusters_api, watch);
     let ctx = Arc::new(Context::new(
         client,
         cluster_controller.store(),

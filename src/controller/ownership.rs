@@ -27,13 +27,18 @@ fn age_key(topic: &KafkaTopic) -> (Option<k8s_openapi::jiff::Timestamp>, String,
 }
 
 /// The owner among every KafkaTopic in `all` that names the same Kafka topic in the same
-/// cluster as `topic` (including `topic` itself).
-pub fn owner<'a>(topic: &'a KafkaTopic, all: &'a [std::sync::Arc<KafkaTopic>]) -> &'a KafkaTopic {
+/// cluster as `topic` (including `topic` itself) and is `eligible` (allowed by the cluster's
+/// tenancy rules: a forbidden declaration owns nothing).
+pub fn owner<'a>(
+    topic: &'a KafkaTopic,
+    all: &'a [std::sync::Arc<KafkaTopic>],
+    eligible: impl Fn(&KafkaTopic) -> bool,
+) -> &'a KafkaTopic {
     let key = cluster_key(topic);
     let name = topic.kafka_topic_name();
     all.iter()
         .map(|t| t.as_ref())
-        .filter(|t| cluster_key(t) == key && t.kafka_topic_name() == name)
+        .filter(|t| cluster_key(t) == key && t.kafka_topic_name() == name && eligible(t))
         .chain(std::iter::once(topic))
         .min_by_key(|t| age_key(t))
         .expect("the topic itself is a candidate")
@@ -75,8 +80,21 @@ mod tests {
         let newer = topic("team-b", "orders-copy", Some("orders"), 200);
         let unrelated = topic("team-b", "payments", None, 1);
         let all = vec![older.clone(), newer.clone(), unrelated];
-        assert_eq!(owner(&newer, &all).name_any(), "orders");
-        assert_eq!(owner(&older, &all).name_any(), "orders");
+        assert_eq!(owner(&newer, &all, |_| true).name_any(), "orders");
+        assert_eq!(owner(&older, &all, |_| true).name_any(), "orders");
+    }
+
+    #[test]
+    fn an_ineligible_older_declaration_owns_nothing() {
+        let older = topic("team-a", "orders", None, 100);
+        let newer = topic("team-b", "orders", None, 200);
+        let all = vec![older.clone(), newer.clone()];
+        assert_eq!(
+            owner(&newer, &all, |t| t.namespace().as_deref() != Some("team-a"))
+                .namespace()
+                .unwrap(),
+            "team-b"
+        );
     }
 
     #[test]
@@ -84,6 +102,6 @@ mod tests {
         let a = topic("a", "orders", None, 100);
         let b = topic("b", "orders", None, 100);
         let all = vec![b.clone(), a.clone()];
-        assert_eq!(owner(&b, &all).namespace().unwrap(), "a");
+        assert_eq!(owner(&b, &all, |_| true).namespace().unwrap(), "a");
     }
 }

@@ -17,6 +17,7 @@ use tracing::{info, warn};
 use super::context::Context;
 use super::ownership::{cluster_key, owner};
 use super::report::{TopicReport, Verdict, describe, status_changed, topic_status};
+use super::tenancy;
 use super::{Error, FIELD_MANAGER};
 use crate::api::condition::find;
 use crate::api::{
@@ -75,6 +76,16 @@ pub async fn reconcile(topic: Arc<KafkaTopic>, ctx: Arc<Context>) -> Result<Requ
     Ok(requeue)
 }
 
+/// Whether the cluster's tenancy rules let this KafkaTopic manage its topic.
+pub fn allowed(cluster: &KafkaCluster, topic: &KafkaTopic) -> bool {
+    tenancy::check(
+        cluster,
+        &topic.namespace().unwrap_or_default(),
+        &topic.kafka_topic_name(),
+    )
+    .is_ok()
+}
+
 fn deletion_policy(topic: &KafkaTopic, cluster: Option<&KafkaCluster>) -> DeletionPolicy {
     topic
         .spec
@@ -110,8 +121,14 @@ async fn sync(topic: &KafkaTopic, cluster: &KafkaCluster, ctx: &Context) -> (Top
             );
         }
     };
+    if let Err(message) = tenancy::check(cluster, &topic.namespace().unwrap_or_default(), &name) {
+        return (
+            not_synced(topic, Verdict::not_ready("Forbidden", message)),
+            idle,
+        );
+    }
     let all_topics = ctx.topics.state();
-    let owner = owner(topic, &all_topics);
+    let owner = owner(topic, &all_topics, |t| allowed(cluster, t));
     if owner.uid() != topic.uid() {
         let message = format!(
             "KafkaTopic {}/{} (older) already manages topic {name} in this cluster; this one changes nothing and deleting it leaves the topic alone",
@@ -745,7 +762,8 @@ async fn finalize(
         }
         Some(cluster) => {
             let all_topics = ctx.topics.state();
-            let is_owner = owner(topic, &all_topics).uid() == topic.uid();
+            let is_owner = allowed(cluster, topic)
+                && owner(topic, &all_topics, |t| allowed(cluster, t)).uid() == topic.uid();
             let enforce = cluster.spec.policy.mode == PolicyMode::Enforce;
             if policy == DeletionPolicy::Delete && is_owner && enforce {
                 let observer = ctx

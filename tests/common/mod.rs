@@ -470,6 +470,7 @@ impl Drop for TestEnv {
 fn settings(ns: &str, http_addr: std::net::SocketAddr) -> Settings {
     Settings {
         namespace: Some(ns.to_string()),
+        selector: None,
         resync: RESYNC,
         kafka_timeout: Duration::from_secs(10),
         http_addr: Some(http_addr),

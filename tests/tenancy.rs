@@ -1,0 +1,130 @@
+//! Tenancy: a KafkaCluster's policy says which other namespaces may reference it and which
+//! topic names each may use. Outside the policy: Ready=False/Forbidden and nothing in Kafka.
+
+mod common;
+
+use std::time::Duration;
+
+use common::kafka_cli;
+use common::*;
+use kafka_topic_operator::api::KafkaTopic;
+use kafka_topic_operator::controller::{self, Runtime, Settings};
+use kube::Api;
+use tokio_util::sync::CancellationToken;
+
+fn topic_yaml(name: &str, label: &str, cluster_ns: &str, topic: &str) -> String {
+    format!(
+        "apiVersion: kafka.topic-operator.dev/v1alpha1\nkind: KafkaTopic\nmetadata:\n  name: {name}\n  labels: {{kto-test: {label}}}\n\
+spec:\n  clusterRef: {{name: kafka, namespace: {cluster_ns}}}\n  topicName: {topic}\n  replicationFactor: 3\n"
+    )
+}
+
+async fn wait_reason(api: &Api<KafkaTopic>, name: &str, reason: &str) -> KafkaTopic {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(t) = api.get_opt(name).await.unwrap()
+            && condition(&t, "Ready").is_some_and(|c| c.1 == reason)
+        {
+            return t;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{name}: no Ready reason {reason}: {:?}",
+            api.get_opt(name).await.unwrap().and_then(|t| t.status)
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topics_outside_the_cluster_policy_are_forbidden_and_touch_nothing() {
+    install_crds();
+    let label = unique("tenancy");
+    let platform = unique("kto-platform");
+    let team_a = unique("kto-team-a");
+    let team_b = unique("kto-team-b");
+    for ns in [&platform, &team_a, &team_b] {
+        kubectl(&["create", "namespace", ns]);
+    }
+    let servers = bootstrap_list()
+        .iter()
+        .map(|s| format!("\"{s}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    kubectl_apply(
+        &platform,
+        &format!(
+            "apiVersion: kafka.topic-operator.dev/v1alpha1\nkind: KafkaCluster\nmetadata:\n  name: kafka\n  labels: {{kto-test: {label}}}\n\
+spec:\n  bootstrapServers: [{servers}]\n  policy:\n    tenants:\n    - namespace: {team_a}\n      topicPrefixes: [\"team-a.\"]\n"
+        ),
+    )
+    .unwrap();
+
+    // One operator for all namespaces, limited to this test's objects by a label selector.
+    let client = kube::Client::try_default().await.unwrap();
+    let settings = Settings {
+        namespace: None,
+        selector: Some(format!("kto-test={label}")),
+        resync: RESYNC,
+        kafka_timeout: Duration::from_secs(10),
+        http_addr: None,
+    };
+    let shutdown = CancellationToken::new();
+    let runtime = Runtime::new(&settings);
+    let operator = tokio::spawn(controller::run_with(
+        client.clone(),
+        settings,
+        runtime.clone(),
+        shutdown.clone(),
+    ));
+
+    let allowed = format!("team-a.{}", unique("orders"));
+    let wrong_prefix = unique("orders");
+    let other_team = format!("team-a.{}", unique("stolen"));
+    kubectl_apply(&team_a, &topic_yaml("allowed", &label, &platform, &allowed)).unwrap();
+    kubectl_apply(
+        &team_a,
+        &topic_yaml("wrong-prefix", &label, &platform, &wrong_prefix),
+    )
+    .unwrap();
+    kubectl_apply(
+        &team_b,
+        &topic_yaml("other-team", &label, &platform, &other_team),
+    )
+    .unwrap();
+
+    let a: Api<KafkaTopic> = Api::namespaced(client.clone(), &team_a);
+    let b: Api<KafkaTopic> = Api::namespaced(client.clone(), &team_b);
+    wait_reason(&a, "allowed", "InSync").await;
+    let t = wait_reason(&a, "wrong-prefix", "Forbidden").await;
+    assert!(
+        condition(&t, "Ready").unwrap().2.contains("[\"team-a.\"]"),
+        "{:?}",
+        condition(&t, "Ready")
+    );
+    let t = wait_reason(&b, "other-team", "Forbidden").await;
+    assert!(
+        condition(&t, "Ready").unwrap().2.contains("no rule"),
+        "{:?}",
+        condition(&t, "Ready")
+    );
+
+    tokio::time::sleep(RESYNC * 2).await;
+    assert!(kafka_cli::exists(&allowed));
+    assert!(
+        !kafka_cli::exists(&wrong_prefix),
+        "a forbidden topic was created"
+    );
+    assert!(
+        !kafka_cli::exists(&other_team),
+        "a forbidden topic was created"
+    );
+
+    shutdown.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(20), operator).await;
+    for ns in [&platform, &team_a, &team_b] {
+        let _ = std::process::Command::new(env_var("KTO_KUBECTL"))
+            .args(["delete", "namespace", ns, "--wait=false"])
+            .output();
+    }
+}
