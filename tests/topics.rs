@@ -544,3 +544,60 @@ async fn kubectl_get_shows_the_columns() {
     let row: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
     assert_eq!(&row[8..11], ["0", "0", "0"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reapplying_the_same_manifest_after_reconcile_changes_nothing() {
+    // What Argo CD does on every sync: server-side apply of the same manifest. The operator
+    // writes only status and its own finalizer, so nothing the manifest owns ever differs.
+    let env = TestEnv::start("reapply").await;
+    let name = unique("gitops");
+    let yaml = format!(
+        "apiVersion: kafka.topic-operator.dev/v1alpha1\nkind: KafkaTopic\nmetadata:\n  name: gitops\nspec:\n  clusterRef: {{name: kafka}}\n  topicName: {name}\n  partitions: 2\n  deletionPolicy: Delete\n  config: {{retention.ms: 3600000, cleanup.policy: delete}}\n"
+    );
+    let apply = |yaml: &str| {
+        let path = std::env::temp_dir().join(format!("{}.yaml", unique("gitops")));
+        std::fs::write(&path, yaml).unwrap();
+        kubectl(&[
+            "apply",
+            "--server-side",
+            "--field-manager=argocd-controller",
+            "-n",
+            &env.ns,
+            "-f",
+            path.to_str().unwrap(),
+        ])
+    };
+    apply(&yaml);
+    env.wait_ready("gitops").await;
+    tokio::time::sleep(RESYNC * 2).await;
+    let before = env.get_topic("gitops").await;
+    let out = apply(&yaml);
+    assert!(out.contains("serverside-applied"), "{out}");
+    let after = env.get_topic("gitops").await;
+    assert_eq!(
+        after.metadata.generation, before.metadata.generation,
+        "the re-apply changed the spec"
+    );
+    assert_eq!(
+        resource_version(&after),
+        resource_version(&before),
+        "the re-apply changed the object"
+    );
+    assert_eq!(
+        serde_json::to_value(&after.metadata.managed_fields).unwrap(),
+        serde_json::to_value(&before.metadata.managed_fields).unwrap()
+    );
+    assert_eq!(after.metadata.finalizers, before.metadata.finalizers);
+    let managers: Vec<String> = after
+        .metadata
+        .managed_fields
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|m| m.manager)
+        .collect();
+    assert!(
+        managers.contains(&"argocd-controller".to_string())
+            && managers.contains(&"kafka-topic-operator".to_string()),
+        "{managers:?}"
+    );
+}

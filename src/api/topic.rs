@@ -192,6 +192,10 @@ pub struct KafkaTopicStatus {
     /// Advice about the declaration (for example: replication factor 1 has no redundancy).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// The cluster's policy mode when this status was written: Enforce, or Observe (nothing is
+    /// changed; Argo CD shows the topic as Suspended).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
     /// One word for `kubectl get`: InSync, Creating, Drifted, Degraded, or the reason the topic is not Ready.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,

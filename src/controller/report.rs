@@ -47,6 +47,8 @@ pub struct TopicReport {
     pub warnings: Vec<String>,
     /// Progress of a replication-factor change under way.
     pub reassignment: Option<ReassignmentStatus>,
+    /// The cluster's policy mode (None when the cluster is unknown).
+    pub mode: Option<String>,
 }
 
 pub fn topic_status(
@@ -116,6 +118,7 @@ pub fn topic_status(
             .collect(),
         warnings: report.warnings.clone(),
         reassignment: report.reassignment.clone(),
+        mode: report.mode.clone(),
         state: Some(state),
         conditions,
         last_sync_time: previous.and_then(|p| p.last_sync_time),
@@ -203,6 +206,7 @@ mod tests {
             reverted: vec![],
             warnings: vec![],
             reassignment: None,
+            mode: None,
         }
     }
 

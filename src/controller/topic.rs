@@ -103,6 +103,7 @@ fn not_synced(topic: &KafkaTopic, verdict: Verdict) -> TopicReport {
         reverted: vec![],
         warnings: vec![],
         reassignment: None,
+        mode: None,
     }
 }
 
@@ -210,6 +211,7 @@ async fn sync(topic: &KafkaTopic, cluster: &KafkaCluster, ctx: &Context) -> (Top
         reverted: vec![],
         warnings: warnings(&desired),
         reassignment: None,
+        mode: Some(format!("{:?}", cluster.spec.policy.mode)),
     };
 
     if let Some(blocker) = &plan.blocker {

@@ -2,7 +2,7 @@
 # Installs (once, into the cache) what the test environment runs:
 #  - etcd, kube-apiserver and kubectl built from their Go modules (tests/env/k8s/go.mod);
 #  - Apache Kafka and its CLI tools as jars from Maven Central (tests/env/kafka/pom.xml);
-#  - openssl and curl from Debian when missing.
+#  - openssl, curl and lua5.4 (Argo CD health-check tests) from Debian when missing.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
@@ -11,6 +11,7 @@ command -v openssl >/dev/null || need_apt+=(openssl)
 command -v curl >/dev/null || need_apt+=(curl)
 command -v java >/dev/null || need_apt+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || need_apt+=(maven)
+command -v lua5.4 >/dev/null || need_apt+=(lua5.4)   # runs the Argo CD health checks' tests
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "installing ${need_apt[*]} from Debian"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
