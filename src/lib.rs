@@ -8,6 +8,7 @@ pub mod cli;
 pub mod controller;
 pub mod http;
 pub mod kafka;
+pub mod leader;
 pub mod metrics;
 pub mod model;
 pub mod observer;

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use kafka_topic_operator::cli;
 use kafka_topic_operator::controller::{self, Settings};
 use kafka_topic_operator::kafka::{KafkaAdmin, KafkaProtocolAdmin};
+use kafka_topic_operator::leader::{Elector, LeaseSettings};
 use kafka_topic_operator::telemetry::{self, LogFormat};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
@@ -42,6 +43,20 @@ enum Command {
         /// Address of the /metrics, /healthz and /readyz endpoints ("off" to disable).
         #[arg(long, env = "KTO_HTTP_ADDR", default_value = "0.0.0.0:8080")]
         http_addr: String,
+        /// Elect a leader among replicas through a Lease: only the leader reconciles.
+        #[arg(long, env = "KTO_LEADER_ELECTION")]
+        leader_election: bool,
+        /// Namespace of the Lease (default: $POD_NAMESPACE, else "default").
+        #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+        lease_namespace: String,
+        #[arg(long, env = "KTO_LEASE_NAME", default_value = "kafka-topic-operator")]
+        lease_name: String,
+        /// A lease not renewed for this long may be taken over by a standby replica.
+        #[arg(long, env = "KTO_LEASE_DURATION", default_value = "15s", value_parser = parse_duration)]
+        lease_duration: Duration,
+        /// How often the leader renews its lease.
+        #[arg(long, env = "KTO_LEASE_RENEW", default_value = "5s", value_parser = parse_duration)]
+        lease_renew: Duration,
         /// Log format.
         #[arg(long, env = "KTO_LOG_FORMAT", value_enum, default_value = "text")]
         log_format: LogFormat,
@@ -148,6 +163,11 @@ async fn main() -> anyhow::Result<()> {
             resync_interval,
             kafka_timeout,
             http_addr,
+            leader_election,
+            lease_namespace,
+            lease_name,
+            lease_duration,
+            lease_renew,
             log_format,
         } => {
             let http_addr = match http_addr.as_str() {
@@ -167,18 +187,59 @@ async fn main() -> anyhow::Result<()> {
                 version = env!("CARGO_PKG_VERSION"),
                 "kafka-topic-operator starting"
             );
-            controller::run(
-                client,
-                Settings {
-                    namespace,
-                    selector,
-                    resync: resync_interval,
-                    kafka_timeout,
-                    http_addr,
+            let settings = Settings {
+                namespace,
+                selector,
+                resync: resync_interval,
+                kafka_timeout,
+                http_addr: None,
+            };
+            let runtime = controller::Runtime::new(&settings);
+            if let Some(addr) = http_addr {
+                runtime.serve_http(addr, shutdown.clone());
+            }
+            if !leader_election {
+                controller::run_with(client, settings, runtime, shutdown).await;
+                return Ok(());
+            }
+            let identity = std::env::var("POD_NAME").unwrap_or_else(|_| {
+                format!(
+                    "{}-{}",
+                    std::env::var("HOSTNAME").unwrap_or_else(|_| "kto".into()),
+                    std::process::id()
+                )
+            });
+            let elector = Elector::new(
+                client.clone(),
+                LeaseSettings {
+                    namespace: lease_namespace,
+                    name: lease_name,
+                    identity,
+                    duration: lease_duration,
+                    renew: lease_renew,
                 },
-                shutdown,
-            )
-            .await;
+            );
+            // A standby replica is healthy and ready: it can take over at any moment.
+            runtime
+                .ready
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+            if !elector.acquire(&shutdown).await {
+                return Ok(());
+            }
+            let leading = shutdown.child_token();
+            let controllers = tokio::spawn(controller::run_with(
+                client,
+                settings,
+                runtime,
+                leading.clone(),
+            ));
+            let kept = elector.hold(&shutdown).await;
+            leading.cancel();
+            let _ = controllers.await;
+            if !kept {
+                // Another replica leads now; exit so that this one restarts as a standby.
+                anyhow::bail!("lost leadership");
+            }
             Ok(())
         }
     }

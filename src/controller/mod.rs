@@ -44,6 +44,8 @@ pub enum Error {
 pub struct Runtime {
     pub observers: Arc<Observers>,
     pub metrics: Arc<Metrics>,
+    /// What /readyz answers: the controllers' caches are synced (or this replica stands by).
+    pub ready: Arc<AtomicBool>,
 }
 
 impl Runtime {
@@ -67,33 +69,41 @@ impl Runtime {
             settings.kafka_timeout,
             connect,
         ));
-        Runtime { observers, metrics }
+        Runtime {
+            observers,
+            metrics,
+            ready: Arc::new(AtomicBool::new(false)),
+        }
     }
-}
 
-/// Runs both controllers (and the HTTP endpoints, when `settings.http_addr` is set) until
-/// `shutdown` is cancelled.
-pub async fn run(client: Client, settings: Settings, shutdown: CancellationToken) {
-    let runtime = Runtime::new(&settings);
-    run_with(client, settings, runtime, shutdown).await
-}
-
-pub async fn run_with(
-    client: Client,
-    settings: Settings,
-    runtime: Runtime,
-    shutdown: CancellationToken,
-) {
-    let Runtime { observers, metrics } = runtime;
-    let ready = Arc::new(AtomicBool::new(false));
-    if let Some(addr) = settings.http_addr {
-        let (metrics, ready, shutdown) = (metrics.clone(), ready.clone(), shutdown.clone());
+    /// Serves /metrics, /healthz and /readyz until `shutdown`.
+    pub fn serve_http(&self, addr: std::net::SocketAddr, shutdown: CancellationToken) {
+        let (metrics, ready) = (self.metrics.clone(), self.ready.clone());
         tokio::spawn(async move {
             if let Err(e) = http::serve(addr, metrics, ready, shutdown).await {
                 error!(error = %e, %addr, "HTTP endpoints failed");
             }
         });
     }
+}
+
+/// Runs both controllers (and the HTTP endpoints, when `settings.http_addr` is set) until
+/// `shutdown` is cancelled.
+pub async fn run_with(
+    client: Client,
+    settings: Settings,
+    runtime: Runtime,
+    shutdown: CancellationToken,
+) {
+    if let Some(addr) = settings.http_addr {
+        runtime.serve_http(addr, shutdown.clone());
+    }
+    let Runtime {
+        observers,
+        metrics,
+        ready,
+    } = runtime;
+    ready.store(false, Ordering::Relaxed);
     let (topics_api, clusters_api): (Api<KafkaTopic>, Api<KafkaCluster>) = match &settings.namespace
     {
         Some(ns) => (

@@ -1,0 +1,121 @@
+//! Two operator processes with leader election: only the leader reconciles; when it is killed
+//! (SIGKILL, no chance to release its lease) the other takes over within the lease time.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::json;
+
+const BIN: &str = env!("CARGO_BIN_EXE_kafka-topic-operator");
+const LEASE: Duration = Duration::from_secs(6);
+
+struct Operator(Child);
+
+impl Operator {
+    fn start(ns: &str, identity: &str) -> Operator {
+        let log = std::fs::File::create(std::env::temp_dir().join(format!("{ns}-{identity}.log")))
+            .unwrap();
+        Operator(
+            Command::new(BIN)
+                .args([
+                    "run",
+                    "--namespace",
+                    ns,
+                    "--resync-interval",
+                    "2s",
+                    "--http-addr",
+                    "off",
+                    "--leader-election",
+                    "--lease-namespace",
+                    ns,
+                    "--lease-duration",
+                    "6s",
+                    "--lease-renew",
+                    "2s",
+                ])
+                .env("POD_NAME", identity)
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .unwrap(),
+        )
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn holder(ns: &str) -> String {
+    kubectl(&[
+        "get",
+        "lease",
+        "kafka-topic-operator",
+        "-n",
+        ns,
+        "-o",
+        "jsonpath={.spec.holderIdentity}",
+    ])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_standby_takes_over_when_the_leader_dies() {
+    let env = TestEnv::without_operator("leader", ClusterOptions::default()).await;
+    let mut a = Operator::start(&env.ns, "replica-a");
+    let deadline = Instant::now() + WAIT;
+    while kubectl(&["get", "lease", "-n", &env.ns, "-o", "name"])
+        .trim()
+        .is_empty()
+        || holder(&env.ns) != "replica-a"
+    {
+        assert!(Instant::now() < deadline, "replica-a never became leader");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let _b = Operator::start(&env.ns, "replica-b");
+    let first = unique("led-by-a");
+    env.apply_topic("first", json!({"topicName": first})).await;
+    env.wait_ready("first").await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        holder(&env.ns),
+        "replica-a",
+        "the standby took the lease from a live leader"
+    );
+
+    // Kill the leader without letting it release the lease.
+    a.0.kill().unwrap();
+    a.0.wait().unwrap();
+    let killed = Instant::now();
+    while holder(&env.ns) != "replica-b" {
+        assert!(
+            killed.elapsed() < LEASE + Duration::from_secs(10),
+            "replica-b did not take over"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let took_over = killed.elapsed();
+    assert!(
+        took_over <= LEASE + Duration::from_secs(3),
+        "takeover took {took_over:?}, lease is {LEASE:?}"
+    );
+
+    // The new leader carries on.
+    let second = unique("led-by-b");
+    env.apply_topic("second", json!({"topicName": second}))
+        .await;
+    env.wait_ready("second").await;
+    assert!(common::kafka_cli::exists(&second));
+    let log =
+        std::fs::read_to_string(std::env::temp_dir().join(format!("{}-replica-b.log", env.ns)))
+            .unwrap();
+    assert!(
+        log.contains("another replica leads; standing by") && log.contains("became the leader"),
+        "{log}"
+    );
+}
