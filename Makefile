@@ -4,7 +4,7 @@ CARGO ?= cargo
 BIN := target/debug/kafka-topic-operator
 CRDS := crds/kafka.topic-operator.dev.yaml
 
-.PHONY: help build release crds lint unit test env-install env-up env-down demo bench clean
+.PHONY: help build release crds manifests lint unit test env-install env-up env-down demo bench clean
 
 help:
 	@echo "make demo        start the local environment, run the operator, apply examples/"
@@ -23,6 +23,11 @@ release:
 
 crds: build
 	$(BIN) crd > $(CRDS)
+	cp $(CRDS) deploy/helm/kafka-topic-operator/crds/
+
+# Plain manifests rendered from the Helm chart (deploy/manifests/), for kubectl users.
+manifests:
+	tests/env/render-manifests.sh > deploy/manifests/kafka-topic-operator.yaml
 
 lint:
 	$(CARGO) fmt --check

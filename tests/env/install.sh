@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs (once, into the cache) what the test environment runs:
 #  - etcd, kube-apiserver and kubectl built from their Go modules (tests/env/k8s/go.mod);
+#  - helm built from its Go module (tests/env/helm/go.mod), for the chart in deploy/helm;
 #  - Apache Kafka and its CLI tools as jars from Maven Central (tests/env/kafka/pom.xml);
 #  - openssl, curl and lua5.4 (Argo CD health-check tests) from Debian when missing.
 set -euo pipefail
@@ -28,6 +29,15 @@ else
     go build -trimpath -ldflags="-s -w" -o "$K8S_BIN.tmp/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver &&
     go build -trimpath -ldflags="-s -w" -o "$K8S_BIN.tmp/kubectl" k8s.io/kubernetes/cmd/kubectl )
   rm -rf "$K8S_BIN" && mv "$K8S_BIN.tmp" "$K8S_BIN"
+fi
+
+if [ -x "$HELM_BIN" ]; then
+  log "helm cached in $HELM_BIN"
+else
+  log "building helm from its Go module"
+  mkdir -p "$(dirname "$HELM_BIN")"
+  ( cd "$ENV_SRC/helm" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags="-s -w" -o "$HELM_BIN.tmp" helm.sh/helm/v3/cmd/helm )
+  mv "$HELM_BIN.tmp" "$HELM_BIN"
 fi
 
 if [ -f "$KAFKA_LIBS/.complete" ]; then

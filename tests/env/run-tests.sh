@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `make test`: build, start the real environment, run every test, stop the environment (also
-# when a test fails or the run is interrupted).
+# `make test`: build, check the deployment artifacts, start the real environment, run every
+# test, stop the environment (also when a test fails or the run is interrupted).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source tests/env/common.sh
@@ -8,6 +8,16 @@ source tests/env/common.sh
 # Build before starting anything: compiling is the slow part on a fresh machine, and the
 # environment should not sit idle meanwhile.
 cargo test --locked --no-run --all-targets 2>&1 | tail -n 3
+tests/env/install.sh
+
+# Deployment artifacts: the Dockerfile's build commands work (run outside Docker: no engine
+# here), the chart lints, and the committed manifests and chart CRDs are current.
+tests/docker-check.sh
+"$HELM_BIN" lint deploy/helm/kafka-topic-operator
+diff -u deploy/manifests/kafka-topic-operator.yaml <(tests/env/render-manifests.sh) \
+  || { echo "deploy/manifests is stale: run make manifests" >&2; exit 1; }
+diff -u crds/kafka.topic-operator.dev.yaml deploy/helm/kafka-topic-operator/crds/kafka.topic-operator.dev.yaml \
+  || { echo "the chart's CRDs are stale: run make crds" >&2; exit 1; }
 
 tests/env/up.sh
 trap 'tests/env/down.sh' EXIT INT TERM

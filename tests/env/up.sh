@@ -187,6 +187,7 @@ export KTO_KAFKA_BOOTSTRAP="$(kafka_bootstrap)"
 export KTO_KAFKA_AUTOCREATE_BOOTSTRAP="127.0.0.1:$KAFKA_AUTOCREATE_PORT"
 export KTO_KAFKA_CLI="$ENV_SRC/kafka-cli.sh"
 export KTO_KUBECTL="$K8S_BIN/kubectl"
+export KTO_HELM="$HELM_BIN"
 export PATH="$K8S_BIN:\$PATH"
 ENVSH
 log "up: kube-apiserver https://127.0.0.1:$APISERVER_PORT, Kafka $(kafka_bootstrap) (cluster id $cluster_id), auto-create Kafka 127.0.0.1:$KAFKA_AUTOCREATE_PORT"

@@ -1,0 +1,240 @@
+//! The deployment as shipped: the rendered manifests apply server-side on a real apiserver,
+//! and the operator, running with its ServiceAccount's identity and nothing else, does its whole
+//! job (watch, status, events, finalizers, lease), while what it must not do is denied.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+
+use common::*;
+use serde_json::json;
+
+const BIN: &str = env!("CARGO_BIN_EXE_kafka-topic-operator");
+const OPERATOR_NS: &str = "kafka-topic-operator";
+const SA: &str = "system:serviceaccount:kafka-topic-operator:kafka-topic-operator";
+
+struct Operator(Child);
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A kubeconfig that authenticates as the operator's ServiceAccount (a bound token).
+fn service_account_kubeconfig() -> std::path::PathBuf {
+    let token = kubectl(&[
+        "create",
+        "token",
+        "kafka-topic-operator",
+        "-n",
+        OPERATOR_NS,
+        "--duration",
+        "1h",
+    ]);
+    let server = kubectl(&[
+        "config",
+        "view",
+        "--raw",
+        "-o",
+        "jsonpath={.clusters[0].cluster.server}",
+    ]);
+    let ca = kubectl(&[
+        "config",
+        "view",
+        "--raw",
+        "-o",
+        "jsonpath={.clusters[0].cluster.certificate-authority-data}",
+    ]);
+    let path = std::env::temp_dir().join(format!("{}.kubeconfig", unique("kto-sa")));
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {{server: {server}, certificate-authority-data: {ca}}}\n\
+users:\n- name: sa\n  user: {{token: {}}}\ncontexts:\n- name: sa\n  context: {{cluster: c, user: sa}}\ncurrent-context: sa\n",
+            token.trim()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn can_i(args: &[&str]) -> bool {
+    let mut all = vec!["auth", "can-i", "--as", SA];
+    all.extend_from_slice(args);
+    let out = Command::new(env_var("KTO_KUBECTL"))
+        .args(&all)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim() == "yes"
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_runs_with_its_own_least_privilege_rbac() {
+    let _ = Command::new(env_var("KTO_KUBECTL"))
+        .args(["create", "namespace", OPERATOR_NS])
+        .output();
+    let manifests = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/deploy/manifests/kafka-topic-operator.yaml"
+    );
+    let out = kubectl(&[
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "-f",
+        manifests,
+    ]);
+    for kind in [
+        "customresourcedefinition",
+        "serviceaccount",
+        "clusterrole",
+        "clusterrolebinding",
+        "role",
+        "rolebinding",
+        "service",
+        "deployment",
+    ] {
+        assert!(
+            out.contains(&format!("{kind}/")) || out.contains(&format!("{kind}.")),
+            "{kind} not applied: {out}"
+        );
+    }
+
+    // What it must not be able to do.
+    let denied: &[&[&str]] = &[
+        &["get", "secrets", "-n", "default"],
+        &["list", "secrets", "--all-namespaces"],
+        &["delete", "customresourcedefinitions"],
+        &["create", "kafkatopics", "-n", "default"],
+        &["delete", "kafkatopics", "-n", "default"],
+        &["update", "kafkaclusters", "-n", "default"],
+        &["create", "pods", "-n", OPERATOR_NS],
+        &["update", "leases", "-n", "default"],
+        &["create", "clusterrolebindings"],
+    ];
+    for args in denied {
+        assert!(!can_i(args), "the operator may {args:?}");
+    }
+    // What it needs.
+    let allowed: &[&[&str]] = &[
+        &["watch", "kafkatopics", "--all-namespaces"],
+        &["list", "kafkaclusters", "--all-namespaces"],
+        &[
+            "patch",
+            "kafkatopics",
+            "--subresource=status",
+            "-n",
+            "default",
+        ],
+        &["patch", "kafkatopics", "-n", "default"],
+        &["create", "events.events.k8s.io", "-n", "default"],
+        &["update", "leases", "-n", OPERATOR_NS],
+    ];
+    for args in allowed {
+        assert!(can_i(args), "the operator may not {args:?}");
+    }
+
+    // The real thing: the operator authenticated as its ServiceAccount.
+    let kubeconfig = service_account_kubeconfig();
+    let err = Command::new(env_var("KTO_KUBECTL"))
+        .args([
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "get",
+            "secrets",
+            "-n",
+            "default",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&err.stderr).contains("Forbidden"),
+        "{}",
+        String::from_utf8_lossy(&err.stderr)
+    );
+
+    let env = TestEnv::without_operator("rbac", ClusterOptions::default()).await;
+    let lease = unique("kto-rbac");
+    let _operator = Operator(
+        Command::new(BIN)
+            .args([
+                "run",
+                "--namespace",
+                &env.ns,
+                "--resync-interval",
+                "2s",
+                "--http-addr",
+                "off",
+                "--leader-election",
+                "--lease-namespace",
+                OPERATOR_NS,
+                "--lease-name",
+                &lease,
+            ])
+            .env("KUBECONFIG", &kubeconfig)
+            .env("POD_NAME", "rbac-test")
+            .stdout(Stdio::null())
+            .stderr(
+                std::fs::File::create(std::env::temp_dir().join(format!("{lease}.log"))).unwrap(),
+            )
+            .spawn()
+            .unwrap(),
+    );
+    let name = unique("rbac");
+    env.apply_topic(
+        "rbac",
+        json!({"topicName": name, "deletionPolicy": "Delete", "config": {"retention.ms": 1000}}),
+    )
+    .await;
+    let t = env.wait_ready("rbac").await;
+    assert_eq!(
+        t.metadata.finalizers.unwrap_or_default(),
+        vec!["kafka.topic-operator.dev/delete-topic".to_string()]
+    );
+    env.wait_cluster("cluster status", |c| {
+        cluster_condition(c, "Ready").is_some_and(|r| r.0 == "True")
+    })
+    .await;
+    env.wait_event("rbac", "TopicCreated").await;
+    assert!(common::kafka_cli::exists(&name));
+    assert_eq!(
+        kubectl(&[
+            "get",
+            "lease",
+            &lease,
+            "-n",
+            OPERATOR_NS,
+            "-o",
+            "jsonpath={.spec.holderIdentity}"
+        ]),
+        "rbac-test"
+    );
+
+    // Update and delete: the spec change is applied, the finalizer released.
+    env.apply_topic(
+        "rbac",
+        json!({"topicName": name, "deletionPolicy": "Delete", "config": {"retention.ms": 2000}}),
+    )
+    .await;
+    env.wait_topic("rbac", "retention.ms 2000 applied", |_| {
+        common::kafka_cli::overrides(&name)
+            .get("retention.ms")
+            .map(String::as_str)
+            == Some("2000")
+    })
+    .await;
+    env.delete_topic_resource("rbac").await;
+    env.wait_topic_gone("rbac").await;
+    assert!(!common::kafka_cli::exists(&name));
+    let log = std::fs::read_to_string(std::env::temp_dir().join(format!("{lease}.log"))).unwrap();
+    let denied: Vec<&str> = log
+        .lines()
+        .filter(|l| l.to_lowercase().contains("forbidden"))
+        .collect();
+    assert!(
+        denied.is_empty(),
+        "the operator hit permission errors: {denied:#?}"
+    );
+}
