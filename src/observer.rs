@@ -14,6 +14,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use crate::kafka::security::Security;
 use crate::kafka::{KafkaAdmin, KafkaError};
 use crate::model::{ClusterSnapshot, ObservedTopic};
 
@@ -139,7 +140,8 @@ impl Drop for ClusterObserver {
 }
 
 /// Opens a Kafka client for a cluster's bootstrap servers with a request timeout.
-pub type Connector = dyn Fn(&ClusterKey, &[String], Duration) -> Arc<dyn KafkaAdmin> + Send + Sync;
+pub type Connector =
+    dyn Fn(&ClusterKey, &[String], &Security, Duration) -> Arc<dyn KafkaAdmin> + Send + Sync;
 
 /// All observers, keyed by KafkaCluster. `updates` ticks after every refresh of any cluster,
 /// which makes the controllers re-run their reconciles against the new snapshot.
@@ -155,7 +157,7 @@ impl Observers {
     pub fn new(
         resync: Duration,
         request_timeout: Duration,
-        connect: impl Fn(&ClusterKey, &[String], Duration) -> Arc<dyn KafkaAdmin>
+        connect: impl Fn(&ClusterKey, &[String], &Security, Duration) -> Arc<dyn KafkaAdmin>
         + Send
         + Sync
         + 'static,
@@ -178,18 +180,23 @@ impl Observers {
         self.observers.lock().unwrap().get(key).cloned()
     }
 
-    /// The observer for a cluster reached at `bootstrap`, started if needed, restarted if the
-    /// bootstrap servers changed.
-    pub fn ensure(&self, key: &ClusterKey, bootstrap: &[String]) -> Arc<ClusterObserver> {
-        let connection_key = bootstrap.join(",");
+    /// The observer for a cluster reached at `bootstrap` with `security`, started if needed,
+    /// restarted if either changed.
+    pub fn ensure(
+        &self,
+        key: &ClusterKey,
+        bootstrap: &[String],
+        security: &Security,
+    ) -> Arc<ClusterObserver> {
+        let connection_key = format!("{} {}", bootstrap.join(","), security.fingerprint());
         let mut map = self.observers.lock().unwrap();
         if let Some(existing) = map.get(key)
             && existing.connection_key == connection_key
         {
             return existing.clone();
         }
-        info!(cluster = %format!("{}/{}", key.0, key.1), bootstrap = %connection_key, "starting cluster observer");
-        let admin = (self.connect)(key, bootstrap, self.request_timeout);
+        info!(cluster = %format!("{}/{}", key.0, key.1), bootstrap = %bootstrap.join(","), ?security, "starting cluster observer");
+        let admin = (self.connect)(key, bootstrap, security, self.request_timeout);
         let observer = self.spawn(key.clone(), admin, connection_key);
         map.insert(key.clone(), observer.clone());
         observer

@@ -106,6 +106,8 @@ async fn the_operator_runs_with_its_own_least_privilege_rbac() {
     let denied: &[&[&str]] = &[
         &["get", "secrets", "-n", "default"],
         &["list", "secrets", "--all-namespaces"],
+        &["list", "secrets", "-n", OPERATOR_NS],
+        &["watch", "secrets", "-n", OPERATOR_NS],
         &["delete", "customresourcedefinitions"],
         &["create", "kafkatopics", "-n", "default"],
         &["delete", "kafkatopics", "-n", "default"],
@@ -131,6 +133,7 @@ async fn the_operator_runs_with_its_own_least_privilege_rbac() {
         &["patch", "kafkatopics", "-n", "default"],
         &["create", "events.events.k8s.io", "-n", "default"],
         &["update", "leases", "-n", OPERATOR_NS],
+        &["get", "secrets", "-n", OPERATOR_NS],
     ];
     for args in allowed {
         assert!(can_i(args), "the operator may not {args:?}");

@@ -72,6 +72,11 @@ pub struct KafkaClusterSpec {
     )]
     pub bootstrap_servers: Vec<String>,
 
+    /// How to connect: PLAINTEXT (default), SSL, SASL_PLAINTEXT or SASL_SSL, with credentials and
+    /// CA certificates from Secrets in the KafkaCluster's namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security: Option<SecuritySpec>,
+
     /// Values a KafkaTopic inherits for the fields it leaves out. Broker defaults are never used.
     #[serde(default)]
     pub topic_defaults: TopicDefaults,
@@ -115,6 +120,91 @@ impl Default for ReassignmentPolicy {
             max_concurrent_moves: default_max_moves(),
         }
     }
+}
+
+/// How the operator connects to Kafka.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("(self.protocol == 'SASL_PLAINTEXT' || self.protocol == 'SASL_SSL') == has(self.sasl)").message("sasl is required with SASL_PLAINTEXT and SASL_SSL, and only allowed with them"))]
+pub struct SecuritySpec {
+    /// PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL, as in Kafka's security.protocol.
+    pub protocol: SecurityProtocol,
+    /// TLS settings for SSL and SASL_SSL (default: trust the system's CA certificates).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsSpec>,
+    /// SASL settings for SASL_PLAINTEXT and SASL_SSL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sasl: Option<SaslSpec>,
+}
+
+/// Kafka's security.protocol.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum SecurityProtocol {
+    #[serde(rename = "PLAINTEXT")]
+    Plaintext,
+    #[serde(rename = "SSL")]
+    Ssl,
+    #[serde(rename = "SASL_PLAINTEXT")]
+    SaslPlaintext,
+    #[serde(rename = "SASL_SSL")]
+    SaslSsl,
+}
+
+/// TLS trust and client identity.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TlsSpec {
+    /// A Secret key holding the PEM CA certificate(s) that signed the brokers' certificates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_secret_ref: Option<SecretKeyRef>,
+    /// A kubernetes.io/tls Secret (keys tls.crt and tls.key) with a client certificate, for
+    /// brokers that require mutual TLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_cert_secret_ref: Option<SecretRef>,
+}
+
+/// SASL mechanism and credentials.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SaslSpec {
+    /// PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
+    pub mechanism: SaslMechanismName,
+    /// A Secret with the keys `username` and `password`.
+    pub credentials_secret_ref: SecretRef,
+}
+
+/// A SASL mechanism.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum SaslMechanismName {
+    #[serde(rename = "PLAIN")]
+    Plain,
+    #[serde(rename = "SCRAM-SHA-256")]
+    ScramSha256,
+    #[serde(rename = "SCRAM-SHA-512")]
+    ScramSha512,
+}
+
+/// A Secret in the KafkaCluster's namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+pub struct SecretRef {
+    /// The Secret's name.
+    #[schemars(length(min = 1))]
+    pub name: String,
+}
+
+/// One key of a Secret in the KafkaCluster's namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+pub struct SecretKeyRef {
+    /// The Secret's name.
+    #[schemars(length(min = 1))]
+    pub name: String,
+    /// The key within the Secret. Default ca.crt.
+    #[serde(default = "default_ca_key")]
+    pub key: String,
+}
+
+fn default_ca_key() -> String {
+    "ca.crt".into()
 }
 
 /// Defaults for KafkaTopics of this cluster. The topic's own fields win.

@@ -6,7 +6,8 @@ pub mod topic;
 
 pub use cluster::{
     AutoCreatePolicy, BrokerStatus, ClusterPolicy, KafkaCluster, KafkaClusterSpec,
-    KafkaClusterStatus, PolicyMode, ReassignmentPolicy, TenantRule, TopicDefaults, UnmanagedPolicy,
+    KafkaClusterStatus, PolicyMode, ReassignmentPolicy, SaslMechanismName, SaslSpec, SecretKeyRef,
+    SecretRef, SecurityProtocol, SecuritySpec, TenantRule, TlsSpec, TopicDefaults, UnmanagedPolicy,
 };
 pub use condition::Condition;
 pub use topic::{

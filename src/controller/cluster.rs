@@ -13,6 +13,7 @@ use serde_json::json;
 use tracing::{info, warn};
 
 use super::context::Context;
+use super::credentials;
 use super::ownership::cluster_key;
 use super::{Error, FIELD_MANAGER};
 use crate::api::condition::{Condition, find, merge_conditions};
@@ -35,11 +36,28 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
         ctx.observers.remove(&key);
         return Ok(Action::await_change());
     }
-    let observer = ctx.observers.ensure(&key, &cluster.spec.bootstrap_servers);
-    let observation = observer.observation();
+    let security = credentials::resolve(&ctx.client, &key.0, cluster.spec.security.as_ref()).await;
+    let (observer, observation) = match &security {
+        Ok(security) => {
+            let observer = ctx
+                .observers
+                .ensure(&key, &cluster.spec.bootstrap_servers, security);
+            let observation = observer.observation();
+            (Some(observer), observation)
+        }
+        Err(error) => (
+            None,
+            Observation::Failed {
+                reason: "InvalidSecurity",
+                message: error.to_string(),
+                retry_in: ctx.settings.resync,
+            },
+        ),
+    };
     if cluster.spec.policy.mode == PolicyMode::Enforce
+        && let Some(observer) = &observer
         && let Observation::Observed { snapshot, .. } = &observation
-        && let Err(error) = remove_idle_throttles(&observer, snapshot, cluster.as_ref(), &ctx).await
+        && let Err(error) = remove_idle_throttles(observer, snapshot, cluster.as_ref(), &ctx).await
     {
         warn!(cluster = %key.1, %error, "removing replication throttles failed; retrying at the next resync");
     }

@@ -3,6 +3,7 @@
 
 pub mod cluster;
 pub mod context;
+pub mod credentials;
 pub mod ownership;
 pub mod report;
 pub mod tenancy;
@@ -21,6 +22,7 @@ use tracing::{error, info, warn};
 use crate::api::{KafkaCluster, KafkaTopic};
 use crate::http;
 use crate::kafka::instrumented::InstrumentedAdmin;
+use crate::kafka::security::Security;
 use crate::kafka::{KafkaAdmin, KafkaError, KafkaProtocolAdmin};
 use crate::metrics::Metrics;
 use crate::observer::{ClusterKey, Observers};
@@ -55,9 +57,14 @@ impl Runtime {
         let m = metrics.clone();
         let connect = move |key: &ClusterKey,
                             bootstrap: &[String],
+                            security: &Security,
                             timeout: Duration|
               -> Arc<dyn KafkaAdmin> {
-            let admin = Arc::new(KafkaProtocolAdmin::new(bootstrap.to_vec(), timeout));
+            let admin = Arc::new(KafkaProtocolAdmin::with_security(
+                bootstrap.to_vec(),
+                security.clone(),
+                timeout,
+            ));
             Arc::new(InstrumentedAdmin::new(
                 admin,
                 m.clone(),

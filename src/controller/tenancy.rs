@@ -51,6 +51,7 @@ mod tests {
             "main",
             KafkaClusterSpec {
                 bootstrap_servers: vec!["k:9092".into()],
+                security: None,
                 topic_defaults: Default::default(),
                 policy: Default::default(),
                 reassignment: Default::default(),

@@ -143,7 +143,19 @@ async fn sync(topic: &KafkaTopic, cluster: &KafkaCluster, ctx: &Context) -> (Top
     }
 
     let key = cluster_key(topic);
-    let observer = ctx.observers.ensure(&key, &cluster.spec.bootstrap_servers);
+    // The KafkaCluster reconcile opens the connection (it resolves the credentials).
+    let Some(observer) = ctx.observers.get(&key) else {
+        return (
+            not_synced(
+                topic,
+                Verdict::not_ready(
+                    "Connecting",
+                    "waiting for the KafkaCluster's connection to Kafka",
+                ),
+            ),
+            settle,
+        );
+    };
     let (snapshot, observed) = match observer.topic(&name) {
         TopicView::Pending => {
             return (
@@ -768,9 +780,10 @@ async fn finalize(
                 && owner(topic, &all_topics, |t| allowed(cluster, t)).uid() == topic.uid();
             let enforce = cluster.spec.policy.mode == PolicyMode::Enforce;
             if policy == DeletionPolicy::Delete && is_owner && enforce {
-                let observer = ctx
-                    .observers
-                    .ensure(&cluster_key(topic), &cluster.spec.bootstrap_servers);
+                let Some(observer) = ctx.observers.get(&cluster_key(topic)) else {
+                    // Not connected yet (operator just started): try again shortly.
+                    return Ok(Requeue::requeue(SETTLING));
+                };
                 if let Err(error) = observer.admin.delete_topic(&name).await {
                     let report = not_synced(
                         topic,

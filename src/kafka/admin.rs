@@ -38,6 +38,7 @@ use tracing::{debug, info};
 use super::KafkaAdmin;
 use super::connection::{CallError, Connection};
 use super::error::{KafkaError, check};
+use super::security::Security;
 use crate::model::{
     AUTO_CREATE_TOPICS, BROKER_THROTTLE_CONFIGS, Broker, ClusterSnapshot, ConfigChanges,
     DesiredTopic, ObservedConfig, ObservedPartition, ObservedTopic,
@@ -63,6 +64,7 @@ const OPERATION_TIMEOUT_MS: i32 = 30_000;
 
 pub struct KafkaProtocolAdmin {
     bootstrap: Vec<String>,
+    security: Security,
     request_timeout: Duration,
     /// Connection to any broker (a bootstrap server), for requests any broker answers.
     connection: Mutex<Option<Connection>>,
@@ -76,9 +78,19 @@ pub struct KafkaProtocolAdmin {
 }
 
 impl KafkaProtocolAdmin {
+    /// A PLAINTEXT client.
     pub fn new(bootstrap: Vec<String>, request_timeout: Duration) -> Self {
+        Self::with_security(bootstrap, Security::plaintext(), request_timeout)
+    }
+
+    pub fn with_security(
+        bootstrap: Vec<String>,
+        security: Security,
+        request_timeout: Duration,
+    ) -> Self {
         KafkaProtocolAdmin {
             bootstrap,
+            security,
             request_timeout,
             connection: Mutex::new(None),
             broker_connections: Mutex::new(HashMap::new()),
@@ -94,14 +106,15 @@ impl KafkaProtocolAdmin {
         for i in 0..self.bootstrap.len() {
             let idx = (start + i) % self.bootstrap.len();
             let addr = &self.bootstrap[idx];
-            match Connection::open(addr, self.request_timeout).await {
+            match Connection::open(addr, self.request_timeout, &self.security).await {
                 Ok(conn) => {
                     debug!(%addr, "connected to Kafka");
                     *self.next_server.lock().unwrap() = idx;
                     return Ok(conn);
                 }
                 Err(CallError::Io(e)) => failures.push(e),
-                Err(CallError::Kafka(e)) => failures.push(e.to_string()),
+                // Authentication and TLS failures are the same on every server: say so.
+                Err(CallError::Kafka(e)) => return Err(e),
             }
         }
         Err(KafkaError::Unreachable {
@@ -179,7 +192,7 @@ impl KafkaProtocolAdmin {
             let conn = match conns.entry(broker) {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::hash_map::Entry::Vacant(e) => {
-                    match Connection::open(&addr, self.request_timeout).await {
+                    match Connection::open(&addr, self.request_timeout, &self.security).await {
                         Ok(c) => e.insert(c),
                         Err(CallError::Io(detail)) => {
                             return Err(KafkaError::Unreachable {

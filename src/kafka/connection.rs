@@ -8,12 +8,19 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{
     ApiVersionsRequest, ApiVersionsResponse, RequestHeader, ResponseHeader,
+    SaslAuthenticateRequest, SaslHandshakeRequest,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 use super::error::KafkaError;
+use super::scram::{ScramClient, ScramHash};
+use super::security::{SaslMechanism, SaslSettings, Security, server_name};
+
+/// A plain or TLS stream.
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 
 /// Responses larger than this are refused rather than allocated (a garbled length prefix).
 const MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
@@ -30,7 +37,7 @@ pub enum CallError {
 
 pub struct Connection {
     addr: String,
-    stream: BufReader<TcpStream>,
+    stream: BufReader<Box<dyn Stream>>,
     next_correlation_id: i32,
     /// Per API key: the (min, max) versions the broker supports.
     versions: HashMap<i16, (i16, i16)>,
@@ -38,13 +45,39 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// Connects and performs the ApiVersions handshake.
-    pub async fn open(addr: &str, timeout: Duration) -> Result<Self, CallError> {
-        let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
+    /// Connects (TLS when configured), performs the ApiVersions handshake, and authenticates
+    /// (SASL when configured).
+    pub async fn open(
+        addr: &str,
+        timeout: Duration,
+        security: &Security,
+    ) -> Result<Self, CallError> {
+        let tcp = tokio::time::timeout(timeout, TcpStream::connect(addr))
             .await
             .map_err(|_| CallError::Io(format!("connect to {addr} timed out")))?
             .map_err(|e| CallError::Io(format!("connect to {addr}: {e}")))?;
-        stream.set_nodelay(true).ok();
+        tcp.set_nodelay(true).ok();
+        let tls_error = |detail: String| {
+            CallError::Kafka(KafkaError::Tls {
+                addr: addr.to_string(),
+                detail,
+            })
+        };
+        let stream: Box<dyn Stream> = match security
+            .tls_connector()
+            .map_err(|e| tls_error(e.to_string()))?
+        {
+            None => Box::new(tcp),
+            Some(connector) => {
+                let name = server_name(addr)
+                    .ok_or_else(|| tls_error("not a valid TLS server name".into()))?;
+                let tls = tokio::time::timeout(timeout, connector.connect(name, tcp))
+                    .await
+                    .map_err(|_| CallError::Io(format!("TLS handshake with {addr} timed out")))?
+                    .map_err(|e| tls_error(e.to_string()))?;
+                Box::new(tls)
+            }
+        };
         let mut conn = Connection {
             addr: addr.to_string(),
             stream: BufReader::new(stream),
@@ -63,7 +96,65 @@ impl Connection {
             .iter()
             .map(|k| (k.api_key, (k.min_version, k.max_version)))
             .collect();
+        if let Some(sasl) = &security.sasl {
+            conn.authenticate(sasl).await?;
+        }
         Ok(conn)
+    }
+
+    /// SaslHandshake, then SaslAuthenticate rounds (KIP-152 framing).
+    async fn authenticate(&mut self, sasl: &SaslSettings) -> Result<(), CallError> {
+        let mechanism = sasl.mechanism.kafka_name();
+        let handshake =
+            SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str(mechanism));
+        let response = self.call_raw(&handshake, 1, "SaslHandshake").await?;
+        super::error::check("SaslHandshake", mechanism, response.error_code, None)
+            .map_err(CallError::Kafka)?;
+        let failed = |message: String| {
+            CallError::Kafka(KafkaError::Api {
+                api: "SaslAuthenticate",
+                resource: format!("user {}", sasl.username),
+                code: kafka_protocol::ResponseError::SaslAuthenticationFailed,
+                message: Some(message),
+            })
+        };
+        match sasl.mechanism {
+            SaslMechanism::Plain => {
+                let token = format!("\0{}\0{}", sasl.username, sasl.password);
+                self.sasl_round(token.into_bytes()).await?;
+            }
+            SaslMechanism::ScramSha256 | SaslMechanism::ScramSha512 => {
+                let hash = if sasl.mechanism == SaslMechanism::ScramSha256 {
+                    ScramHash::Sha256
+                } else {
+                    ScramHash::Sha512
+                };
+                let mut scram =
+                    ScramClient::with_random_nonce(hash, &sasl.username, &sasl.password);
+                let server_first = self.sasl_round(scram.client_first().into_bytes()).await?;
+                let client_final = scram
+                    .client_final(&String::from_utf8_lossy(&server_first))
+                    .map_err(|e| failed(e.to_string()))?;
+                let server_final = self.sasl_round(client_final.into_bytes()).await?;
+                scram
+                    .verify_server_final(&String::from_utf8_lossy(&server_final))
+                    .map_err(|e| failed(e.to_string()))?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn sasl_round(&mut self, bytes: Vec<u8>) -> Result<Bytes, CallError> {
+        let request = SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(bytes));
+        let response = self.call_raw(&request, 2, "SaslAuthenticate").await?;
+        super::error::check(
+            "SaslAuthenticate",
+            "SASL",
+            response.error_code,
+            response.error_message.as_ref(),
+        )
+        .map_err(CallError::Kafka)?;
+        Ok(response.auth_bytes)
     }
 
     pub fn addr(&self) -> &str {

@@ -8,6 +8,10 @@ pub enum KafkaError {
     #[error("cannot reach Kafka at {servers}: {detail}")]
     Unreachable { servers: String, detail: String },
 
+    /// The TLS handshake failed (untrusted certificate, wrong name, ...).
+    #[error("TLS with {addr} failed: {detail}")]
+    Tls { addr: String, detail: String },
+
     /// The brokers do not speak a version of an API we need.
     #[error("Kafka does not support {api} version {wanted} (it offers {offered})")]
     UnsupportedVersion {
@@ -37,6 +41,7 @@ impl KafkaError {
         match self {
             KafkaError::Unreachable { .. } => "ClusterUnreachable",
             KafkaError::UnsupportedVersion { .. } => "UnsupportedKafkaVersion",
+            KafkaError::Tls { .. } => "TLSFailed",
             KafkaError::Protocol { .. } => "KafkaError",
             KafkaError::Api { code, .. } => match code {
                 ResponseError::InvalidConfig | ResponseError::PolicyViolation => "InvalidConfig",
@@ -46,7 +51,9 @@ impl KafkaError {
                 ResponseError::InvalidTopicException => "InvalidTopicName",
                 ResponseError::TopicAuthorizationFailed
                 | ResponseError::ClusterAuthorizationFailed => "NotAuthorized",
-                ResponseError::SaslAuthenticationFailed => "AuthenticationFailed",
+                ResponseError::SaslAuthenticationFailed
+                | ResponseError::UnsupportedSaslMechanism
+                | ResponseError::IllegalSaslState => "AuthenticationFailed",
                 _ => "KafkaError",
             },
         }
@@ -64,7 +71,7 @@ impl KafkaError {
     pub fn is_retriable(&self) -> bool {
         match self {
             KafkaError::Unreachable { .. } | KafkaError::Protocol { .. } => true,
-            KafkaError::UnsupportedVersion { .. } => false,
+            KafkaError::UnsupportedVersion { .. } | KafkaError::Tls { .. } => false,
             KafkaError::Api { code, .. } => code.is_retriable(),
         }
     }

@@ -6,6 +6,8 @@ pub mod admin;
 pub mod connection;
 pub mod error;
 pub mod instrumented;
+pub mod scram;
+pub mod security;
 
 use std::collections::BTreeMap;
 

@@ -140,6 +140,7 @@ pub struct ClusterOptions {
     pub mode: &'static str,
     pub defaults: serde_json::Value,
     pub reassignment: serde_json::Value,
+    pub security: serde_json::Value,
 }
 
 impl Default for ClusterOptions {
@@ -149,6 +150,7 @@ impl Default for ClusterOptions {
             mode: "Enforce",
             defaults: json!({}),
             reassignment: json!({}),
+            security: serde_json::Value::Null,
         }
     }
 }
@@ -187,7 +189,8 @@ impl TestEnv {
                 "bootstrapServers": cluster.bootstrap,
                 "topicDefaults": cluster.defaults,
                 "policy": {"mode": cluster.mode},
-                "reassignment": cluster.reassignment
+                "reassignment": cluster.reassignment,
+                "security": cluster.security
             }
         }))
         .unwrap();

@@ -31,9 +31,14 @@ KAFKA_NODES=3
 KAFKA_AUTOCREATE_PORT="${KAFKA_AUTOCREATE_PORT:-19096}"
 KAFKA_AUTOCREATE_CONTROLLER_PORT="${KAFKA_AUTOCREATE_CONTROLLER_PORT:-19196}"
 
-kafka_bootstrap() {
-  local out="" i
-  for i in $(seq 1 "$KAFKA_NODES"); do out+="${out:+,}127.0.0.1:$((KAFKA_BASE_PORT + i - 1))"; done
+# The SASL_SSL listener (TLS with the environment's CA, SCRAM-SHA-512) of node i.
+KAFKA_SASL_BASE_PORT="${KAFKA_SASL_BASE_PORT:-19292}"
+KAFKA_SASL_USER=kto
+KAFKA_SASL_PASSWORD="${KAFKA_SASL_PASSWORD:-kto-test-secret-$(date +%s%N | sha256sum | cut -c1-12)}"
+
+kafka_bootstrap() { # [base port]
+  local out="" i base=${1:-$KAFKA_BASE_PORT}
+  for i in $(seq 1 "$KAFKA_NODES"); do out+="${out:+,}127.0.0.1:$((base + i - 1))"; done
   echo "$out"
 }
 

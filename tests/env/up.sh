@@ -49,6 +49,11 @@ pki="$RUN/pki"
   openssl x509 -req -in admin.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out admin.crt -days 30 -extfile client.ext 2>/dev/null
   openssl genrsa -out sa.key 2048 2>/dev/null
   openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
+  # Kafka's SASL_SSL listener: a PEM keystore (PKCS#8 key + certificate) signed by the same CA.
+  openssl req -newkey rsa:2048 -nodes -keyout kafka.rsa.key -out kafka.csr -subj "/CN=kafka" 2>/dev/null
+  openssl pkcs8 -topk8 -nocrypt -in kafka.rsa.key -out kafka.key
+  openssl x509 -req -in kafka.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out kafka.crt -days 30 -extfile apiserver.ext 2>/dev/null
+  cat kafka.key kafka.crt > kafka.pem
 )
 
 # ---- etcd
@@ -117,8 +122,17 @@ voters=""
 for i in $(seq 1 "$KAFKA_NODES"); do voters+="${voters:+,}$i@127.0.0.1:$((KAFKA_CONTROLLER_BASE_PORT + i - 1))"; done
 for i in $(seq 1 "$KAFKA_NODES"); do
   rack="rack-$(printf "\\x$(printf %x $((96 + i)))")"
-  start_kafka_node "kafka-$i" "$i" $((KAFKA_BASE_PORT + i - 1)) $((KAFKA_CONTROLLER_BASE_PORT + i - 1)) "$voters" "$cluster_id" \
+  port=$((KAFKA_BASE_PORT + i - 1)); sasl_port=$((KAFKA_SASL_BASE_PORT + i - 1)); cport=$((KAFKA_CONTROLLER_BASE_PORT + i - 1))
+  start_kafka_node "kafka-$i" "$i" "$port" "$cport" "$voters" "$cluster_id" \
 "broker.rack=$rack
+# A second listener with TLS and SCRAM-SHA-512 users, for the security tests.
+listeners=PLAINTEXT://127.0.0.1:$port,SASL_SSL://127.0.0.1:$sasl_port,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=PLAINTEXT://127.0.0.1:$port,SASL_SSL://127.0.0.1:$sasl_port
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT
+sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+ssl.keystore.type=PEM
+ssl.keystore.location=$pki/kafka.pem
 auto.create.topics.enable=false
 offsets.topic.replication.factor=3
 transaction.state.log.replication.factor=3
@@ -176,6 +190,10 @@ kafka_brokers_up() {
       | grep -c '(id: ')" -ge "$KAFKA_NODES" ]
 }
 wait_for 180 "$KAFKA_NODES Kafka brokers" kafka_brokers_up
+# The SCRAM user of the SASL_SSL listener (stored in the cluster metadata).
+"$ENV_SRC/kafka-cli.sh" configs --bootstrap-server "$(kafka_bootstrap)" --alter --entity-type users \
+  --entity-name "$KAFKA_SASL_USER" --add-config "SCRAM-SHA-512=[iterations=4096,password=$KAFKA_SASL_PASSWORD]" >/dev/null \
+  || fail "creating the SCRAM user"
 wait_for 120 "the auto-create Kafka" "$ENV_SRC/kafka-cli.sh" broker-api-versions --bootstrap-server "127.0.0.1:$KAFKA_AUTOCREATE_PORT"
 
 cat > "$RUN/env.sh" <<ENVSH
@@ -185,6 +203,10 @@ export KTO_ENV_DIR="$RUN"
 export KTO_ENV_SRC="$ENV_SRC"
 export KTO_KAFKA_BOOTSTRAP="$(kafka_bootstrap)"
 export KTO_KAFKA_AUTOCREATE_BOOTSTRAP="127.0.0.1:$KAFKA_AUTOCREATE_PORT"
+export KTO_KAFKA_SASL_BOOTSTRAP="$(kafka_bootstrap "$KAFKA_SASL_BASE_PORT")"
+export KTO_KAFKA_SASL_USER="$KAFKA_SASL_USER"
+export KTO_KAFKA_SASL_PASSWORD="$KAFKA_SASL_PASSWORD"
+export KTO_KAFKA_CA="$pki/ca.crt"
 export KTO_KAFKA_CLI="$ENV_SRC/kafka-cli.sh"
 export KTO_KUBECTL="$K8S_BIN/kubectl"
 export KTO_HELM="$HELM_BIN"

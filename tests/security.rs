@@ -1,0 +1,225 @@
+//! Kafka security for real: the environment's SASL_SSL listener (TLS with the environment's CA,
+//! SCRAM-SHA-512 users). Credentials and the CA come from Secrets; a wrong password gives
+//! Ready=False/AuthenticationFailed; no secret appears in any log line.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+
+use common::*;
+use serde_json::json;
+
+const BIN: &str = env!("CARGO_BIN_EXE_kafka-topic-operator");
+
+struct Operator(Child);
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn secret(ns: &str, name: &str, data: &[(&str, &str)]) {
+    let mut args = vec![
+        "create".to_string(),
+        "secret".into(),
+        "generic".into(),
+        name.into(),
+        "-n".into(),
+        ns.into(),
+    ];
+    for (k, v) in data {
+        args.push(format!("--from-literal={k}={v}"));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    kubectl(&args);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sasl_ssl_with_credentials_from_secrets_and_no_secret_in_the_logs() {
+    let password = env_var("KTO_KAFKA_SASL_PASSWORD");
+    let wrong_password = unique("definitely-wrong");
+    let sasl_bootstrap: Vec<String> = env_var("KTO_KAFKA_SASL_BOOTSTRAP")
+        .split(',')
+        .map(String::from)
+        .collect();
+    let security = json!({
+        "protocol": "SASL_SSL",
+        "tls": {"caSecretRef": {"name": "kafka-ca"}},
+        "sasl": {"mechanism": "SCRAM-SHA-512", "credentialsSecretRef": {"name": "kafka-user"}}
+    });
+    let env = TestEnv::without_operator(
+        "sasl",
+        ClusterOptions {
+            bootstrap: sasl_bootstrap.clone(),
+            security,
+            ..Default::default()
+        },
+    )
+    .await;
+    secret(
+        &env.ns,
+        "kafka-user",
+        &[
+            ("username", &env_var("KTO_KAFKA_SASL_USER")),
+            ("password", &password),
+        ],
+    );
+    secret(
+        &env.ns,
+        "bad-user",
+        &[
+            ("username", &env_var("KTO_KAFKA_SASL_USER")),
+            ("password", &wrong_password),
+        ],
+    );
+    let ca = std::fs::read_to_string(env_var("KTO_KAFKA_CA")).unwrap();
+    secret(&env.ns, "kafka-ca", &[("ca.crt", &ca)]);
+    let servers = sasl_bootstrap
+        .iter()
+        .map(|s| format!("\"{s}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    kubectl_apply(
+        &env.ns,
+        &format!(
+            "apiVersion: kafka.topic-operator.dev/v1alpha1\nkind: KafkaCluster\nmetadata:\n  name: wrong\nspec:\n  bootstrapServers: [{servers}]\n  security:\n    protocol: SASL_SSL\n    tls: {{caSecretRef: {{name: kafka-ca}}}}\n    sasl: {{mechanism: SCRAM-SHA-512, credentialsSecretRef: {{name: bad-user}}}}\n"
+        ),
+    )
+    .unwrap();
+
+    let log_path = std::env::temp_dir().join(format!("{}.log", env.ns));
+    let _operator = Operator(
+        Command::new(BIN)
+            .args([
+                "run",
+                "--namespace",
+                &env.ns,
+                "--resync-interval",
+                "2s",
+                "--http-addr",
+                "off",
+                "--log-format",
+                "json",
+            ])
+            .env("RUST_LOG", "debug")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log_path).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+
+    // Over SASL_SSL: connect, create, and move replicas (the reassignment RPCs).
+    env.wait_cluster("Ready over SASL_SSL", |c| {
+        cluster_condition(c, "Ready").is_some_and(|r| r.0 == "True")
+    })
+    .await;
+    let name = unique("secure");
+    env.apply_topic(
+        "secure",
+        json!({"topicName": name, "partitions": 1, "replicationFactor": 1, "minInSyncReplicas": 1}),
+    )
+    .await;
+    env.wait_ready("secure").await;
+    env.apply_topic(
+        "secure",
+        json!({"topicName": name, "partitions": 1, "replicationFactor": 2, "minInSyncReplicas": 1}),
+    )
+    .await;
+    env.wait_topic("secure", "RF 2 and Ready", |t| {
+        condition(t, "Ready").is_some_and(|c| c.0 == "True")
+            && t.status.as_ref().and_then(|s| s.replication_factor) == Some(2)
+    })
+    .await;
+    assert_eq!(
+        common::kafka_cli::describe(&name)
+            .unwrap()
+            .replication_factor,
+        2
+    );
+
+    // The wrong password: an authentication reason on the cluster and on its topics.
+    env.apply_topic(
+        "wrong",
+        json!({"clusterRef": {"name": "wrong"}, "topicName": unique("never")}),
+    )
+    .await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let reason = kubectl(&[
+            "get",
+            "kc",
+            "wrong",
+            "-n",
+            &env.ns,
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Ready\")].reason}",
+        ]);
+        if reason == "AuthenticationFailed" {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "KafkaCluster wrong: Ready reason {reason:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    let t = env.wait_reason("wrong", "AuthenticationFailed").await;
+    assert!(
+        condition(&t, "Ready")
+            .unwrap()
+            .2
+            .contains("SaslAuthenticationFailed"),
+        "{:?}",
+        condition(&t, "Ready")
+    );
+
+    // A missing Secret: said plainly, by name.
+    kubectl(&[
+        "patch",
+        "kc",
+        "wrong",
+        "-n",
+        &env.ns,
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"security":{"sasl":{"credentialsSecretRef":{"name":"no-such-secret"}}}}}"#,
+    ]);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let msg = kubectl(&[
+            "get",
+            "kc",
+            "wrong",
+            "-n",
+            &env.ns,
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Ready\")].message}",
+        ]);
+        if msg.contains("no-such-secret") {
+            assert!(msg.contains("not found"), "{msg}");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no InvalidSecurity message: {msg}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+
+    // No secret in any log line, even at debug level.
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(log.lines().count() > 20, "suspiciously few log lines");
+    use base64::Engine;
+    for secret in [&password, &wrong_password] {
+        for form in [
+            secret.clone(),
+            base64::engine::general_purpose::STANDARD.encode(secret),
+        ] {
+            let hits: Vec<&str> = log.lines().filter(|l| l.contains(&form)).collect();
+            assert!(hits.is_empty(), "a secret appears in the logs: {hits:#?}");
+        }
+    }
+    assert!(!log.contains("BEGIN PRIVATE KEY"));
+}
