@@ -66,7 +66,7 @@ fn escape(user: &str) -> String {
     user.replace('=', "=3D").replace(',', "=2C")
 }
 
-fn attribute<'a>(message: &'a str, key: char) -> Option<&'a str> {
+fn attribute(message: &str, key: char) -> Option<&str> {
     message
         .split(',')
         .find_map(|part| part.strip_prefix(key)?.strip_prefix('='))
