@@ -44,7 +44,7 @@ test:
 # Figures for docs/benchmarks.md: planning cost (pure) and snapshot cost on the live environment.
 bench:
 	tests/env/up.sh
-	trap 'tests/env/down.sh' EXIT; source /tmp/kto-env/env.sh && $(CARGO) bench --locked --bench scale
+	trap 'tests/env/down.sh' EXIT; source "$${KTO_ENV_DIR:-/tmp/kto-env}/env.sh" && $(CARGO) bench --locked --bench scale
 
 env-install:
 	tests/env/install.sh
