@@ -8,28 +8,6 @@ use common::kafka_cli;
 use common::*;
 use serde_json::json;
 
-/// Restarts the killed broker even when an assertion fails, so later tests find 3 brokers.
-struct BrokerDown(&'static str);
-
-impl BrokerDown {
-    fn kill(node: &'static str) -> BrokerDown {
-        run(
-            &format!("{}/kafka-node.sh", env_var("KTO_ENV_SRC")),
-            &["kill", node],
-        );
-        BrokerDown(node)
-    }
-}
-
-impl Drop for BrokerDown {
-    fn drop(&mut self) {
-        run(
-            &format!("{}/kafka-node.sh", env_var("KTO_ENV_SRC")),
-            &["start", self.0],
-        );
-    }
-}
-
 fn health(t: &kafka_topic_operator::api::KafkaTopic) -> (i32, i32, i32) {
     let s = t.status.as_ref().unwrap();
     (

@@ -28,22 +28,7 @@ async fn cluster_status_reports_id_brokers_and_racks() {
         "CLI says {cluster_id}, status {:?}",
         s.cluster_id
     );
-    let versions = run(&cli, &["broker-api-versions", "--bootstrap-server", &bs]);
-    let mut cli_brokers: Vec<(i32, String)> = versions
-        .lines()
-        .filter_map(|l| {
-            let rest = l.split("(id: ").nth(1)?;
-            let id: i32 = rest.split_whitespace().next()?.parse().ok()?;
-            let rack = rest
-                .split("rack: ")
-                .nth(1)?
-                .split_whitespace()
-                .next()?
-                .to_string();
-            Some((id, rack))
-        })
-        .collect();
-    cli_brokers.sort();
+    let cli_brokers: Vec<(i32, String)> = common::kafka_cli::racks().into_iter().collect();
     let ours: Vec<(i32, String)> = s
         .brokers
         .iter()

@@ -11,27 +11,6 @@ use common::kafka_cli;
 use common::*;
 use serde_json::json;
 
-struct BrokerDown(&'static str);
-
-impl BrokerDown {
-    fn kill(node: &'static str) -> BrokerDown {
-        run(
-            &format!("{}/kafka-node.sh", env_var("KTO_ENV_SRC")),
-            &["kill", node],
-        );
-        BrokerDown(node)
-    }
-}
-
-impl Drop for BrokerDown {
-    fn drop(&mut self) {
-        run(
-            &format!("{}/kafka-node.sh", env_var("KTO_ENV_SRC")),
-            &["start", self.0],
-        );
-    }
-}
-
 fn records(range: std::ops::Range<u32>) -> Vec<String> {
     range.map(|i| format!("user-{i}:signed-up-{i}")).collect()
 }

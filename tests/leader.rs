@@ -3,53 +3,34 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::json;
 
-const BIN: &str = env!("CARGO_BIN_EXE_kafka-topic-operator");
 const LEASE: Duration = Duration::from_secs(6);
 
-struct Operator(Child);
-
-impl Operator {
-    fn start(ns: &str, identity: &str) -> Operator {
-        let log = std::fs::File::create(std::env::temp_dir().join(format!("{ns}-{identity}.log")))
-            .unwrap();
-        Operator(
-            Command::new(BIN)
-                .args([
-                    "run",
-                    "--namespace",
-                    ns,
-                    "--resync-interval",
-                    "2s",
-                    "--http-addr",
-                    "off",
-                    "--leader-election",
-                    "--lease-namespace",
-                    ns,
-                    "--lease-duration",
-                    "6s",
-                    "--lease-renew",
-                    "2s",
-                ])
-                .env("POD_NAME", identity)
-                .stdout(Stdio::null())
-                .stderr(log)
-                .spawn()
-                .unwrap(),
-        )
-    }
-}
-
-impl Drop for Operator {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+fn start(ns: &str, identity: &str) -> OperatorProcess {
+    OperatorProcess::start(
+        &[
+            "run",
+            "--namespace",
+            ns,
+            "--resync-interval",
+            "2s",
+            "--http-addr",
+            "off",
+            "--leader-election",
+            "--lease-namespace",
+            ns,
+            "--lease-duration",
+            "6s",
+            "--lease-renew",
+            "2s",
+        ],
+        &[("POD_NAME", identity)],
+        &std::env::temp_dir().join(format!("{ns}-{identity}.log")),
+    )
 }
 
 fn holder(ns: &str) -> String {
@@ -67,7 +48,7 @@ fn holder(ns: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_standby_takes_over_when_the_leader_dies() {
     let env = TestEnv::without_operator("leader", ClusterOptions::default()).await;
-    let mut a = Operator::start(&env.ns, "replica-a");
+    let mut a = start(&env.ns, "replica-a");
     let deadline = Instant::now() + WAIT;
     while kubectl(&["get", "lease", "-n", &env.ns, "-o", "name"])
         .trim()
@@ -77,7 +58,7 @@ async fn the_standby_takes_over_when_the_leader_dies() {
         assert!(Instant::now() < deadline, "replica-a never became leader");
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    let _b = Operator::start(&env.ns, "replica-b");
+    let _b = start(&env.ns, "replica-b");
     let first = unique("led-by-a");
     env.apply_topic("first", json!({"topicName": first})).await;
     env.wait_ready("first").await;

@@ -4,23 +4,13 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use common::*;
 use serde_json::json;
 
-const BIN: &str = env!("CARGO_BIN_EXE_kafka-topic-operator");
 const OPERATOR_NS: &str = "kafka-topic-operator";
 const SA: &str = "system:serviceaccount:kafka-topic-operator:kafka-topic-operator";
-
-struct Operator(Child);
-
-impl Drop for Operator {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// A kubeconfig that authenticates as the operator's ServiceAccount (a bound token).
 fn service_account_kubeconfig() -> std::path::PathBuf {
@@ -160,30 +150,26 @@ async fn the_operator_runs_with_its_own_least_privilege_rbac() {
 
     let env = TestEnv::without_operator("rbac", ClusterOptions::default()).await;
     let lease = unique("kto-rbac");
-    let _operator = Operator(
-        Command::new(BIN)
-            .args([
-                "run",
-                "--namespace",
-                &env.ns,
-                "--resync-interval",
-                "2s",
-                "--http-addr",
-                "off",
-                "--leader-election",
-                "--lease-namespace",
-                OPERATOR_NS,
-                "--lease-name",
-                &lease,
-            ])
-            .env("KUBECONFIG", &kubeconfig)
-            .env("POD_NAME", "rbac-test")
-            .stdout(Stdio::null())
-            .stderr(
-                std::fs::File::create(std::env::temp_dir().join(format!("{lease}.log"))).unwrap(),
-            )
-            .spawn()
-            .unwrap(),
+    let _operator = OperatorProcess::start(
+        &[
+            "run",
+            "--namespace",
+            &env.ns,
+            "--resync-interval",
+            "2s",
+            "--http-addr",
+            "off",
+            "--leader-election",
+            "--lease-namespace",
+            OPERATOR_NS,
+            "--lease-name",
+            &lease,
+        ],
+        &[
+            ("KUBECONFIG", kubeconfig.to_str().unwrap()),
+            ("POD_NAME", "rbac-test"),
+        ],
+        &std::env::temp_dir().join(format!("{lease}.log")),
     );
     let name = unique("rbac");
     env.apply_topic(

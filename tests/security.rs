@@ -4,21 +4,8 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
-
 use common::*;
 use serde_json::json;
-
-const BIN: &str = env!("CARGO_BIN_EXE_kafka-topic-operator");
-
-struct Operator(Child);
-
-impl Drop for Operator {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn secret(ns: &str, name: &str, data: &[(&str, &str)]) {
     let mut args = vec![
@@ -90,24 +77,20 @@ async fn sasl_ssl_with_credentials_from_secrets_and_no_secret_in_the_logs() {
     .unwrap();
 
     let log_path = std::env::temp_dir().join(format!("{}.log", env.ns));
-    let _operator = Operator(
-        Command::new(BIN)
-            .args([
-                "run",
-                "--namespace",
-                &env.ns,
-                "--resync-interval",
-                "2s",
-                "--http-addr",
-                "off",
-                "--log-format",
-                "json",
-            ])
-            .env("RUST_LOG", "debug")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log_path).unwrap())
-            .spawn()
-            .unwrap(),
+    let _operator = OperatorProcess::start(
+        &[
+            "run",
+            "--namespace",
+            &env.ns,
+            "--resync-interval",
+            "2s",
+            "--http-addr",
+            "off",
+            "--log-format",
+            "json",
+        ],
+        &[("RUST_LOG", "debug")],
+        &log_path,
     );
 
     // Over SASL_SSL: connect, create, and move replicas (the reassignment RPCs).

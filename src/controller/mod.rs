@@ -176,43 +176,42 @@ pub async fn run_with(
         .reconcile_all_on(ticks(&observers))
         .graceful_shutdown_on(async move { stop_topics.cancelled().await })
         .run(
-            |obj, ctx: Arc<Context>| async move {
-                let started = std::time::Instant::now();
-                let result = topic::reconcile(obj, ctx.clone()).await;
-                ctx.metrics
-                    .reconciled("topic", result.is_ok(), started.elapsed().as_secs_f64());
-                result
-            },
+            |obj, ctx: Arc<Context>| measured("topic", ctx.clone(), topic::reconcile(obj, ctx)),
             error_policy,
             ctx.clone(),
         )
-        .for_each(|result| async move {
-            if let Err(e) = result {
-                warn!(error = %e, "topic reconcile failed");
-            }
-        });
+        .for_each(|result| log_failure("topic", result));
     let stop_clusters = shutdown.clone();
     let clusters = cluster_controller
         .reconcile_all_on(ticks(&observers))
         .graceful_shutdown_on(async move { stop_clusters.cancelled().await })
         .run(
-            |obj, ctx: Arc<Context>| async move {
-                let started = std::time::Instant::now();
-                let result = cluster::reconcile(obj, ctx.clone()).await;
-                ctx.metrics
-                    .reconciled("cluster", result.is_ok(), started.elapsed().as_secs_f64());
-                result
-            },
+            |obj, ctx: Arc<Context>| measured("cluster", ctx.clone(), cluster::reconcile(obj, ctx)),
             error_policy,
             ctx.clone(),
         )
-        .for_each(|result| async move {
-            if let Err(e) = result {
-                warn!(error = %e, "cluster reconcile failed");
-            }
-        });
+        .for_each(|result| log_failure("cluster", result));
     tokio::join!(topics, clusters);
     info!("controllers stopped");
+}
+
+/// Runs one reconcile and records its result and duration in the metrics.
+async fn measured(
+    controller: &'static str,
+    ctx: Arc<Context>,
+    reconcile: impl std::future::Future<Output = Result<Action, Error>>,
+) -> Result<Action, Error> {
+    let started = std::time::Instant::now();
+    let result = reconcile.await;
+    ctx.metrics
+        .reconciled(controller, result.is_ok(), started.elapsed().as_secs_f64());
+    result
+}
+
+async fn log_failure<T, E: std::fmt::Display>(controller: &'static str, result: Result<T, E>) {
+    if let Err(e) = result {
+        warn!(error = %e, controller, "reconcile failed");
+    }
 }
 
 fn error_policy<K: ResourceExt>(obj: Arc<K>, error: &Error, _ctx: Arc<Context>) -> Action {

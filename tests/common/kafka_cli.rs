@@ -65,18 +65,8 @@ pub fn describe(name: &str) -> Option<CliTopic> {
     Some(topic)
 }
 
-/// The topic's dynamic overrides, per `kafka-configs --describe`.
-pub fn overrides(name: &str) -> BTreeMap<String, String> {
-    let out = cli(
-        "configs",
-        &[
-            "--describe",
-            "--entity-type",
-            "topics",
-            "--entity-name",
-            name,
-        ],
-    );
+/// `key=value sensitive=... synonyms=...` lines of `kafka-configs --describe`, as a map.
+fn parse_configs(out: &str) -> BTreeMap<String, String> {
     out.lines()
         .skip(1)
         .filter_map(|l| {
@@ -85,6 +75,20 @@ pub fn overrides(name: &str) -> BTreeMap<String, String> {
             Some((k.to_string(), v.to_string()))
         })
         .collect()
+}
+
+/// The topic's dynamic overrides, per `kafka-configs --describe`.
+pub fn overrides(name: &str) -> BTreeMap<String, String> {
+    parse_configs(&cli(
+        "configs",
+        &[
+            "--describe",
+            "--entity-type",
+            "topics",
+            "--entity-name",
+            name,
+        ],
+    ))
 }
 
 pub fn create(name: &str, extra: &[&str]) {
@@ -217,7 +221,7 @@ pub fn moving_partitions() -> Vec<String> {
 
 /// A broker's dynamic configs per `kafka-configs --describe --entity-type brokers`.
 pub fn broker_overrides(broker: i32) -> BTreeMap<String, String> {
-    let out = cli(
+    parse_configs(&cli(
         "configs",
         &[
             "--describe",
@@ -226,15 +230,7 @@ pub fn broker_overrides(broker: i32) -> BTreeMap<String, String> {
             "--entity-name",
             &broker.to_string(),
         ],
-    );
-    out.lines()
-        .skip(1)
-        .filter_map(|l| {
-            let kv = l.trim().split(' ').next()?;
-            let (k, v) = kv.split_once('=')?;
-            Some((k.to_string(), v.to_string()))
-        })
-        .collect()
+    ))
 }
 
 /// The rack of each broker per `kafka-broker-api-versions`.

@@ -488,6 +488,53 @@ fn free_addr() -> std::net::SocketAddr {
         .unwrap()
 }
 
+/// A Kafka node killed with SIGKILL (like a crash), restarted when dropped, so later tests find
+/// every broker even when an assertion fails.
+pub struct BrokerDown(&'static str);
+
+impl BrokerDown {
+    pub fn kill(node: &'static str) -> BrokerDown {
+        run(
+            &format!("{}/kafka-node.sh", env_var("KTO_ENV_SRC")),
+            &["kill", node],
+        );
+        BrokerDown(node)
+    }
+}
+
+impl Drop for BrokerDown {
+    fn drop(&mut self) {
+        run(
+            &format!("{}/kafka-node.sh", env_var("KTO_ENV_SRC")),
+            &["start", self.0],
+        );
+    }
+}
+
+/// The operator binary running as a separate process, killed when dropped.
+pub struct OperatorProcess(pub std::process::Child);
+
+impl OperatorProcess {
+    /// Starts `kafka-topic-operator ARGS` with `env`, its stderr (the log) going to `log`.
+    pub fn start(args: &[&str], env: &[(&str, &str)], log: &std::path::Path) -> OperatorProcess {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kafka-topic-operator"));
+        cmd.args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        OperatorProcess(cmd.spawn().expect("start the operator binary"))
+    }
+}
+
+impl Drop for OperatorProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// (status, reason, message) of a condition.
 pub fn condition(t: &KafkaTopic, type_: &str) -> Option<(String, String, String)> {
     t.status
