@@ -7,7 +7,7 @@ source tests/env/common.sh
 
 # Build before starting anything: compiling is the slow part on a fresh machine, and the
 # environment should not sit idle meanwhile.
-cargo test --locked --no-run --all-targets 2>&1 | tail -n 3
+cargo test --locked --no-run --lib --bins --tests 2>&1 | tail -n 3
 tests/env/install.sh
 
 # Deployment artifacts: the Dockerfile's build commands work (run outside Docker: no engine
@@ -25,4 +25,4 @@ source "$KTO_ENV_DIR/env.sh"
 
 # Tests mostly wait on Kafka and the apiserver; more threads than cores keeps the run short.
 # Test binaries run one after another, so broker_failure (which kills a broker) runs alone.
-RUST_TEST_THREADS="${RUST_TEST_THREADS:-4}" cargo test --locked --all-targets
+RUST_TEST_THREADS="${RUST_TEST_THREADS:-4}" cargo test --locked --lib --bins --tests
