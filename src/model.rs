@@ -82,8 +82,9 @@ impl ObservedTopic {
     pub fn replication_factor(&self) -> Option<i32> {
         self.partitions
             .iter()
-            // While a partition moves, its added replicas do not count yet.
-            .map(|p| (p.replicas.len() - p.adding.len()) as i32)
+            // While a partition moves, its added replicas do not count yet. (Counted, not
+            // subtracted: metadata and the reassignment list are read at different moments.)
+            .map(|p| p.replicas.iter().filter(|b| !p.adding.contains(b)).count() as i32)
             .min()
     }
 
@@ -94,6 +95,32 @@ impl ObservedTopic {
 }
 
 pub const MIN_INSYNC_REPLICAS: &str = "min.insync.replicas";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_move_listed_before_the_metadata_shows_it_does_not_break_the_replication_factor() {
+        // Metadata read just before the move started ([1]); the reassignment list just after.
+        let topic = ObservedTopic {
+            name: "t".into(),
+            topic_id: None,
+            is_internal: false,
+            partitions: vec![ObservedPartition {
+                id: 0,
+                leader: 1,
+                replicas: vec![1],
+                isr: vec![1],
+                adding: vec![2, 3],
+                removing: vec![],
+            }],
+            configs: Default::default(),
+        };
+        assert_eq!(topic.replication_factor(), Some(1));
+        assert!(topic.partitions[0].is_moving());
+    }
+}
 
 /// Everything the operator knows about one cluster at one moment, read in a few batched calls.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]

@@ -38,6 +38,8 @@ pub enum Error {
     Kube(#[from] kube::Error),
     #[error("Kafka: {0}")]
     Kafka(#[from] KafkaError),
+    #[error("reconcile panicked: {0}")]
+    Panicked(String),
 }
 
 /// What the controllers share with whoever runs them: the per-cluster observers (and their
@@ -195,14 +197,28 @@ pub async fn run_with(
     info!("controllers stopped");
 }
 
-/// Runs one reconcile and records its result and duration in the metrics.
+/// Runs one reconcile and records its result and duration in the metrics. A panic (a bug) is
+/// turned into an error for this object, retried with backoff, instead of stopping the
+/// controller for every object.
 async fn measured(
     controller: &'static str,
     ctx: Arc<Context>,
     reconcile: impl std::future::Future<Output = Result<Action, Error>>,
 ) -> Result<Action, Error> {
+    use futures::FutureExt;
     let started = std::time::Instant::now();
-    let result = reconcile.await;
+    let result = match std::panic::AssertUnwindSafe(reconcile).catch_unwind().await {
+        Ok(result) => result,
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            error!(controller, %message, "reconcile panicked");
+            Err(Error::Panicked(message))
+        }
+    };
     ctx.metrics
         .reconciled(controller, result.is_ok(), started.elapsed().as_secs_f64());
     result
