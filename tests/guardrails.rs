@@ -82,12 +82,16 @@ async fn brokers_that_auto_create_are_reported_once_and_policy_allow_silences_th
 
     // Once per change, not every resync.
     tokio::time::sleep(RESYNC * 4).await;
-    let warnings = env
+    let warnings: Vec<String> = env
         .events_for("kafka")
         .into_iter()
         .filter(|e| e.starts_with("Warning AutoCreateEnabled"))
-        .count();
-    assert_eq!(warnings, 1, "{:?}", env.events_for("kafka"));
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        !warnings[0].contains("[repeated"),
+        "emitted again: {warnings:?}"
+    );
 
     // Allowed by policy: still reported, no new warning.
     kubectl(&[

@@ -379,7 +379,9 @@ impl TestEnv {
             .unwrap_or(0)
     }
 
-    /// Events about one object, as "Type Reason: message" lines (via kubectl).
+    /// Events about one object, as "Type Reason: message" lines (via kubectl). An event the
+    /// recorder emitted again (a series) ends with " [repeated N times]", so tests that count
+    /// events see repeats.
     pub fn events_for(&self, name: &str) -> Vec<String> {
         let out = kubectl(&[
             "get",
@@ -389,9 +391,15 @@ impl TestEnv {
             "--field-selector",
             &format!("regarding.name={name}"),
             "-o",
-            "jsonpath={range .items[*]}{.type} {.reason}: {.note}{\"\\n\"}{end}",
+            "jsonpath={range .items[*]}{.type} {.reason}: {.note}{\"\\t\"}{.series.count}{\"\\n\"}{end}",
         ]);
-        out.lines().map(String::from).collect()
+        out.lines()
+            .map(|l| match l.rsplit_once('\t') {
+                Some((event, "")) => event.to_string(),
+                Some((event, count)) => format!("{event} [repeated {count} times]"),
+                None => l.to_string(),
+            })
+            .collect()
     }
 
     pub async fn wait_event(&self, name: &str, reason: &str) -> String {
