@@ -379,9 +379,7 @@ impl TestEnv {
             .unwrap_or(0)
     }
 
-    /// Events about one object, as "Type Reason: message" lines (via kubectl). An event the
-    /// recorder emitted again (a series) ends with " [repeated N times]", so tests that count
-    /// events see repeats.
+    /// Events about one object, as "Type Reason: message" lines (via kubectl).
     pub fn events_for(&self, name: &str) -> Vec<String> {
         let out = kubectl(&[
             "get",
@@ -391,15 +389,9 @@ impl TestEnv {
             "--field-selector",
             &format!("regarding.name={name}"),
             "-o",
-            "jsonpath={range .items[*]}{.type} {.reason}: {.note}{\"\\t\"}{.series.count}{\"\\n\"}{end}",
+            "jsonpath={range .items[*]}{.type} {.reason}: {.note}{\"\\n\"}{end}",
         ]);
-        out.lines()
-            .map(|l| match l.rsplit_once('\t') {
-                Some((event, "")) => event.to_string(),
-                Some((event, count)) => format!("{event} [repeated {count} times]"),
-                None => l.to_string(),
-            })
-            .collect()
+        out.lines().map(String::from).collect()
     }
 
     pub async fn wait_event(&self, name: &str, reason: &str) -> String {
