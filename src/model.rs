@@ -32,6 +32,24 @@ impl ObservedPartition {
         !self.adding.is_empty() || !self.removing.is_empty()
     }
 
+    /// In-sync replicas that stay in the partition (those being removed do not count).
+    pub fn target_isr(&self) -> usize {
+        self.isr
+            .iter()
+            .filter(|b| !self.removing.contains(b))
+            .count()
+    }
+
+    /// Replicas that must be in sync for the partition to be fully replicated: the ones it has
+    /// and keeps. Replicas being added are still catching up and replicas being removed are on
+    /// their way out; neither makes a healthy move look under-replicated.
+    pub fn is_under_replicated(&self) -> bool {
+        self.replicas
+            .iter()
+            .filter(|b| !self.adding.contains(b) && !self.removing.contains(b))
+            .any(|b| !self.isr.contains(b))
+    }
+
     /// The replica set the partition ends with (the current one when it is not moving).
     pub fn target_replicas(&self) -> Vec<i32> {
         self.replicas
@@ -48,6 +66,66 @@ pub struct ObservedConfig {
     pub value: Option<String>,
     /// True when the value is a dynamic override on the topic itself (not a broker or Kafka default).
     pub is_topic_override: bool,
+    /// The config's type, as DescribeConfigs reports it: how its values compare.
+    pub kind: ConfigKind,
+}
+
+/// A config's type in Kafka's ConfigDef. Kafka parses what it is given (`1` for a double,
+/// `True` for a boolean, `compact, delete` for a list) and prints its own canonical form, so
+/// values are compared by meaning, not by spelling.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ConfigKind {
+    Boolean,
+    Integer,
+    Double,
+    List,
+    /// Strings, class names, passwords, and configs whose type Kafka did not say.
+    #[default]
+    Text,
+}
+
+impl ConfigKind {
+    /// From DescribeConfigs' config_type (BOOLEAN 1, STRING 2, INT 3, SHORT 4, LONG 5,
+    /// DOUBLE 6, LIST 7, CLASS 8, PASSWORD 9; 0 unknown).
+    pub fn from_kafka(code: i8) -> Self {
+        match code {
+            1 => ConfigKind::Boolean,
+            3..=5 => ConfigKind::Integer,
+            6 => ConfigKind::Double,
+            7 => ConfigKind::List,
+            _ => ConfigKind::Text,
+        }
+    }
+
+    /// True when Kafka reads `a` and `b` as the same value.
+    pub fn same(self, a: &str, b: &str) -> bool {
+        if a == b {
+            return true;
+        }
+        let (a, b) = (a.trim(), b.trim());
+        match self {
+            ConfigKind::Boolean => a.eq_ignore_ascii_case(b),
+            ConfigKind::Integer => match (a.parse::<i64>(), b.parse::<i64>()) {
+                (Ok(x), Ok(y)) => x == y,
+                _ => a == b,
+            },
+            ConfigKind::Double => match (a.parse::<f64>(), b.parse::<f64>()) {
+                (Ok(x), Ok(y)) => x == y,
+                _ => a == b,
+            },
+            // Kafka splits lists on commas and trims each item (an empty string is an empty list).
+            ConfigKind::List => list_items(a) == list_items(b),
+            ConfigKind::Text => a == b,
+        }
+    }
+}
+
+fn list_items(value: &str) -> Vec<&str> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .collect()
 }
 
 /// One topic as observed.
@@ -77,6 +155,14 @@ impl ObservedTopic {
         self.configs.get(key).and_then(|c| c.value.as_deref())
     }
 
+    /// True when `declared` is, as Kafka reads it, the value in effect for `key`.
+    pub fn has_value(&self, key: &str, declared: &str) -> bool {
+        match self.configs.get(key) {
+            Some(c) => c.value.as_deref().is_some_and(|v| c.kind.same(v, declared)),
+            None => false,
+        }
+    }
+
     /// The lowest committed replica count of any partition (what "the replication factor" means for
     /// durability), or None for a topic without partitions.
     pub fn replication_factor(&self) -> Option<i32> {
@@ -86,6 +172,17 @@ impl ObservedTopic {
             // subtracted: metadata and the reassignment list are read at different moments.)
             .map(|p| p.replicas.iter().filter(|b| !p.adding.contains(b)).count() as i32)
             .min()
+    }
+
+    /// Partitions whose in-sync replicas are fewer than `needed`, or that are moving (their ISR
+    /// is about to change): raising min.insync.replicas to `needed` now would make those refuse
+    /// acks=all writes.
+    pub fn partitions_short_of_isr(&self, needed: i32) -> Vec<i32> {
+        self.partitions
+            .iter()
+            .filter(|p| p.is_moving() || (p.target_isr() as i32) < needed)
+            .map(|p| p.id)
+            .collect()
     }
 
     pub fn min_in_sync_replicas(&self) -> Option<i32> {

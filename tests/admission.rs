@@ -125,3 +125,44 @@ fn cluster_bootstrap_servers_must_be_host_and_port() {
         "{err}"
     );
 }
+
+#[test]
+fn kafkas_internal_topics_are_refused() {
+    let ns = Ns::new("adm-internal");
+    for internal in [
+        "__consumer_offsets",
+        "__transaction_state",
+        "__share_group_state",
+        "__cluster_metadata",
+    ] {
+        ns.rejected(
+            "t",
+            &format!("  topicName: {internal}\n"),
+            "one of Kafka's internal topics",
+        );
+    }
+    // Only Kafka's own names: a user topic may still start with underscores.
+    ns.apply("u", "  topicName: __app_heartbeat\n").unwrap();
+}
+
+#[test]
+fn operator_owned_and_misplaced_configs_are_refused() {
+    let ns = Ns::new("adm-owned");
+    ns.rejected(
+        "a",
+        "  config:\n    leader.replication.throttled.replicas: \"*\"\n",
+        "the replication throttle lists are the operator's own",
+    );
+    ns.rejected(
+        "b",
+        "  config:\n    follower.replication.throttled.replicas: \"0:1\"\n",
+        "the replication throttle lists are the operator's own",
+    );
+    ns.rejected(
+        "c",
+        "  config:\n    min.insync.replicas: 2\n",
+        "set with spec.minInSyncReplicas",
+    );
+    ns.apply("d", "  config:\n    retention.ms: 1000\n")
+        .unwrap();
+}

@@ -601,3 +601,129 @@ async fn reapplying_the_same_manifest_after_reconcile_changes_nothing() {
         "{managers:?}"
     );
 }
+
+/// Values written the way people write them, not the way Kafka prints them, are no drift:
+/// after the first write, resyncs write nothing and send no DriftReverted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn values_equal_in_meaning_are_written_once_and_never_again() {
+    let env = TestEnv::start("typed").await;
+    let name = unique("typed");
+    env.apply_topic(
+        "typed",
+        json!({"topicName": name, "config": {
+            "min.cleanable.dirty.ratio": 1,
+            "cleanup.policy": "compact, delete",
+            "preallocate": "True",
+            "retention.ms": "86400000"
+        }}),
+    )
+    .await;
+    env.wait_ready("typed").await;
+    // Kafka stores them in its own spelling.
+    let o = kafka_cli::overrides(&name);
+    assert_eq!(
+        o.get("min.cleanable.dirty.ratio").map(String::as_str),
+        Some("1.0"),
+        "{o:?}"
+    );
+    assert_eq!(
+        o.get("cleanup.policy").map(String::as_str),
+        Some("compact,delete"),
+        "{o:?}"
+    );
+    // Several resyncs later: no write, no status change, no drift event.
+    let before = env.get_topic("typed").await;
+    let writes = env.kafka_writes();
+    let reads = env.kafka_requests("Metadata");
+    env.wait_for("four resyncs", || {
+        env.kafka_requests("Metadata") >= reads + 4
+    })
+    .await;
+    assert_eq!(
+        env.kafka_writes(),
+        writes,
+        "a value equal in meaning was rewritten"
+    );
+    let after = env.get_topic("typed").await;
+    assert_eq!(resource_version(&after), resource_version(&before));
+    assert!(after.status.unwrap().drift.is_empty());
+    assert!(
+        !env.events_for("typed")
+            .iter()
+            .any(|e| e.contains("DriftReverted")),
+        "{:?}",
+        env.events_for("typed")
+    );
+}
+
+/// With the cluster's adoptedOverrides policy Remove, an adopted topic's undeclared overrides
+/// are removed like any other drift (the opt-in for a clean slate); with the default, Keep, they
+/// are listed in the status and left alone (tests/do_no_harm.rs proves that with data flowing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adopted_overrides_are_kept_by_default_and_removed_only_with_policy_remove() {
+    let env = TestEnv::start("adopt-keep").await;
+    let kept = unique("kept");
+    let removed = unique("removed");
+    for name in [&kept, &removed] {
+        kafka_cli::create(
+            name,
+            &[
+                "--partitions",
+                "1",
+                "--replication-factor",
+                "3",
+                "--config",
+                "segment.ms=3600000",
+            ],
+        );
+    }
+    env.apply_topic("kept", json!({"topicName": kept, "partitions": 1}))
+        .await;
+    let t = env.wait_ready("kept").await;
+    let status = t.status.unwrap();
+    assert_eq!(
+        status
+            .kept_overrides
+            .iter()
+            .map(|k| (k.name.as_str(), k.value.as_str()))
+            .collect::<Vec<_>>(),
+        vec![("segment.ms", "3600000")]
+    );
+    assert!(
+        status
+            .warnings
+            .iter()
+            .any(|w| w.contains("segment.ms=3600000")),
+        "{:?}",
+        status.warnings
+    );
+    assert_eq!(
+        kafka_cli::overrides(&kept)
+            .get("segment.ms")
+            .map(String::as_str),
+        Some("3600000")
+    );
+    // An override added later behind the operator's back is drift, and removed.
+    kafka_cli::alter_config(&kept, "retention.ms=1000");
+    env.wait_event("kept", "DriftReverted").await;
+    let o = kafka_cli::overrides(&kept);
+    assert_eq!(o.get("retention.ms"), None, "{o:?}");
+    assert_eq!(o.get("segment.ms").map(String::as_str), Some("3600000"));
+
+    env.clusters()
+        .patch(
+            "kafka",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"spec": {"policy": {"adoptedOverrides": "Remove"}}})),
+        )
+        .await
+        .unwrap();
+    // The topic adopted under Remove loses its undeclared override.
+    env.apply_topic("removed", json!({"topicName": removed, "partitions": 1}))
+        .await;
+    env.wait_ready("removed").await;
+    env.wait_for("segment.ms removed from the adopted topic", || {
+        !kafka_cli::overrides(&removed).contains_key("segment.ms")
+    })
+    .await;
+}

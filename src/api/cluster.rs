@@ -268,6 +268,13 @@ pub struct ClusterPolicy {
     /// status and exported as a metric. Ignore: not reported.
     #[serde(default)]
     pub unmanaged_topics: UnmanagedPolicy,
+    /// What happens to a topic's overrides that its KafkaTopic does not declare when the
+    /// operator first manages an existing topic. Keep (default): they stay as they are, listed
+    /// in the topic's status.keptOverrides with a warning (a compacted topic stays compacted).
+    /// Remove: they are removed like any other drift. Either way, overrides added later behind
+    /// the operator's back are drift.
+    #[serde(default)]
+    pub adopted_overrides: AdoptedOverridesPolicy,
     /// Which other namespaces may reference this cluster, and with which topic names.
     /// KafkaTopics in the KafkaCluster's own namespace may always use it. Empty (default): no
     /// other namespace may. A KafkaTopic outside these rules gets Ready=False/Forbidden and
@@ -295,6 +302,14 @@ pub enum AutoCreatePolicy {
     #[default]
     Forbid,
     Allow,
+}
+
+/// Whether undeclared overrides of an adopted topic are kept.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+pub enum AdoptedOverridesPolicy {
+    #[default]
+    Keep,
+    Remove,
 }
 
 /// Whether topics without a KafkaTopic are reported.

@@ -5,14 +5,15 @@ pub mod condition;
 pub mod topic;
 
 pub use cluster::{
-    AutoCreatePolicy, BrokerStatus, ClusterPolicy, KafkaCluster, KafkaClusterSpec,
-    KafkaClusterStatus, PolicyMode, ReassignmentPolicy, SaslMechanismName, SaslSpec, SecretKeyRef,
-    SecretRef, SecurityProtocol, SecuritySpec, TenantRule, TlsSpec, TopicDefaults, UnmanagedPolicy,
+    AdoptedOverridesPolicy, AutoCreatePolicy, BrokerStatus, ClusterPolicy, KafkaCluster,
+    KafkaClusterSpec, KafkaClusterStatus, PolicyMode, ReassignmentPolicy, SaslMechanismName,
+    SaslSpec, SecretKeyRef, SecretRef, SecurityProtocol, SecuritySpec, TenantRule, TlsSpec,
+    TopicDefaults, UnmanagedPolicy,
 };
 pub use condition::Condition;
 pub use topic::{
     ClusterRef, ConfigValue, DeletionPolicy, DriftEntry, KafkaTopic, KafkaTopicSpec,
-    KafkaTopicStatus, ReassignmentStatus,
+    KafkaTopicStatus, KeptOverride, ReassignmentStatus,
 };
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;

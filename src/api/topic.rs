@@ -54,6 +54,7 @@ pub struct KafkaTopicSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 249), regex(pattern = r"^[a-zA-Z0-9._-]+$"))]
     #[x_kube(validation = Rule::new("self != '.' && self != '..'").message("topic name must not be '.' or '..'"))]
+    #[x_kube(validation = Rule::new("!(self in ['__consumer_offsets', '__transaction_state', '__share_group_state', '__cluster_metadata', '__remote_log_metadata'])").message("this is one of Kafka's internal topics: the operator never manages it"))]
     pub topic_name: Option<String>,
 
     /// Number of partitions. Can only grow: Kafka cannot remove partitions. Growing moves keys to
@@ -76,8 +77,12 @@ pub struct KafkaTopicSpec {
     /// Any other topic config (retention.ms, cleanup.policy, ...). Values may be strings,
     /// integers, numbers or booleans. This is the whole truth for the topic's dynamic configs:
     /// an override set in Kafka but absent here is drift, and is removed in Enforce mode.
-    /// `min.insync.replicas` belongs in spec.minInSyncReplicas, not here.
+    /// `min.insync.replicas` belongs in spec.minInSyncReplicas, not here; the replication
+    /// throttle lists (`leader/follower.replication.throttled.replicas`) belong to the operator,
+    /// which sets them while it moves replicas.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[x_kube(validation = Rule::new("!('min.insync.replicas' in self)").message("min.insync.replicas is set with spec.minInSyncReplicas, not in spec.config"))]
+    #[x_kube(validation = Rule::new("!('leader.replication.throttled.replicas' in self) && !('follower.replication.throttled.replicas' in self)").message("the replication throttle lists are the operator's own: it sets them while it moves replicas and removes them after"))]
     pub config: BTreeMap<String, ConfigValue>,
 
     /// Retain (default) leaves the Kafka topic in place when this resource is deleted. Delete
@@ -189,6 +194,15 @@ pub struct KafkaTopicStatus {
     /// Progress of a replication-factor change (replicas being moved); absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reassignment: Option<ReassignmentStatus>,
+    /// Overrides the topic had when the operator first saw it that the spec does not declare:
+    /// kept as they are, never drift (with the KafkaCluster's policy.adoptedOverrides Keep, the
+    /// default). Declare one in spec.config to manage it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kept_overrides: Vec<KeptOverride>,
+    /// Declared configs Kafka still reported differently right after the operator wrote them.
+    /// They are not written again until the declaration or Kafka's value changes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unapplied_configs: Vec<DriftEntry>,
     /// Advice about the declaration (for example: replication factor 1 has no redundancy).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
@@ -225,6 +239,16 @@ pub struct ReassignmentStatus {
     pub throttle_bytes_per_second: i64,
     /// When the operator started this change.
     pub started: DateTime<Utc>,
+}
+
+/// An override kept from before the operator managed the topic.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KeptOverride {
+    /// The config's name.
+    pub name: String,
+    /// Its value in Kafka.
+    pub value: String,
 }
 
 /// One difference between the declaration and Kafka.

@@ -5,12 +5,12 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::api::{KafkaCluster, KafkaTopic};
+use crate::api::{AdoptedOverridesPolicy, KafkaCluster, KafkaTopic};
 use crate::kafka::KafkaAdmin;
 use crate::model::ClusterSnapshot;
 use crate::plan::desired::{desired_topic, validate_names};
 use crate::plan::warnings::warnings;
-use crate::plan::{Action, ClusterView, plan_topic};
+use crate::plan::{Action, ClusterView, Memory, plan_topic};
 
 /// The printed plan and whether every manifest is valid and can be carried out.
 pub struct PlanReport {
@@ -62,7 +62,12 @@ pub fn plan_against(
         let desired = desired_topic(&name, &topic.spec, &cluster.spec.topic_defaults)
             .expect("validated above");
         let current = snapshot.topics.get(&name);
-        let plan = plan_topic(&desired, current, &view, false);
+        // As at the operator's first look at the topic (manifests carry no status).
+        let memory = Memory {
+            keep_adopted: cluster.spec.policy.adopted_overrides == AdoptedOverridesPolicy::Keep,
+            ..Memory::default()
+        };
+        let plan = plan_topic(&desired, current, &view, &memory);
         if let Some(b) = &plan.blocker {
             ok = false;
             let _ = writeln!(text, "  BLOCKED ({}): {}", b.reason, b.message);
@@ -85,7 +90,16 @@ pub fn plan_against(
                 )
             );
         }
-        for w in warnings(&desired) {
+        for (k, v) in &plan.kept {
+            let _ = writeln!(
+                text,
+                "  keeps: {k}={v} (in Kafka, not declared: left as it is)"
+            );
+        }
+        if let Some(w) = &plan.min_isr_waiting {
+            let _ = writeln!(text, "  waits ({}): {}", w.reason, w.message);
+        }
+        for w in warnings(&desired, &plan.kept) {
             let _ = writeln!(text, "  warning: {w}");
         }
         if plan.actions.is_empty() && plan.blocker.is_none() {

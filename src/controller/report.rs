@@ -2,7 +2,9 @@
 //! decides whether to write it (only when it differs from the stored one).
 
 use crate::api::condition::{Condition, find, merge_conditions};
-use crate::api::{DriftEntry, KafkaTopicStatus, ReassignmentStatus};
+use std::collections::BTreeMap;
+
+use crate::api::{DriftEntry, KafkaTopicStatus, KeptOverride, ReassignmentStatus};
 use crate::model::ObservedTopic;
 use crate::plan::Drift;
 use crate::plan::health::health;
@@ -49,6 +51,10 @@ pub struct TopicReport {
     pub reassignment: Option<ReassignmentStatus>,
     /// The cluster's policy mode (None when the cluster is unknown).
     pub mode: Option<String>,
+    /// Undeclared overrides kept from before the operator managed the topic.
+    pub kept: BTreeMap<String, String>,
+    /// Declared configs Kafka did not take after the operator's write.
+    pub held: Vec<Drift>,
 }
 
 pub fn topic_status(
@@ -107,15 +113,16 @@ pub fn topic_status(
         under_replicated_partitions: health.map(|h| h.under_replicated),
         offline_partitions: health.map(|h| h.offline),
         under_min_isr_partitions: health.map(|h| h.under_min_isr),
-        drift: report
-            .drift
+        drift: drift_entries(&report.drift),
+        kept_overrides: report
+            .kept
             .iter()
-            .map(|d| DriftEntry {
-                field: d.field.clone(),
-                desired: d.desired.clone(),
-                observed: d.observed.clone(),
+            .map(|(name, value)| KeptOverride {
+                name: name.clone(),
+                value: value.clone(),
             })
             .collect(),
+        unapplied_configs: drift_entries(&report.held),
         warnings: report.warnings.clone(),
         reassignment: report.reassignment.clone(),
         mode: report.mode.clone(),
@@ -123,6 +130,17 @@ pub fn topic_status(
         conditions,
         last_sync_time: previous.and_then(|p| p.last_sync_time),
     }
+}
+
+fn drift_entries(drift: &[Drift]) -> Vec<DriftEntry> {
+    drift
+        .iter()
+        .map(|d| DriftEntry {
+            field: d.field.clone(),
+            desired: d.desired.clone(),
+            observed: d.observed.clone(),
+        })
+        .collect()
 }
 
 fn drifted_condition(report: &TopicReport, previous: &[Condition]) -> Condition {
@@ -191,6 +209,7 @@ mod tests {
                 ObservedConfig {
                     value: Some("2".into()),
                     is_topic_override: true,
+                    kind: Default::default(),
                 },
             )]
             .into(),
@@ -207,6 +226,8 @@ mod tests {
             warnings: vec![],
             reassignment: None,
             mode: None,
+            kept: BTreeMap::new(),
+            held: vec![],
         }
     }
 

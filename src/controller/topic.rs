@@ -1,6 +1,7 @@
 //! KafkaTopic reconcile: read the topic from the cluster's snapshot, plan, apply (Enforce mode),
 //! re-read what changed, and write the status only when it changed.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,7 +22,8 @@ use super::tenancy;
 use super::{Error, FIELD_MANAGER};
 use crate::api::condition::find;
 use crate::api::{
-    DeletionPolicy, KafkaCluster, KafkaTopic, KafkaTopicStatus, PolicyMode, ReassignmentStatus,
+    AdoptedOverridesPolicy, DeletionPolicy, KafkaCluster, KafkaTopic, KafkaTopicStatus, PolicyMode,
+    ReassignmentStatus,
 };
 use crate::kafka::KafkaError;
 use crate::metrics::TopicLabels;
@@ -31,7 +33,7 @@ use crate::model::{
 use crate::observer::{ClusterObserver, TopicView};
 use crate::plan::desired::desired_topic;
 use crate::plan::warnings::warnings;
-use crate::plan::{Action, ClusterView, Drift, TopicPlan, plan_topic};
+use crate::plan::{Action, ClusterView, Drift, Memory, TopicPlan, plan_topic};
 
 /// Added to KafkaTopics with deletionPolicy Delete, so the topic is deleted before the resource.
 pub const DELETE_FINALIZER: &str = "kafka.topic-operator.dev/delete-topic";
@@ -104,6 +106,8 @@ fn not_synced(topic: &KafkaTopic, verdict: Verdict) -> TopicReport {
         warnings: vec![],
         reassignment: None,
         mode: None,
+        kept: BTreeMap::new(),
+        held: vec![],
     }
 }
 
@@ -117,7 +121,7 @@ async fn sync(topic: &KafkaTopic, cluster: &KafkaCluster, ctx: &Context) -> (Top
         Ok(d) => d,
         Err(e) => {
             return (
-                not_synced(topic, Verdict::not_ready("InvalidSpec", e.to_string())),
+                not_synced(topic, Verdict::not_ready(e.reason(), e.to_string())),
                 idle,
             );
         }
@@ -172,16 +176,14 @@ async fn sync(topic: &KafkaTopic, cluster: &KafkaCluster, ctx: &Context) -> (Top
         TopicView::Observed { snapshot, topic } => (snapshot, topic),
     };
     let enforce = cluster.spec.policy.mode == PolicyMode::Enforce;
-    let finishing = topic
-        .status
-        .as_ref()
-        .is_some_and(|s| s.reassignment.is_some());
+    let memory = memory(topic, cluster);
+    let finishing = memory.finishing;
     let mut observed = observed;
     let mut plan = plan_topic(
         &desired,
         observed.as_ref(),
         &cluster_view(&observer, &snapshot, cluster),
-        finishing,
+        &memory,
     );
     // Writes are planned again under the cluster's write lock, on a fresh read of the topic:
     // the snapshot may be up to one resync old (someone may have created or fixed the topic
@@ -201,7 +203,7 @@ async fn sync(topic: &KafkaTopic, cluster: &KafkaCluster, ctx: &Context) -> (Top
                     &desired,
                     observed.as_ref(),
                     &cluster_view(&observer, &snapshot, cluster),
-                    finishing,
+                    &memory,
                 );
             }
             Err(error) => {
@@ -221,9 +223,11 @@ async fn sync(topic: &KafkaTopic, cluster: &KafkaCluster, ctx: &Context) -> (Top
         observed: observed.clone(),
         drift: plan.drift.clone(),
         reverted: vec![],
-        warnings: warnings(&desired),
+        warnings: warnings(&desired, &plan.kept),
         reassignment: None,
         mode: Some(format!("{:?}", cluster.spec.policy.mode)),
+        kept: plan.kept.clone(),
+        held: plan.held.clone(),
     };
 
     if let Some(blocker) = &plan.blocker {
@@ -247,7 +251,7 @@ async fn sync(topic: &KafkaTopic, cluster: &KafkaCluster, ctx: &Context) -> (Top
     let reassigning = Requeue::requeue(ctx.settings.resync.min(Duration::from_secs(5)));
     if plan.actions.is_empty() {
         report.reassignment = reassignment_status(topic, &plan, cluster);
-        report.verdict = verdict(&plan);
+        report.verdict = verdict(&plan, &plan.held);
         return (
             report,
             if plan.reassignment.is_some() {
@@ -287,21 +291,37 @@ async fn sync(topic: &KafkaTopic, cluster: &KafkaCluster, ctx: &Context) -> (Top
     };
     announce(topic, ctx, &plan, &applied, observed.as_ref(), spec_changed).await;
 
-    let read_at = Instant::now();
-    let fresh = match read_back(&observer, &name).await {
-        Ok(fresh) => fresh,
+    let set_configs = configs_set(&applied);
+    let replan = |fresh: Option<&ObservedTopic>| {
+        plan_topic(
+            &desired,
+            fresh,
+            &cluster_view(&observer, &snapshot, cluster),
+            &memory,
+        )
+    };
+    let (fresh, after) = match read_back_settled(&observer, &name, &set_configs, replan).await {
+        Ok(read) => read,
         Err(error) => {
             report.verdict = Verdict::not_ready(error.reason(), error.to_string());
             return (report, Requeue::requeue(ctx.settings.resync));
         }
     };
-    observer.patch(&name, read_at, fresh.clone());
-    let after = plan_topic(
-        &desired,
-        fresh.as_ref(),
-        &cluster_view(&observer, &snapshot, cluster),
-        finishing,
-    );
+    // Declared values Kafka did not take: remembered, so they are not written again and again.
+    report.held = after
+        .drift
+        .iter()
+        .filter(|d| {
+            set_configs
+                .get(d.field.strip_prefix("config.").unwrap_or_default())
+                .is_some_and(|v| *v == d.desired)
+        })
+        .chain(after.held.iter())
+        .cloned()
+        .collect();
+    report.held.dedup();
+    report.kept = after.kept.clone();
+    report.warnings = warnings(&desired, &after.kept);
     if observed.is_some() && !spec_changed {
         report.reverted = plan
             .drift
@@ -330,7 +350,7 @@ async fn sync(topic: &KafkaTopic, cluster: &KafkaCluster, ctx: &Context) -> (Top
             "every partition has {} replicas with a full ISR; throttles removed, preferred leaders elected", desired.replication_factor)).await;
     }
     report.reassignment = reassignment_status(topic, &after, cluster);
-    report.verdict = verdict(&after);
+    report.verdict = verdict(&after, &report.held);
     let requeue = if after.reassignment.is_some() {
         reassigning
     } else if after.actions.is_empty() {
@@ -452,6 +472,72 @@ async fn apply<'p>(
     Ok(applied)
 }
 
+/// What the status remembers, for the plan.
+fn memory(topic: &KafkaTopic, cluster: &KafkaCluster) -> Memory {
+    let status = topic.status.as_ref();
+    Memory {
+        finishing: status.is_some_and(|s| s.reassignment.is_some()),
+        topic_id: status.and_then(|s| s.topic_id.clone()),
+        kept: status
+            .map(|s| s.kept_overrides.iter().map(|k| k.name.clone()).collect())
+            .unwrap_or_default(),
+        keep_adopted: cluster.spec.policy.adopted_overrides == AdoptedOverridesPolicy::Keep,
+        held: status
+            .map(|s| {
+                s.unapplied_configs
+                    .iter()
+                    .map(|d| Drift {
+                        field: d.field.clone(),
+                        desired: d.desired.clone(),
+                        observed: d.observed.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
+}
+
+/// The config values this reconcile wrote (declared configs; not the throttle lists).
+fn configs_set(applied: &[&Action]) -> BTreeMap<String, String> {
+    applied
+        .iter()
+        .filter_map(|a| match a {
+            Action::AlterConfigs(c) => Some(c.set.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
+/// Reads the topic back after a write and plans again. A config Kafka has just accepted may
+/// show its old value for a moment (the broker answering has not applied the change yet), so
+/// while a value just set still differs, the read is repeated a few times before that value
+/// is taken as Kafka's answer.
+async fn read_back_settled(
+    observer: &ClusterObserver,
+    name: &str,
+    set_configs: &BTreeMap<String, String>,
+    plan: impl Fn(Option<&ObservedTopic>) -> TopicPlan,
+) -> Result<(Option<ObservedTopic>, TopicPlan), KafkaError> {
+    let mut attempt = 0;
+    loop {
+        let read_at = Instant::now();
+        let fresh = read_back(observer, name).await?;
+        observer.patch(name, read_at, fresh.clone());
+        let after = plan(fresh.as_ref());
+        let unsettled = after.drift.iter().any(|d| {
+            set_configs
+                .get(d.field.strip_prefix("config.").unwrap_or_default())
+                .is_some_and(|v| *v == d.desired)
+        });
+        attempt += 1;
+        if !unsettled || attempt >= 4 {
+            return Ok((fresh, after));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 /// Re-reads one topic after a write. Kafka answers CreateTopics before every broker's metadata
 /// has the topic, so a missing topic is asked for a few more times before we believe it.
 async fn read_back(
@@ -528,11 +614,16 @@ async fn announce(
                 format!("partitions {partitions:?} led by their first replica again"),
             ),
             Action::Throttle { .. } | Action::Unthrottle(_) => continue,
-            Action::AlterConfigs(_) => {
+            Action::AlterConfigs(changes) => {
+                // The drift this change corrects (a held key or a waiting raise is not in it).
                 let config_drift: Vec<Drift> = plan
                     .drift
                     .iter()
-                    .filter(|d| d.field.starts_with("config."))
+                    .filter(|d| {
+                        d.field.strip_prefix("config.").is_some_and(|k| {
+                            changes.set.contains_key(k) || changes.delete.iter().any(|x| x == k)
+                        })
+                    })
                     .cloned()
                     .collect();
                 if spec_changed {
@@ -573,7 +664,21 @@ fn observe_only_verdict(plan: &TopicPlan, exists: bool) -> Verdict {
     }
 }
 
-fn verdict(plan: &TopicPlan) -> Verdict {
+/// Ready, or the first reason it is not: replicas moving, declared configs Kafka did not take,
+/// a min.insync.replicas raise waiting for the ISR.
+fn verdict(plan: &TopicPlan, held: &[Drift]) -> Verdict {
+    if plan.reassignment.is_none() && !held.is_empty() {
+        return Verdict::not_ready(
+            "ConfigNotApplied",
+            format!(
+                "Kafka reports a different value right after the operator set it, so it is not written again until the declaration or Kafka's value changes: {}",
+                describe(held)
+            ),
+        );
+    }
+    if let (None, Some(waiting)) = (&plan.reassignment, &plan.min_isr_waiting) {
+        return Verdict::not_ready(waiting.reason, waiting.message.clone());
+    }
     match &plan.reassignment {
         Some(p) => Verdict::not_ready(
             "Reassigning",
@@ -716,7 +821,12 @@ async fn announce_health(
 fn is_apply_failure(reason: &str) -> bool {
     matches!(
         reason,
-        "InvalidConfig" | "InvalidPartitions" | "InvalidTopicName" | "NotAuthorized" | "KafkaError"
+        "InvalidConfig"
+            | "InvalidPartitions"
+            | "InvalidTopicName"
+            | "NotAuthorized"
+            | "KafkaError"
+            | "WriteUnconfirmed"
     )
 }
 

@@ -41,7 +41,7 @@ use super::error::{KafkaError, check};
 use super::security::Security;
 use crate::model::{
     AUTO_CREATE_TOPICS, BROKER_THROTTLE_CONFIGS, Broker, ClusterSnapshot, ConfigChanges,
-    DesiredTopic, ObservedConfig, ObservedPartition, ObservedTopic,
+    ConfigKind, DesiredTopic, ObservedConfig, ObservedPartition, ObservedTopic,
 };
 
 /// Kafka's resource type codes in config APIs.
@@ -61,6 +61,26 @@ const OP_DELETE: i8 = 1;
 const DESCRIBE_CONFIGS_BATCH: usize = 500;
 /// How long Kafka may take to finish a topic operation before answering.
 const OPERATION_TIMEOUT_MS: i32 = 30_000;
+/// How much longer than the operation timeout the client waits for a write's answer.
+const WRITE_ANSWER_MARGIN: Duration = Duration::from_secs(10);
+
+/// Whether a request changes Kafka. A read whose connection broke is sent again; a write is not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Read,
+    Write,
+}
+
+impl Kind {
+    /// Validate-only requests change nothing.
+    fn of(validate_only: bool) -> Self {
+        if validate_only {
+            Kind::Read
+        } else {
+            Kind::Write
+        }
+    }
+}
 
 pub struct KafkaProtocolAdmin {
     bootstrap: Vec<String>,
@@ -123,13 +143,25 @@ impl KafkaProtocolAdmin {
         })
     }
 
-    /// Sends `request` built for the negotiated version. A broken connection is replaced and the
-    /// request tried once more on the next bootstrap server: every request we send is either a
-    /// read or idempotent in effect (a repeated create answers TopicAlreadyExists).
+    /// How long to wait for an answer: a write carries the operation timeout it grants Kafka,
+    /// and the client waits longer than that, so Kafka's own answer (done, or timed out) arrives.
+    fn timeout(&self, kind: Kind) -> Duration {
+        match kind {
+            Kind::Read => self.request_timeout,
+            Kind::Write => self
+                .request_timeout
+                .max(Duration::from_millis(OPERATION_TIMEOUT_MS as u64) + WRITE_ANSWER_MARGIN),
+        }
+    }
+
+    /// Sends `request` built for the negotiated version. A broken connection is replaced; a read
+    /// is then tried once more on the next bootstrap server, a write never is: its answer was
+    /// lost, not necessarily the write, so the caller reads Kafka's state and plans again.
     async fn call<R, F>(
         &self,
         api: &'static str,
         versions: (i16, i16),
+        kind: Kind,
         build: F,
     ) -> Result<(R::Response, i16), KafkaError>
     where
@@ -145,15 +177,21 @@ impl KafkaProtocolAdmin {
             }
             let conn = guard.as_mut().expect("connection was just set");
             let version = conn.pick_version::<R>(api, versions)?;
-            match conn.call(&build(version), version, api).await {
+            match conn
+                .call(&build(version), version, api, self.timeout(kind))
+                .await
+            {
                 Ok(response) => return Ok((response, version)),
                 Err(CallError::Kafka(e)) => return Err(e),
                 Err(CallError::Io(e)) => {
                     debug!(error = %e, "Kafka connection broken; reconnecting");
-                    last_io = e;
                     *guard = None;
                     let mut next = self.next_server.lock().unwrap();
                     *next = (*next + 1) % self.bootstrap.len().max(1);
+                    if kind == Kind::Write {
+                        return Err(KafkaError::WriteUnconfirmed { api, detail: e });
+                    }
+                    last_io = e;
                 }
             }
         }
@@ -169,6 +207,7 @@ impl KafkaProtocolAdmin {
         broker: i32,
         api: &'static str,
         versions: (i16, i16),
+        kind: Kind,
         build: F,
     ) -> Result<R::Response, KafkaError>
     where
@@ -205,12 +244,18 @@ impl KafkaProtocolAdmin {
                 }
             };
             let version = conn.pick_version::<R>(api, versions)?;
-            match conn.call(&build(version), version, api).await {
+            match conn
+                .call(&build(version), version, api, self.timeout(kind))
+                .await
+            {
                 Ok(response) => return Ok(response),
                 Err(CallError::Kafka(e)) => return Err(e),
                 Err(CallError::Io(e)) => {
-                    last_io = e;
                     conns.remove(&broker);
+                    if kind == Kind::Write {
+                        return Err(KafkaError::WriteUnconfirmed { api, detail: e });
+                    }
+                    last_io = e;
                 }
             }
         }
@@ -228,7 +273,7 @@ impl KafkaProtocolAdmin {
                 .collect::<Vec<_>>()
         });
         let (response, _) = self
-            .call("Metadata", (10, 12), |_| {
+            .call("Metadata", (10, 12), Kind::Read, |_| {
                 MetadataRequest::default()
                     .with_topics(topics.clone())
                     // Never let a look at a missing topic create it.
@@ -261,7 +306,7 @@ impl KafkaProtocolAdmin {
                 })
                 .collect();
             let (response, _) = self
-                .call("DescribeConfigs", (1, 4), |_| {
+                .call("DescribeConfigs", (1, 4), Kind::Read, |_| {
                     DescribeConfigsRequest::default().with_resources(resources.clone())
                 })
                 .await?;
@@ -285,6 +330,7 @@ impl KafkaProtocolAdmin {
                             ObservedConfig {
                                 value: c.value.map(|v| v.to_string()),
                                 is_topic_override: c.config_source == SOURCE_DYNAMIC_TOPIC,
+                                kind: ConfigKind::from_kafka(c.config_type),
                             },
                         )
                     })
@@ -377,7 +423,7 @@ impl KafkaProtocolAdmin {
                 .collect::<Vec<_>>()
         });
         let (response, _) = self
-            .call("ListPartitionReassignments", (0, 0), |_| {
+            .call("ListPartitionReassignments", (0, 0), Kind::Read, |_| {
                 ListPartitionReassignmentsRequest::default()
                     .with_timeout_ms(OPERATION_TIMEOUT_MS)
                     .with_topics(topics.clone())
@@ -418,7 +464,7 @@ impl KafkaProtocolAdmin {
             .with_resource_name(StrBytes::from_string(broker.to_string()))
             .with_configuration_keys(Some(keys.map(|k| StrBytes::from_static_str(k)).collect()));
         let response = self
-            .call_broker(broker, "DescribeConfigs", (1, 4), |_| {
+            .call_broker(broker, "DescribeConfigs", (1, 4), Kind::Read, |_| {
                 DescribeConfigsRequest::default().with_resources(vec![resource.clone()])
             })
             .await?;
@@ -478,9 +524,18 @@ impl KafkaProtocolAdmin {
                 .with_validate_only(validate_only)
         };
         let response = match broker {
-            None => self.call("IncrementalAlterConfigs", (0, 1), build).await?.0,
+            None => {
+                self.call(
+                    "IncrementalAlterConfigs",
+                    (0, 1),
+                    Kind::of(validate_only),
+                    build,
+                )
+                .await?
+                .0
+            }
             Some(b) => {
-                self.call_broker(b, "IncrementalAlterConfigs", (0, 1), build)
+                self.call_broker(b, "IncrementalAlterConfigs", (0, 1), Kind::Write, build)
                     .await?
             }
         };
@@ -604,7 +659,7 @@ impl KafkaAdmin for KafkaProtocolAdmin {
             info!(topic = %topic.name, partitions = topic.partitions, replication_factor, "kafka write: create topic");
         }
         let (response, _) = self
-            .call("CreateTopics", (5, 7), |_| {
+            .call("CreateTopics", (5, 7), Kind::of(validate_only), |_| {
                 CreateTopicsRequest::default()
                     .with_topics(vec![creatable.clone()])
                     .with_timeout_ms(OPERATION_TIMEOUT_MS)
@@ -639,7 +694,7 @@ impl KafkaAdmin for KafkaProtocolAdmin {
         });
         info!(%topic, total, "kafka write: create partitions");
         let (response, _) = self
-            .call("CreatePartitions", (1, 3), |_| {
+            .call("CreatePartitions", (1, 3), Kind::Write, |_| {
                 CreatePartitionsRequest::default()
                     .with_topics(vec![
                         CreatePartitionsTopic::default()
@@ -709,7 +764,7 @@ impl KafkaAdmin for KafkaProtocolAdmin {
             .with_name(topic_name(topic))
             .with_partitions(partitions);
         let (response, _) = self
-            .call("AlterPartitionReassignments", (0, 1), |_| {
+            .call("AlterPartitionReassignments", (0, 1), Kind::Write, |_| {
                 AlterPartitionReassignmentsRequest::default()
                     .with_timeout_ms(OPERATION_TIMEOUT_MS)
                     .with_topics(vec![request_topic.clone()])
@@ -744,7 +799,7 @@ impl KafkaAdmin for KafkaProtocolAdmin {
             .with_topic(topic_name(topic))
             .with_partitions(partitions.to_vec());
         let (response, _) = self
-            .call("ElectLeaders", (1, 2), |_| {
+            .call("ElectLeaders", (1, 2), Kind::Write, |_| {
                 ElectLeadersRequest::default()
                     .with_election_type(ELECTION_PREFERRED)
                     .with_topic_partitions(Some(vec![tp.clone()]))
@@ -772,7 +827,7 @@ impl KafkaAdmin for KafkaProtocolAdmin {
     async fn delete_topic(&self, topic: &str) -> Result<(), KafkaError> {
         info!(%topic, "kafka write: delete topic");
         let (response, _) = self
-            .call("DeleteTopics", (4, 6), |version| {
+            .call("DeleteTopics", (4, 6), Kind::Write, |version| {
                 let request = DeleteTopicsRequest::default().with_timeout_ms(OPERATION_TIMEOUT_MS);
                 if version >= 6 {
                     request.with_topics(vec![

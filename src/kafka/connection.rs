@@ -183,14 +183,16 @@ impl Connection {
         Ok(version)
     }
 
-    /// Sends one request and reads its response.
+    /// Sends one request and reads its response, waiting at most `timeout` for it. After a
+    /// timeout the connection must be dropped: a late answer would arrive for the next request.
     pub async fn call<R: Request>(
         &mut self,
         request: &R,
         version: i16,
         api: &'static str,
+        timeout: Duration,
     ) -> Result<R::Response, CallError> {
-        self.call_raw(request, version, api).await
+        self.call_timed(request, version, api, timeout).await
     }
 
     async fn call_raw<R: Request>(
@@ -198,6 +200,16 @@ impl Connection {
         request: &R,
         version: i16,
         api: &'static str,
+    ) -> Result<R::Response, CallError> {
+        self.call_timed(request, version, api, self.timeout).await
+    }
+
+    async fn call_timed<R: Request>(
+        &mut self,
+        request: &R,
+        version: i16,
+        api: &'static str,
+        timeout: Duration,
     ) -> Result<R::Response, CallError> {
         let correlation_id = self.next_correlation_id;
         self.next_correlation_id = self.next_correlation_id.wrapping_add(1);
@@ -230,7 +242,7 @@ impl Connection {
             self.stream.read_exact(&mut body).await?;
             Ok(Bytes::from(body))
         };
-        let mut body = match tokio::time::timeout(self.timeout, exchange).await {
+        let mut body = match tokio::time::timeout(timeout, exchange).await {
             Err(_) => return Err(CallError::Io(format!("{api} to {} timed out", self.addr))),
             Ok(result) => result.map_err(io)?,
         };

@@ -8,6 +8,13 @@ pub enum KafkaError {
     #[error("cannot reach Kafka at {servers}: {detail}")]
     Unreachable { servers: String, detail: String },
 
+    /// A write was sent and its answer never came (timeout, broken connection): it may or may
+    /// not have taken effect. Never resent as is; Kafka's state is read again first.
+    #[error(
+        "the answer to {api} was lost ({detail}); Kafka's state is read again before anything is sent"
+    )]
+    WriteUnconfirmed { api: &'static str, detail: String },
+
     /// The TLS handshake failed (untrusted certificate, wrong name, ...).
     #[error("TLS with {addr} failed: {detail}")]
     Tls { addr: String, detail: String },
@@ -40,6 +47,7 @@ impl KafkaError {
     pub fn reason(&self) -> &'static str {
         match self {
             KafkaError::Unreachable { .. } => "ClusterUnreachable",
+            KafkaError::WriteUnconfirmed { .. } => "WriteUnconfirmed",
             KafkaError::UnsupportedVersion { .. } => "UnsupportedKafkaVersion",
             KafkaError::Tls { .. } => "TLSFailed",
             KafkaError::Protocol { .. } => "KafkaError",
@@ -70,7 +78,9 @@ impl KafkaError {
     /// True when retrying later may succeed without anyone changing the declaration.
     pub fn is_retriable(&self) -> bool {
         match self {
-            KafkaError::Unreachable { .. } | KafkaError::Protocol { .. } => true,
+            KafkaError::Unreachable { .. }
+            | KafkaError::Protocol { .. }
+            | KafkaError::WriteUnconfirmed { .. } => true,
             KafkaError::UnsupportedVersion { .. } | KafkaError::Tls { .. } => false,
             KafkaError::Api { code, .. } => code.is_retriable(),
         }

@@ -3,6 +3,28 @@
 
 use crate::api::{KafkaTopicSpec, TopicDefaults};
 use crate::model::{DesiredTopic, MIN_INSYNC_REPLICAS};
+use crate::plan::OPERATOR_OWNED_CONFIGS;
+
+/// Kafka's own topics (consumer offsets, transactions, share groups, the KRaft log, tiered
+/// storage metadata). The operator refuses to manage them, whatever they hold; Kafka also marks
+/// them internal in its metadata, which the plan checks too.
+pub const KAFKA_INTERNAL_TOPICS: [&str; 5] = [
+    "__consumer_offsets",
+    "__transaction_state",
+    "__share_group_state",
+    "__cluster_metadata",
+    "__remote_log_metadata",
+];
+
+impl SpecError {
+    /// The condition reason for this error.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            SpecError::InternalTopic { .. } => "InternalTopic",
+            _ => "InvalidSpec",
+        }
+    }
+}
 
 /// A declaration the operator refuses; shown as Ready=False/InvalidSpec.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -13,6 +35,12 @@ pub enum SpecError {
     NotAScalar { key: String },
     #[error("config min.insync.replicas is not allowed: set spec.minInSyncReplicas instead")]
     MinIsrInConfig,
+    #[error(
+        "config {key} is the operator's own: it sets the replication throttle lists while it moves replicas and removes them after"
+    )]
+    OperatorOwnedConfig { key: String },
+    #[error("{name} is one of Kafka's internal topics: the operator never manages it")]
+    InternalTopic { name: String },
     #[error(
         "minInSyncReplicas {min_isr} exceeds replicationFactor {replication_factor} (after applying the cluster's topicDefaults)"
     )]
@@ -69,10 +97,18 @@ pub fn desired_topic(
     spec: &KafkaTopicSpec,
     defaults: &TopicDefaults,
 ) -> Result<DesiredTopic, SpecError> {
+    if KAFKA_INTERNAL_TOPICS.contains(&name) {
+        return Err(SpecError::InternalTopic {
+            name: name.to_string(),
+        });
+    }
     let mut configs = std::collections::BTreeMap::new();
     for (key, value) in &spec.config {
         if key == MIN_INSYNC_REPLICAS {
             return Err(SpecError::MinIsrInConfig);
+        }
+        if OPERATOR_OWNED_CONFIGS.contains(&key.as_str()) {
+            return Err(SpecError::OperatorOwnedConfig { key: key.clone() });
         }
         let value = value
             .to_kafka_string()
@@ -183,6 +219,21 @@ mod tests {
             desired_topic("t", &s, &TopicDefaults::default()),
             Err(SpecError::MinIsrInConfig)
         );
+    }
+
+    #[test]
+    fn operator_owned_configs_and_internal_topics_are_refused() {
+        let mut s = spec();
+        s.config.insert(
+            "leader.replication.throttled.replicas".into(),
+            ConfigValue::Text("*".into()),
+        );
+        let err = desired_topic("t", &s, &TopicDefaults::default()).unwrap_err();
+        assert_eq!(err.reason(), "InvalidSpec");
+        assert!(err.to_string().contains("operator's own"), "{err}");
+        let err =
+            desired_topic("__consumer_offsets", &spec(), &TopicDefaults::default()).unwrap_err();
+        assert_eq!(err.reason(), "InternalTopic");
     }
 
     #[test]

@@ -25,7 +25,9 @@ pub fn health(topic: &ObservedTopic) -> Health {
         if p.leader < 0 {
             h.offline += 1;
         }
-        if p.isr.len() < p.replicas.len() {
+        // A move in progress is not under-replication: replicas being added catch up and
+        // replicas being removed leave; only the ones the partition keeps must be in sync.
+        if p.is_under_replicated() {
             h.under_replicated += 1;
         }
         // An offline partition accepts no write at all, whatever its last ISR says.
@@ -63,6 +65,7 @@ mod tests {
                 ObservedConfig {
                     value: Some(min_isr.into()),
                     is_topic_override: true,
+                    kind: Default::default(),
                 },
             )]
             .into(),
@@ -93,5 +96,21 @@ mod tests {
     #[test]
     fn a_fully_replicated_topic_is_healthy() {
         assert!(health(&topic("2", &[(1, &[1, 2, 3], &[3, 2, 1])])).is_healthy());
+    }
+
+    #[test]
+    fn a_healthy_move_is_not_under_replicated() {
+        let mut t = topic("1", &[(1, &[1, 2, 3], &[1])]);
+        // Replication factor 1 -> 3: replicas 2 and 3 are being added and catch up.
+        t.partitions[0].adding = vec![2, 3];
+        assert!(health(&t).is_healthy(), "{:?}", health(&t));
+        // A kept replica out of the ISR during a move is under-replicated.
+        let mut t = topic("1", &[(1, &[1, 2, 3], &[1])]);
+        t.partitions[0].adding = vec![3];
+        assert_eq!(health(&t).under_replicated, 1);
+        // Shrinking: the replica being removed may leave the ISR first.
+        let mut t = topic("1", &[(1, &[1, 2, 3], &[1, 2])]);
+        t.partitions[0].removing = vec![3];
+        assert!(health(&t).is_healthy());
     }
 }

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::model::{
     BROKER_THROTTLE_CONFIGS, ClusterSnapshot, ConfigChanges, DesiredTopic,
-    FOLLOWER_THROTTLED_REPLICAS, LEADER_THROTTLED_REPLICAS, ObservedTopic,
+    FOLLOWER_THROTTLED_REPLICAS, LEADER_THROTTLED_REPLICAS, MIN_INSYNC_REPLICAS, ObservedTopic,
 };
 use placement::{Brokers, LiveBroker, Load};
 
@@ -75,6 +75,60 @@ pub struct TopicPlan {
     pub blocker: Option<Blocker>,
     /// Present while replicas must move (or are moving) to reach the declared replication factor.
     pub reassignment: Option<Progress>,
+    /// Set while a declared min.insync.replicas raise waits for the ISR to reach it.
+    pub min_isr_waiting: Option<Blocker>,
+    /// Declared configs Kafka did not take after the operator's own write: not rewritten until
+    /// the declaration or Kafka's value changes.
+    pub held: Vec<Drift>,
+    /// Undeclared overrides kept from before the operator managed the topic (name -> value).
+    pub kept: BTreeMap<String, String>,
+}
+
+/// What the status remembers from earlier reconciles of the topic: the plan's only input besides
+/// the declaration and the observation.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Memory {
+    /// A replica move of this topic was under way at the last look: when nothing moves any
+    /// more, throttles come off and leaders are elected again.
+    pub finishing: bool,
+    /// The topic id the status last recorded (None: the operator has not seen the topic yet).
+    pub topic_id: Option<String>,
+    /// Undeclared overrides the topic had when the operator first saw it, left alone.
+    pub kept: BTreeSet<String>,
+    /// Whether the cluster keeps undeclared overrides found at adoption (policy Keep) or
+    /// removes them like any other drift (policy Remove).
+    pub keep_adopted: bool,
+    /// Declared configs Kafka did not take the last time the operator wrote them, with the
+    /// value Kafka reported then.
+    pub held: Vec<Drift>,
+}
+
+impl Memory {
+    /// The undeclared overrides left alone now: those remembered for this very topic (same
+    /// topic id), or, at the first look at a topic (or one deleted and created again behind the
+    /// operator's back), every undeclared override it has.
+    fn kept_overrides(
+        &self,
+        desired: &DesiredTopic,
+        observed: &ObservedTopic,
+    ) -> BTreeMap<String, String> {
+        if !self.keep_adopted {
+            return BTreeMap::new();
+        }
+        let first_look = self.topic_id.is_none() || self.topic_id != observed.topic_id;
+        observed
+            .overrides()
+            .into_iter()
+            .filter(|(k, _)| is_undeclared(desired, k))
+            .filter(|(k, _)| first_look || self.kept.contains(*k))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+}
+
+/// An override the declaration does not name and the operator does not own.
+fn is_undeclared(desired: &DesiredTopic, key: &str) -> bool {
+    !desired.all_configs().contains_key(key) && !OPERATOR_OWNED_CONFIGS.contains(&key)
 }
 
 /// How far a replication-factor change has come.
@@ -144,17 +198,23 @@ impl ClusterView {
     }
 }
 
-/// Plans one topic. `finishing` says a replica move of this topic was under way at the last
-/// look (the status remembers it), so when nothing moves any more the leaders are re-elected.
+/// Plans one topic from its declaration, what Kafka shows, the rest of the cluster and what the
+/// status remembers.
 pub fn plan_topic(
     desired: &DesiredTopic,
     observed: Option<&ObservedTopic>,
     cluster: &ClusterView,
-    finishing: bool,
+    memory: &Memory,
 ) -> TopicPlan {
     let Some(observed) = observed else {
         return plan_creation(desired, cluster);
     };
+    if observed.is_internal {
+        return TopicPlan {
+            blocker: Some(internal_topic(&desired.name)),
+            ..TopicPlan::default()
+        };
+    }
     let mut plan = TopicPlan::default();
     let mut load = cluster.load.clone();
     let brokers = Brokers::new(&cluster.live);
@@ -208,15 +268,33 @@ pub fn plan_topic(
         });
     }
 
-    let changes = config_changes(&desired.all_configs(), observed);
-    plan.drift
-        .extend(config_drift(&desired.all_configs(), observed));
+    plan.kept = memory.kept_overrides(desired, observed);
+    let config_drift = config_drift(desired, observed, &plan.kept);
+    let mut changes = config_changes(&config_drift);
+    // Kafka did not take these the last time: writing them again would loop for ever.
+    plan.held = config_drift
+        .iter()
+        .filter(|d| memory.held.contains(d))
+        .cloned()
+        .collect();
+    for d in &plan.held {
+        changes.set.remove(config_key(d));
+    }
+    plan.min_isr_waiting = hold_min_isr_raise(desired, observed, &mut changes);
+    plan.drift.extend(config_drift);
     if !changes.is_empty() {
         plan.actions.push(Action::AlterConfigs(changes));
     }
 
     if plan.blocker.is_none() {
-        plan_replicas(&mut plan, desired, observed, cluster, &mut load, finishing);
+        plan_replicas(
+            &mut plan,
+            desired,
+            observed,
+            cluster,
+            &mut load,
+            memory.finishing,
+        );
     }
     if plan.blocker.is_some() {
         plan.actions.clear();
@@ -256,8 +334,15 @@ fn plan_replicas(
         return;
     }
     let moving_now = observed.partitions.iter().filter(|p| p.is_moving()).count();
+    // A shrink starts only once min.insync.replicas in effect fits the smaller replica set
+    // (this plan lowers it first; the moves follow at the next look).
+    let shrink_allowed = observed.min_in_sync_replicas().unwrap_or(1) <= desired.replication_factor;
     let mut moves = BTreeMap::new();
-    for p in needs_move.iter().take(cluster.move_budget) {
+    for p in needs_move
+        .iter()
+        .filter(|p| shrink_allowed || p.replicas.len() < rf)
+        .take(cluster.move_budget)
+    {
         match placement::resize(&p.replicas, p.leader, rf, &brokers, load) {
             Ok(set) => {
                 moves.insert(p.id, set);
@@ -423,46 +508,94 @@ pub fn not_enough_brokers(replication_factor: i32, live_brokers: &[i32]) -> Bloc
     }
 }
 
-/// Overrides to set and to remove so that every declared config is in effect with its declared
-/// value and no undeclared override remains. A declared value already in effect through a
-/// broker default needs no override (so importing a topic as it is writes nothing); if that
-/// default changes later, the difference shows and the override is set.
-fn config_changes(desired: &BTreeMap<String, String>, observed: &ObservedTopic) -> ConfigChanges {
-    let set = desired
-        .iter()
-        .filter(|(k, v)| observed.effective(k) != Some(v.as_str()))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    let delete = observed
-        .overrides()
-        .keys()
-        .filter(|k| !desired.contains_key(**k) && !OPERATOR_OWNED_CONFIGS.contains(k))
-        .map(|k| k.to_string())
-        .collect();
-    ConfigChanges { set, delete }
+pub fn internal_topic(name: &str) -> Blocker {
+    Blocker {
+        reason: "InternalTopic",
+        message: format!(
+            "{name} is one of Kafka's internal topics: the operator never manages or changes it"
+        ),
+    }
 }
 
-/// Declared configs not in effect (with the value in effect, or <unset>) and undeclared overrides.
-fn config_drift(desired: &BTreeMap<String, String>, observed: &ObservedTopic) -> Vec<Drift> {
+/// A raise of min.insync.replicas waits until every partition has at least that many in-sync
+/// replicas and none is moving: raised earlier, partitions short of it refuse every acks=all
+/// write (lowering it is always safe and goes first, before any shrinking move). Takes the
+/// raise out of `changes` and says why, or leaves it in.
+fn hold_min_isr_raise(
+    desired: &DesiredTopic,
+    observed: &ObservedTopic,
+    changes: &mut ConfigChanges,
+) -> Option<Blocker> {
+    let wanted = desired.min_in_sync_replicas;
+    changes.set.get(MIN_INSYNC_REPLICAS)?;
+    let current = observed.min_in_sync_replicas().unwrap_or(1);
+    if wanted <= current {
+        return None;
+    }
+    let short = observed.partitions_short_of_isr(wanted);
+    if short.is_empty() {
+        return None;
+    }
+    changes.set.remove(MIN_INSYNC_REPLICAS);
+    Some(Blocker {
+        reason: "MinIsrRaiseWaiting",
+        message: format!(
+            "min.insync.replicas stays {current} until every partition has {wanted} in-sync replicas \
+             (partitions {short:?} have fewer or are moving): raised now, acks=all writes to them would fail"
+        ),
+    })
+}
+
+fn config_key(drift: &Drift) -> &str {
+    drift.field.strip_prefix("config.").unwrap_or(&drift.field)
+}
+
+/// Overrides to set and to remove so that Kafka matches the config drift: declared values are
+/// set, undeclared overrides (declared <unset>) removed.
+fn config_changes(drift: &[Drift]) -> ConfigChanges {
+    let mut changes = ConfigChanges::default();
+    for d in drift {
+        if d.desired == UNSET {
+            changes.delete.push(config_key(d).to_string());
+        } else {
+            changes
+                .set
+                .insert(config_key(d).to_string(), d.desired.clone());
+        }
+    }
+    changes
+}
+
+/// Declared configs not in effect (with the value in effect, or <unset>) and undeclared
+/// overrides other than the kept ones. A declared value already in effect through a broker
+/// default needs no override (so importing a topic as it is writes nothing); if that default
+/// changes later, the difference shows and the override is set. Values compare by the config's
+/// type (`1` and `1.0` are the same double).
+fn config_drift(
+    desired: &DesiredTopic,
+    observed: &ObservedTopic,
+    kept: &BTreeMap<String, String>,
+) -> Vec<Drift> {
     let overrides = observed.overrides();
     let mut drift: Vec<Drift> = desired
-        .iter()
-        .filter(|(k, v)| observed.effective(k) != Some(v.as_str()))
+        .all_configs()
+        .into_iter()
+        .filter(|(k, v)| !observed.has_value(k, v))
         .map(|(k, v)| Drift {
-            field: format!("config.{k}"),
-            desired: v.clone(),
             observed: overrides
                 .get(k.as_str())
                 .copied()
-                .or(observed.effective(k))
+                .or(observed.effective(&k))
                 .unwrap_or(UNSET)
                 .to_string(),
+            field: format!("config.{k}"),
+            desired: v,
         })
         .collect();
     drift.extend(
         overrides
             .iter()
-            .filter(|(k, _)| !desired.contains_key(**k) && !OPERATOR_OWNED_CONFIGS.contains(k))
+            .filter(|(k, _)| is_undeclared(desired, k) && !kept.contains_key(**k))
             .map(|(k, v)| Drift {
                 field: format!("config.{k}"),
                 desired: UNSET.into(),
@@ -476,7 +609,21 @@ fn config_drift(desired: &BTreeMap<String, String>, observed: &ObservedTopic) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{ObservedConfig, ObservedPartition};
+    use crate::model::{ConfigKind, ObservedConfig, ObservedPartition};
+
+    /// The plan with nothing remembered but whether a move was under way.
+    fn plan_with(
+        desired: &DesiredTopic,
+        observed: Option<&ObservedTopic>,
+        cluster: &ClusterView,
+        finishing: bool,
+    ) -> TopicPlan {
+        let memory = Memory {
+            finishing,
+            ..Memory::default()
+        };
+        plan_topic(desired, observed, cluster, &memory)
+    }
 
     fn desired() -> DesiredTopic {
         DesiredTopic {
@@ -523,6 +670,7 @@ mod tests {
                     ObservedConfig {
                         value: Some(v.to_string()),
                         is_topic_override: true,
+                        kind: Default::default(),
                     },
                 )
             })
@@ -532,6 +680,7 @@ mod tests {
             ObservedConfig {
                 value: Some("1".into()),
                 is_topic_override: false,
+                kind: Default::default(),
             },
         );
         ObservedTopic {
@@ -549,7 +698,7 @@ mod tests {
 
     #[test]
     fn a_missing_topic_is_created_with_everything_declared_and_our_placement() {
-        let plan = plan_topic(&desired(), None, &cluster(3), false);
+        let plan = plan_with(&desired(), None, &cluster(3), false);
         let [Action::CreateTopic { topic, assignments }] = plan.actions.as_slice() else {
             panic!("{:?}", plan.actions)
         };
@@ -562,7 +711,7 @@ mod tests {
 
     #[test]
     fn a_missing_topic_with_too_few_brokers_is_blocked() {
-        let plan = plan_topic(&desired(), None, &cluster(2), false);
+        let plan = plan_with(&desired(), None, &cluster(2), false);
         assert!(plan.actions.is_empty());
         let b = plan.blocker.unwrap();
         assert_eq!(b.reason, "NotEnoughBrokers");
@@ -572,7 +721,7 @@ mod tests {
     #[test]
     fn an_in_sync_topic_needs_nothing() {
         assert_eq!(
-            plan_topic(
+            plan_with(
                 &desired(),
                 Some(&observed(3, 3, IN_SYNC)),
                 &cluster(3),
@@ -584,7 +733,7 @@ mod tests {
 
     #[test]
     fn partitions_grow_with_our_placement() {
-        let plan = plan_topic(
+        let plan = plan_with(
             &desired(),
             Some(&observed(2, 3, IN_SYNC)),
             &cluster(3),
@@ -606,7 +755,7 @@ mod tests {
 
     #[test]
     fn more_partitions_in_kafka_blocks_everything() {
-        let plan = plan_topic(
+        let plan = plan_with(
             &desired(),
             Some(&observed(5, 1, &[("retention.ms", "9")])),
             &cluster(3),
@@ -619,7 +768,7 @@ mod tests {
 
     #[test]
     fn configs_are_set_changed_and_removed_in_one_change() {
-        let plan = plan_topic(
+        let plan = plan_with(
             &desired(),
             Some(&observed(
                 3,
@@ -661,10 +810,11 @@ mod tests {
             ObservedConfig {
                 value: Some("2".into()),
                 is_topic_override: false,
+                kind: Default::default(),
             },
         );
         assert_eq!(
-            plan_topic(&desired(), Some(&topic), &cluster(3), false),
+            plan_with(&desired(), Some(&topic), &cluster(3), false),
             TopicPlan::default()
         );
         // The default changes: now it is drift, and the override is set.
@@ -673,9 +823,10 @@ mod tests {
             ObservedConfig {
                 value: Some("1".into()),
                 is_topic_override: false,
+                kind: Default::default(),
             },
         );
-        let plan = plan_topic(&desired(), Some(&topic), &cluster(3), false);
+        let plan = plan_with(&desired(), Some(&topic), &cluster(3), false);
         assert_eq!(
             plan.drift,
             vec![Drift {
@@ -697,7 +848,7 @@ mod tests {
     fn operator_owned_throttle_configs_are_not_drift_but_are_removed_when_nothing_moves() {
         let mut overrides = IN_SYNC.to_vec();
         overrides.push(("leader.replication.throttled.replicas", "0:1"));
-        let plan = plan_topic(
+        let plan = plan_with(
             &desired(),
             Some(&observed(3, 3, &overrides)),
             &cluster(3),
@@ -715,7 +866,7 @@ mod tests {
 
     #[test]
     fn a_lower_replication_factor_in_kafka_moves_replicas_with_throttles() {
-        let plan = plan_topic(
+        let plan = plan_with(
             &desired(),
             Some(&observed(3, 1, IN_SYNC)),
             &cluster(3),
@@ -756,7 +907,7 @@ mod tests {
         // The incident's topic: 1 partition, RF 1 -> 2 partitions, RF 3.
         let mut d = desired();
         d.partitions = 2;
-        let plan = plan_topic(&d, Some(&observed(1, 1, IN_SYNC)), &cluster(3), false);
+        let plan = plan_with(&d, Some(&observed(1, 1, IN_SYNC)), &cluster(3), false);
         assert!(
             plan.actions
                 .iter()
@@ -769,7 +920,7 @@ mod tests {
                 .iter()
                 .any(|a| matches!(a, Action::Reassign { .. }))
         );
-        let plan = plan_topic(&d, Some(&observed(1, 3, IN_SYNC)), &cluster(3), true);
+        let plan = plan_with(&d, Some(&observed(1, 3, IN_SYNC)), &cluster(3), true);
         let Some(Action::CreatePartitions {
             total: 2,
             assignments,
@@ -787,7 +938,7 @@ mod tests {
         topic.partitions[0].adding = vec![2, 3];
         let mut view = cluster(3);
         view.move_budget = 1;
-        let plan = plan_topic(&desired(), Some(&topic), &view, false);
+        let plan = plan_with(&desired(), Some(&topic), &view, false);
         let moves = plan
             .actions
             .iter()
@@ -805,7 +956,7 @@ mod tests {
         assert_eq!((p.moving, p.waiting), (2, 1));
 
         view.move_budget = 0;
-        let plan = plan_topic(&desired(), Some(&topic), &view, false);
+        let plan = plan_with(&desired(), Some(&topic), &view, false);
         assert!(
             plan.actions.is_empty(),
             "no budget, nothing sent: {:?}",
@@ -822,10 +973,11 @@ mod tests {
             ObservedConfig {
                 value: Some("0:2".into()),
                 is_topic_override: true,
+                kind: Default::default(),
             },
         );
         topic.partitions[1].leader = 3;
-        let plan = plan_topic(&desired(), Some(&topic), &cluster(3), true);
+        let plan = plan_with(&desired(), Some(&topic), &cluster(3), true);
         assert_eq!(
             plan.actions,
             vec![
@@ -844,7 +996,7 @@ mod tests {
             .configs
             .remove("follower.replication.throttled.replicas");
         assert!(
-            plan_topic(&desired(), Some(&topic), &cluster(3), false)
+            plan_with(&desired(), Some(&topic), &cluster(3), false)
                 .actions
                 .is_empty()
         );
@@ -854,7 +1006,7 @@ mod tests {
     fn a_replication_factor_above_the_live_brokers_sends_nothing() {
         let mut d = desired();
         d.replication_factor = 4;
-        let plan = plan_topic(&d, Some(&observed(3, 3, IN_SYNC)), &cluster(3), false);
+        let plan = plan_with(&d, Some(&observed(3, 3, IN_SYNC)), &cluster(3), false);
         assert!(plan.actions.is_empty());
         assert_eq!(
             plan.blocker.unwrap().message,
@@ -873,7 +1025,7 @@ mod tests {
             &[("retention.ms", "1000"), ("min.insync.replicas", "1")],
         );
         topic.partitions[0].leader = 2;
-        let plan = plan_topic(&d, Some(&topic), &cluster(3), false);
+        let plan = plan_with(&d, Some(&topic), &cluster(3), false);
         let moves = plan
             .actions
             .iter()
@@ -884,5 +1036,199 @@ mod tests {
             .unwrap();
         assert_eq!(moves[&0][0], 2);
         assert_eq!(moves[&0].len(), 2);
+    }
+
+    fn min_isr_set(plan: &TopicPlan) -> Option<&String> {
+        plan.actions.iter().find_map(|a| match a {
+            Action::AlterConfigs(c) => c.set.get(MIN_INSYNC_REPLICAS),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn min_isr_is_raised_only_once_every_partition_has_that_many_in_sync_replicas() {
+        // The incident's fix: replication factor 1 -> 3 and min.insync.replicas 1 -> 2.
+        let one = &[("retention.ms", "1000"), ("min.insync.replicas", "1")];
+        let plan = plan_with(&desired(), Some(&observed(3, 1, one)), &cluster(3), false);
+        assert_eq!(min_isr_set(&plan), None, "{:?}", plan.actions);
+        assert!(
+            plan.actions
+                .iter()
+                .any(|a| matches!(a, Action::Reassign { .. }))
+        );
+        let waiting = plan.min_isr_waiting.expect("the raise waits");
+        assert_eq!(waiting.reason, "MinIsrRaiseWaiting");
+        assert!(waiting.message.contains("stays 1"), "{}", waiting.message);
+        assert!(
+            plan.drift
+                .iter()
+                .any(|d| d.field == "config.min.insync.replicas")
+        );
+
+        // Moving: replicas added but not yet in sync. Still waits.
+        let mut moving = observed(3, 3, one);
+        for p in &mut moving.partitions {
+            p.isr = vec![1];
+            p.adding = vec![2, 3];
+        }
+        let plan = plan_with(&desired(), Some(&moving), &cluster(3), true);
+        assert_eq!(min_isr_set(&plan), None, "{:?}", plan.actions);
+        // One partition behind after the move: still waits.
+        let mut behind = observed(3, 3, one);
+        behind.partitions[2].isr = vec![1];
+        let plan = plan_with(&desired(), Some(&behind), &cluster(3), true);
+        assert_eq!(min_isr_set(&plan), None);
+        assert!(plan.min_isr_waiting.unwrap().message.contains("[2]"));
+        // Every partition has 3 in sync: now it is raised.
+        let plan = plan_with(&desired(), Some(&observed(3, 3, one)), &cluster(3), true);
+        assert_eq!(min_isr_set(&plan).map(String::as_str), Some("2"));
+        assert!(plan.min_isr_waiting.is_none());
+    }
+
+    #[test]
+    fn min_isr_is_lowered_before_a_shrink_starts() {
+        let mut d = desired();
+        d.replication_factor = 2;
+        d.min_in_sync_replicas = 1;
+        let three = &[("retention.ms", "1000"), ("min.insync.replicas", "3")];
+        let plan = plan_with(&d, Some(&observed(3, 3, three)), &cluster(3), false);
+        assert_eq!(min_isr_set(&plan).map(String::as_str), Some("1"));
+        assert!(
+            !plan
+                .actions
+                .iter()
+                .any(|a| matches!(a, Action::Reassign { .. })),
+            "no shrink while min.insync.replicas 3 is in effect: {:?}",
+            plan.actions
+        );
+        assert_eq!(plan.reassignment.as_ref().unwrap().waiting, 3);
+        let one = &[("retention.ms", "1000"), ("min.insync.replicas", "1")];
+        let plan = plan_with(&d, Some(&observed(3, 3, one)), &cluster(3), false);
+        assert!(
+            plan.actions
+                .iter()
+                .any(|a| matches!(a, Action::Reassign { .. }))
+        );
+    }
+
+    fn typed(topic: &mut ObservedTopic, key: &str, value: &str, kind: ConfigKind) {
+        topic.configs.insert(
+            key.into(),
+            ObservedConfig {
+                value: Some(value.into()),
+                is_topic_override: true,
+                kind,
+            },
+        );
+    }
+
+    #[test]
+    fn values_equal_in_meaning_are_not_drift() {
+        let mut d = desired();
+        d.configs
+            .insert("min.cleanable.dirty.ratio".into(), "1".into());
+        d.configs
+            .insert("cleanup.policy".into(), "compact, delete".into());
+        d.configs.insert("preallocate".into(), "True".into());
+        d.configs.insert("retention.ms".into(), "01000".into());
+        let mut topic = observed(3, 3, IN_SYNC);
+        typed(
+            &mut topic,
+            "min.cleanable.dirty.ratio",
+            "1.0",
+            ConfigKind::Double,
+        );
+        typed(
+            &mut topic,
+            "cleanup.policy",
+            "compact,delete",
+            ConfigKind::List,
+        );
+        typed(&mut topic, "preallocate", "true", ConfigKind::Boolean);
+        typed(&mut topic, "retention.ms", "1000", ConfigKind::Integer);
+        typed(&mut topic, "min.insync.replicas", "2", ConfigKind::Integer);
+        let plan = plan_with(&d, Some(&topic), &cluster(3), false);
+        assert_eq!(plan, TopicPlan::default());
+        // A different value is still drift.
+        typed(
+            &mut topic,
+            "min.cleanable.dirty.ratio",
+            "0.5",
+            ConfigKind::Double,
+        );
+        let plan = plan_with(&d, Some(&topic), &cluster(3), false);
+        assert_eq!(plan.drift.len(), 1, "{:?}", plan.drift);
+    }
+
+    #[test]
+    fn adoption_keeps_undeclared_overrides_and_later_ones_are_drift() {
+        let mut topic = observed(3, 3, IN_SYNC);
+        typed(&mut topic, "cleanup.policy", "compact", ConfigKind::List);
+        let first_look = Memory {
+            keep_adopted: true,
+            ..Memory::default()
+        };
+        let plan = plan_topic(&desired(), Some(&topic), &cluster(3), &first_look);
+        assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+        assert!(plan.drift.is_empty(), "{:?}", plan.drift);
+        assert_eq!(plan.kept["cleanup.policy"], "compact");
+
+        // Remembered for this topic id: still kept; an override added later is drift.
+        let remembered = Memory {
+            keep_adopted: true,
+            topic_id: topic.topic_id.clone(),
+            kept: ["cleanup.policy".to_string()].into(),
+            ..Memory::default()
+        };
+        typed(&mut topic, "segment.ms", "100000", ConfigKind::Integer);
+        let plan = plan_topic(&desired(), Some(&topic), &cluster(3), &remembered);
+        assert_eq!(
+            plan.actions,
+            vec![Action::AlterConfigs(ConfigChanges {
+                set: BTreeMap::new(),
+                delete: vec!["segment.ms".into()]
+            })]
+        );
+        assert!(plan.kept.contains_key("cleanup.policy"));
+
+        // Policy Remove: undeclared overrides are drift from the start.
+        let plan = plan_topic(&desired(), Some(&topic), &cluster(3), &Memory::default());
+        let Some(Action::AlterConfigs(c)) = plan.actions.first() else {
+            panic!("{:?}", plan.actions)
+        };
+        assert_eq!(c.delete, vec!["cleanup.policy", "segment.ms"]);
+    }
+
+    #[test]
+    fn a_value_kafka_did_not_take_is_not_written_again_until_something_changes() {
+        let mut topic = observed(3, 3, IN_SYNC);
+        typed(&mut topic, "retention.ms", "5", ConfigKind::Integer);
+        let held = Drift {
+            field: "config.retention.ms".into(),
+            desired: "1000".into(),
+            observed: "5".into(),
+        };
+        let memory = Memory {
+            held: vec![held.clone()],
+            ..Memory::default()
+        };
+        let plan = plan_topic(&desired(), Some(&topic), &cluster(3), &memory);
+        assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+        assert_eq!(plan.held, vec![held]);
+        assert_eq!(plan.drift.len(), 1);
+        // Kafka's value changed: written again.
+        typed(&mut topic, "retention.ms", "6", ConfigKind::Integer);
+        let plan = plan_topic(&desired(), Some(&topic), &cluster(3), &memory);
+        assert_eq!(plan.actions.len(), 1);
+        assert!(plan.held.is_empty());
+    }
+
+    #[test]
+    fn kafkas_internal_topics_are_never_planned() {
+        let mut topic = observed(3, 3, &[("cleanup.policy", "compact")]);
+        topic.is_internal = true;
+        let plan = plan_with(&desired(), Some(&topic), &cluster(3), false);
+        assert!(plan.actions.is_empty());
+        assert_eq!(plan.blocker.unwrap().reason, "InternalTopic");
     }
 }

@@ -1,9 +1,19 @@
 //! Advice about a declaration: legal, but likely to hurt.
 
+use std::collections::BTreeMap;
+
 use crate::model::DesiredTopic;
 
-pub fn warnings(desired: &DesiredTopic) -> Vec<String> {
+/// `kept` are the undeclared overrides kept from before the operator managed the topic.
+pub fn warnings(desired: &DesiredTopic, kept: &BTreeMap<String, String>) -> Vec<String> {
     let mut out = Vec::new();
+    if !kept.is_empty() {
+        let list: Vec<String> = kept.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        out.push(format!(
+            "overrides not in spec.config, kept as found when the operator adopted the topic: {}; declare them in spec.config to manage them",
+            list.join(", ")
+        ));
+    }
     let rf = desired.replication_factor;
     let min_isr = desired.min_in_sync_replicas;
     if rf == 1 {
@@ -42,9 +52,12 @@ mod tests {
 
     #[test]
     fn warns_about_weak_durability_settings() {
-        assert!(warnings(&topic(1, 1))[0].contains("no redundancy"));
-        assert!(warnings(&topic(3, 3))[0].contains("acks=all producers fail"));
-        assert!(warnings(&topic(3, 1))[0].contains("minInSyncReplicas 1"));
-        assert!(warnings(&topic(3, 2)).is_empty());
+        let none = BTreeMap::new();
+        assert!(warnings(&topic(1, 1), &none)[0].contains("no redundancy"));
+        assert!(warnings(&topic(3, 3), &none)[0].contains("acks=all producers fail"));
+        assert!(warnings(&topic(3, 1), &none)[0].contains("minInSyncReplicas 1"));
+        assert!(warnings(&topic(3, 2), &none).is_empty());
+        let kept = [("cleanup.policy".to_string(), "compact".to_string())].into();
+        assert!(warnings(&topic(3, 2), &kept)[0].contains("cleanup.policy=compact"));
     }
 }

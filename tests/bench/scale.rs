@@ -54,6 +54,7 @@ fn synthetic(topics: usize, partitions: i32, brokers: i32) -> ClusterSnapshot {
                 ObservedConfig {
                     value: Some(v.into()),
                     is_topic_override: o,
+                    kind: Default::default(),
                 },
             )
         })

@@ -429,6 +429,18 @@ impl TestEnv {
         )));
     }
 
+    /// Waits until `done` holds, failing with `what` after the deadline.
+    pub async fn wait_for(&self, what: &str, mut done: impl FnMut() -> bool) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while !done() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
     /// Requests of one API the current operator has sent to this test's cluster.
     pub fn kafka_requests(&self, api: &str) -> u64 {
         self.observers
