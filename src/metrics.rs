@@ -55,6 +55,17 @@ fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.001, 2.0, 15))
 }
 
+/// One KafkaTopic's gauges, as its status shows them.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TopicGauges {
+    pub under_replicated: i64,
+    pub offline: i64,
+    pub under_min_isr: i64,
+    pub ready: bool,
+    pub drifted: bool,
+    pub reassigning: bool,
+}
+
 pub struct Metrics {
     registry: Registry,
     pub topic_under_replicated: Family<TopicLabels, Gauge>,
@@ -62,6 +73,7 @@ pub struct Metrics {
     pub topic_under_min_isr: Family<TopicLabels, Gauge>,
     pub topic_ready: Family<TopicLabels, Gauge>,
     pub topic_drifted: Family<TopicLabels, Gauge>,
+    pub topic_reassigning: Family<TopicLabels, Gauge>,
     pub reconciles: Family<ReconcileLabels, Counter>,
     pub reconcile_duration: HistogramFamily<ControllerLabels>,
     pub kafka_requests: Family<AdminResultLabels, Counter>,
@@ -90,6 +102,7 @@ impl Metrics {
             topic_under_min_isr: Family::default(),
             topic_ready: Family::default(),
             topic_drifted: Family::default(),
+            topic_reassigning: Family::default(),
             reconciles: Family::default(),
             reconcile_duration: Family::new_with_constructor(latency_histogram),
             kafka_requests: Family::default(),
@@ -126,6 +139,11 @@ impl Metrics {
             "topic_drifted",
             "1 when Kafka differs from the declaration and the difference stands",
             m.topic_drifted.clone(),
+        );
+        registry.register(
+            "topic_reassigning",
+            "1 while the operator moves the topic's replicas to its declared replication factor",
+            m.topic_reassigning.clone(),
         );
         registry.register(
             "reconcile",
@@ -183,26 +201,21 @@ impl Metrics {
         out
     }
 
-    pub fn set_topic(
-        &self,
-        labels: TopicLabels,
-        under_replicated: i64,
-        offline: i64,
-        under_min_isr: i64,
-        ready: bool,
-        drifted: bool,
-    ) {
+    pub fn set_topic(&self, labels: TopicLabels, g: TopicGauges) {
         self.topic_under_replicated
             .get_or_create(&labels)
-            .set(under_replicated);
-        self.topic_offline.get_or_create(&labels).set(offline);
+            .set(g.under_replicated);
+        self.topic_offline.get_or_create(&labels).set(g.offline);
         self.topic_under_min_isr
             .get_or_create(&labels)
-            .set(under_min_isr);
-        self.topic_ready.get_or_create(&labels).set(ready as i64);
+            .set(g.under_min_isr);
+        self.topic_ready.get_or_create(&labels).set(g.ready as i64);
         self.topic_drifted
             .get_or_create(&labels)
-            .set(drifted as i64);
+            .set(g.drifted as i64);
+        self.topic_reassigning
+            .get_or_create(&labels)
+            .set(g.reassigning as i64);
         self.topics_seen.lock().unwrap().insert(labels);
     }
 
@@ -219,6 +232,7 @@ impl Metrics {
                 &self.topic_under_min_isr,
                 &self.topic_ready,
                 &self.topic_drifted,
+                &self.topic_reassigning,
             ] {
                 family.remove(labels);
             }
@@ -255,7 +269,15 @@ mod tests {
             topic: "t".into(),
             cluster: "c".into(),
         };
-        m.set_topic(labels.clone(), 2, 1, 1, false, false);
+        m.set_topic(
+            labels.clone(),
+            TopicGauges {
+                under_replicated: 2,
+                offline: 1,
+                under_min_isr: 1,
+                ..TopicGauges::default()
+            },
+        );
         let text = m.encode();
         assert!(
             text.contains(

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use kafka_topic_operator::metrics::{Metrics, TopicLabels};
+use kafka_topic_operator::metrics::{Metrics, TopicGauges, TopicLabels};
 
 fn exported_metric_names() -> BTreeSet<String> {
     let m = Metrics::new();
@@ -14,11 +14,7 @@ fn exported_metric_names() -> BTreeSet<String> {
             topic: "t".into(),
             cluster: "c".into(),
         },
-        0,
-        0,
-        0,
-        true,
-        false,
+        TopicGauges::default(),
     );
     m.reconciled("topic", true, 0.1);
     for family in [

@@ -26,7 +26,7 @@ use crate::api::{
     ReassignmentStatus,
 };
 use crate::kafka::KafkaError;
-use crate::metrics::TopicLabels;
+use crate::metrics::{TopicGauges, TopicLabels};
 use crate::model::{
     BROKER_THROTTLE_CONFIGS, ClusterSnapshot, ConfigChanges, DesiredTopic, ObservedTopic,
 };
@@ -773,11 +773,14 @@ fn record_metrics(topic: &KafkaTopic, status: &KafkaTopicStatus, ctx: &Context) 
     let is_true = |t: &str| find(&status.conditions, t).is_some_and(|c| c.is_true());
     ctx.metrics.set_topic(
         labels,
-        status.under_replicated_partitions.unwrap_or(0) as i64,
-        status.offline_partitions.unwrap_or(0) as i64,
-        status.under_min_isr_partitions.unwrap_or(0) as i64,
-        is_true("Ready"),
-        is_true("Drifted"),
+        TopicGauges {
+            under_replicated: status.under_replicated_partitions.unwrap_or(0) as i64,
+            offline: status.offline_partitions.unwrap_or(0) as i64,
+            under_min_isr: status.under_min_isr_partitions.unwrap_or(0) as i64,
+            ready: is_true("Ready"),
+            drifted: is_true("Drifted"),
+            reassigning: status.reassignment.is_some(),
+        },
     );
 }
 
