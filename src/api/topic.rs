@@ -80,9 +80,15 @@ pub struct KafkaTopicSpec {
     /// `min.insync.replicas` belongs in spec.minInSyncReplicas, not here; the replication
     /// throttle lists (`leader/follower.replication.throttled.replicas`) belong to the operator,
     /// which sets them while it moves replicas.
+    ///
+    /// Refused at admission: min.insync.replicas and the two throttle lists. (CEL cannot read
+    /// this map, whose values have no single type, so the schema says it with `not required`.)
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    #[x_kube(validation = Rule::new("!('min.insync.replicas' in self)").message("min.insync.replicas is set with spec.minInSyncReplicas, not in spec.config"))]
-    #[x_kube(validation = Rule::new("!('leader.replication.throttled.replicas' in self) && !('follower.replication.throttled.replicas' in self)").message("the replication throttle lists are the operator's own: it sets them while it moves replicas and removes them after"))]
+    #[schemars(extend("not" = {"anyOf": [
+        {"required": ["min.insync.replicas"]},
+        {"required": ["leader.replication.throttled.replicas"]},
+        {"required": ["follower.replication.throttled.replicas"]}
+    ]}))]
     pub config: BTreeMap<String, ConfigValue>,
 
     /// Retain (default) leaves the Kafka topic in place when this resource is deleted. Delete

@@ -443,12 +443,16 @@ async fn apply<'p>(
                         .collect(),
                     delete: vec![],
                 };
+                // The lists first: while a topic lists throttled replicas, the cluster
+                // reconcile never removes broker rates.
+                if !replicas.is_empty() {
+                    admin
+                        .alter_topic_configs(&desired.name, replicas, false)
+                        .await?;
+                }
                 for broker in brokers {
                     admin.alter_broker_configs(*broker, &rates).await?;
                 }
-                admin
-                    .alter_topic_configs(&desired.name, replicas, false)
-                    .await?
             }
             Action::Reassign { moves } => admin.alter_reassignments(&desired.name, moves).await?,
             Action::Unthrottle(changes) => {

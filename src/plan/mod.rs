@@ -373,52 +373,55 @@ fn plan_replicas(
     }
 
     let overrides = observed.overrides();
-    if !moves.is_empty() {
-        // Throttled replicas: the current ones (sources) lead, the new ones follow; for moves
-        // already under way too, since the lists are replaced whole.
-        let mut leaders = BTreeSet::new();
-        let mut followers = BTreeSet::new();
-        let mut involved = BTreeSet::new();
-        for p in &observed.partitions {
-            let (current, new): (Vec<i32>, Vec<i32>) = match moves.get(&p.id) {
-                Some(target) => (
-                    p.replicas.clone(),
-                    target
-                        .iter()
-                        .copied()
-                        .filter(|b| !p.replicas.contains(b))
-                        .collect(),
-                ),
-                None if p.is_moving() => (
-                    p.replicas
-                        .iter()
-                        .copied()
-                        .filter(|b| !p.adding.contains(b))
-                        .collect(),
-                    p.adding.clone(),
-                ),
-                None => continue,
-            };
-            for b in &current {
-                leaders.insert(format!("{}:{b}", p.id));
-                involved.insert(*b);
-            }
-            for b in &new {
-                followers.insert(format!("{}:{b}", p.id));
-                involved.insert(*b);
-            }
+    // Throttled replicas: the current ones (sources) lead, the new ones follow; for moves
+    // already under way too, since the lists are replaced whole.
+    let mut leaders = BTreeSet::new();
+    let mut followers = BTreeSet::new();
+    let mut involved = BTreeSet::new();
+    for p in &observed.partitions {
+        let (current, new): (Vec<i32>, Vec<i32>) = match moves.get(&p.id) {
+            Some(target) => (
+                p.replicas.clone(),
+                target
+                    .iter()
+                    .copied()
+                    .filter(|b| !p.replicas.contains(b))
+                    .collect(),
+            ),
+            None if p.is_moving() => (
+                p.replicas
+                    .iter()
+                    .copied()
+                    .filter(|b| !p.adding.contains(b))
+                    .collect(),
+                p.adding.clone(),
+            ),
+            None => continue,
+        };
+        for b in &current {
+            leaders.insert(format!("{}:{b}", p.id));
+            involved.insert(*b);
         }
+        for b in &new {
+            followers.insert(format!("{}:{b}", p.id));
+            involved.insert(*b);
+        }
+    }
+    // Brokers of this topic's moves without the declared rate (never set, or removed meanwhile,
+    // for example by another operator instance that saw no move): a move is never left to run
+    // unthrottled.
+    let rate = cluster.throttle.to_string();
+    let unthrottled: Vec<i32> = involved
+        .into_iter()
+        .filter(|b| {
+            let set = cluster.broker_overrides.get(b);
+            !BROKER_THROTTLE_CONFIGS
+                .iter()
+                .all(|k| set.and_then(|s| s.get(*k)) == Some(&rate))
+        })
+        .collect();
+    if !moves.is_empty() {
         if cluster.throttle > 0 {
-            let rate = cluster.throttle.to_string();
-            let brokers: Vec<i32> = involved
-                .into_iter()
-                .filter(|b| {
-                    let set = cluster.broker_overrides.get(b);
-                    !BROKER_THROTTLE_CONFIGS
-                        .iter()
-                        .all(|k| set.and_then(|s| s.get(*k)) == Some(&rate))
-                })
-                .collect();
             let mut replicas = ConfigChanges::default();
             replicas
                 .set
@@ -428,12 +431,19 @@ fn plan_replicas(
                 .insert(FOLLOWER_THROTTLED_REPLICAS.to_string(), join(&followers));
             plan.actions.push(Action::Throttle {
                 rate: cluster.throttle,
-                brokers,
+                brokers: unthrottled,
                 replicas,
             });
         }
         plan.actions.push(Action::Reassign { moves });
         return;
+    }
+    if moving_now > 0 && cluster.throttle > 0 && !unthrottled.is_empty() {
+        plan.actions.push(Action::Throttle {
+            rate: cluster.throttle,
+            brokers: unthrottled,
+            replicas: ConfigChanges::default(),
+        });
     }
     if moving_now > 0 || incomplete > 0 {
         return; // wait for Kafka to finish (or for a free move slot)
@@ -956,6 +966,25 @@ mod tests {
         assert_eq!((p.moving, p.waiting), (2, 1));
 
         view.move_budget = 0;
+        // The move under way lost its broker rates (removed by someone else): they come back.
+        let plan = plan_with(&desired(), Some(&topic), &view, false);
+        assert_eq!(
+            plan.actions,
+            vec![Action::Throttle {
+                rate: 1000,
+                brokers: vec![1, 2, 3],
+                replicas: ConfigChanges::default()
+            }]
+        );
+        for b in 1..=3 {
+            view.broker_overrides.insert(
+                b,
+                BROKER_THROTTLE_CONFIGS
+                    .iter()
+                    .map(|k| (k.to_string(), "1000".to_string()))
+                    .collect(),
+            );
+        }
         let plan = plan_with(&desired(), Some(&topic), &view, false);
         assert!(
             plan.actions.is_empty(),
