@@ -74,7 +74,15 @@ Configuration:
       - { name: kafka.server.BrokerServer, level: INFO }
 L4J
 
-new_cluster_id() { python3 -c 'import uuid,base64;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))'; }
+# A random KRaft cluster id (URL-safe base64 of a UUID). One that starts with '-' would be read
+# by StorageTool as an option ("--cluster-id: expected one argument"), so draw again.
+new_cluster_id() { python3 -c '
+import uuid, base64
+while True:
+    id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    if not id.startswith("-"):
+        print(id)
+        break'; }
 
 # start_kafka_node <dir name> <node id> <client port> <controller port> <voters> <cluster id> <extra properties>
 start_kafka_node() {
