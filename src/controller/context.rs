@@ -36,6 +36,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     pub recorder: Recorder,
     pub settings: Settings,
+    /// Retry delays of failing reconciles.
+    pub backoff: super::backoff::Backoff,
 }
 
 impl Context {
@@ -52,6 +54,7 @@ impl Context {
             instance: std::env::var("POD_NAME").ok(),
         };
         Context {
+            backoff: Default::default(),
             recorder: Recorder::new(client.clone(), reporter),
             client,
             clusters,

@@ -1,6 +1,7 @@
 //! The controllers: watch KafkaTopics and KafkaClusters, reconcile each against the cluster's
 //! snapshot, and report in their status.
 
+pub mod backoff;
 pub mod cluster;
 pub mod context;
 pub mod credentials;
@@ -15,7 +16,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::watcher;
-use kube::{Api, Client, ResourceExt};
+use kube::{Api, Client, Resource, ResourceExt};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
@@ -178,7 +179,14 @@ pub async fn run_with(
         .reconcile_all_on(ticks(&observers))
         .graceful_shutdown_on(async move { stop_topics.cancelled().await })
         .run(
-            |obj, ctx: Arc<Context>| measured("topic", ctx.clone(), topic::reconcile(obj, ctx)),
+            |obj, ctx: Arc<Context>| {
+                measured(
+                    "topic",
+                    object_key(&*obj),
+                    ctx.clone(),
+                    topic::reconcile(obj, ctx),
+                )
+            },
             error_policy,
             ctx.clone(),
         )
@@ -188,7 +196,14 @@ pub async fn run_with(
         .reconcile_all_on(ticks(&observers))
         .graceful_shutdown_on(async move { stop_clusters.cancelled().await })
         .run(
-            |obj, ctx: Arc<Context>| measured("cluster", ctx.clone(), cluster::reconcile(obj, ctx)),
+            |obj, ctx: Arc<Context>| {
+                measured(
+                    "cluster",
+                    object_key(&*obj),
+                    ctx.clone(),
+                    cluster::reconcile(obj, ctx),
+                )
+            },
             error_policy,
             ctx.clone(),
         )
@@ -202,6 +217,7 @@ pub async fn run_with(
 /// controller for every object.
 async fn measured(
     controller: &'static str,
+    key: String,
     ctx: Arc<Context>,
     reconcile: impl std::future::Future<Output = Result<Action, Error>>,
 ) -> Result<Action, Error> {
@@ -221,7 +237,20 @@ async fn measured(
     };
     ctx.metrics
         .reconciled(controller, result.is_ok(), started.elapsed().as_secs_f64());
+    if result.is_ok() {
+        ctx.backoff.succeeded(&key);
+    }
     result
+}
+
+/// `Kind/namespace/name`: the key of an object's failure count.
+fn object_key<K: Resource<DynamicType = ()>>(obj: &K) -> String {
+    format!(
+        "{}/{}/{}",
+        K::kind(&()),
+        obj.namespace().unwrap_or_default(),
+        obj.name_any()
+    )
 }
 
 async fn log_failure<T, E: std::fmt::Display>(controller: &'static str, result: Result<T, E>) {
@@ -230,7 +259,13 @@ async fn log_failure<T, E: std::fmt::Display>(controller: &'static str, result: 
     }
 }
 
-fn error_policy<K: ResourceExt>(obj: Arc<K>, error: &Error, _ctx: Arc<Context>) -> Action {
-    warn!(name = %obj.name_any(), %error, "reconcile error; retrying");
-    Action::requeue(Duration::from_secs(5))
+/// A failed reconcile is retried after an exponential, capped delay (src/controller/backoff.rs).
+fn error_policy<K: Resource<DynamicType = ()>>(
+    obj: Arc<K>,
+    error: &Error,
+    ctx: Arc<Context>,
+) -> Action {
+    let wait = ctx.backoff.failed(&object_key(&*obj));
+    warn!(name = %obj.name_any(), %error, retry_in_s = wait.as_secs(), "reconcile error; retrying");
+    Action::requeue(wait)
 }

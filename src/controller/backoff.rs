@@ -1,0 +1,57 @@
+//! Retry delays of failing reconciles: exponential per object, capped, and forgotten on the
+//! object's first success, so a persistent failure costs little and a transient one recovers fast.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// First retry after a failure.
+pub const FIRST_RETRY: Duration = Duration::from_secs(1);
+/// Longest wait between retries.
+pub const MAX_RETRY: Duration = Duration::from_secs(300);
+
+/// Consecutive failures per object (kind/namespace/name).
+#[derive(Default)]
+pub struct Backoff {
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Backoff {
+    /// Records a failure of `key` and returns how long to wait before the next try:
+    /// 1 s, 2 s, 4 s, ... up to 5 minutes.
+    pub fn failed(&self, key: &str) -> Duration {
+        // A panic elsewhere while holding the lock leaves plain counters behind: still usable.
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let n = failures.entry(key.to_string()).or_default();
+        *n = n.saturating_add(1);
+        delay(*n)
+    }
+
+    /// Forgets the failures of `key`.
+    pub fn succeeded(&self, key: &str) {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        failures.remove(key);
+    }
+}
+
+/// The wait after `failures` consecutive failures.
+pub fn delay(failures: u32) -> Duration {
+    let doublings = failures.saturating_sub(1).min(16);
+    (FIRST_RETRY * 2u32.pow(doublings)).min(MAX_RETRY)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn doubles_up_to_the_cap_and_resets_on_success() {
+        let b = Backoff::default();
+        let waits: Vec<u64> = (0..11).map(|_| b.failed("kt/ns/a").as_secs()).collect();
+        assert_eq!(waits, vec![1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300]);
+        assert_eq!(b.failed("kt/ns/b"), FIRST_RETRY, "per object");
+        b.succeeded("kt/ns/a");
+        assert_eq!(b.failed("kt/ns/a"), FIRST_RETRY);
+        assert_eq!(delay(u32::MAX), MAX_RETRY);
+    }
+}
