@@ -6,6 +6,7 @@
 pub mod api;
 pub mod cli;
 pub mod controller;
+pub mod creator;
 pub mod http;
 pub mod kafka;
 pub mod leader;

@@ -6,7 +6,8 @@
 //! snapshot, so the next reconcile sees its own write instead of re-applying it.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::sync::{Notify, watch};
@@ -14,9 +15,17 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use crate::creator::Creator;
 use crate::kafka::security::Security;
 use crate::kafka::{KafkaAdmin, KafkaError};
 use crate::model::{ClusterSnapshot, ObservedTopic};
+use crate::plan::ClusterView;
+
+/// Locks a mutex whose data stays consistent even if a holder panicked (plain maps of
+/// observations): a panic in one reconcile must not poison every later one.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// The latest result of observing a cluster.
 #[derive(Clone, Debug)]
@@ -52,6 +61,51 @@ pub enum TopicView {
 /// Identifies a KafkaCluster resource: namespace/name.
 pub type ClusterKey = (String, String);
 
+/// What a new look at a cluster changed, for the topic controller to re-run only the
+/// reconciles that can have something new to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Changed {
+    /// Everything about the cluster may have changed (first snapshot, brokers, reachability,
+    /// the KafkaCluster's spec): every topic of the cluster is reconciled.
+    All,
+    /// Only these Kafka topics look different from the previous snapshot.
+    Topics(Vec<String>),
+}
+
+/// One cluster's change.
+#[derive(Clone, Debug)]
+pub struct Change {
+    pub cluster: ClusterKey,
+    pub changed: Changed,
+}
+
+/// What changed between two snapshots of a cluster.
+pub fn diff(previous: Option<&ClusterSnapshot>, next: &ClusterSnapshot) -> Changed {
+    let Some(previous) = previous else {
+        return Changed::All;
+    };
+    if previous.brokers != next.brokers
+        || previous.broker_overrides != next.broker_overrides
+        || previous.cluster_id != next.cluster_id
+    {
+        return Changed::All;
+    }
+    let mut names: Vec<String> = next
+        .topics
+        .iter()
+        .filter(|(name, t)| previous.topics.get(*name) != Some(*t))
+        .map(|(name, _)| name.clone())
+        .collect();
+    names.extend(
+        previous
+            .topics
+            .keys()
+            .filter(|name| !next.topics.contains_key(*name))
+            .cloned(),
+    );
+    Changed::Topics(names)
+}
+
 pub struct ClusterObserver {
     pub admin: Arc<dyn KafkaAdmin>,
     /// What the observer was started for (bootstrap servers); a change means a new observer.
@@ -64,6 +118,13 @@ pub struct ClusterObserver {
     /// Held while a topic plans and applies changes, so that moves started by concurrent
     /// reconciles never exceed the cluster's maxConcurrentMoves.
     pub write_lock: tokio::sync::Mutex<()>,
+    /// Bumped by every snapshot and every patch: the cluster view below is valid for one value.
+    version: AtomicU64,
+    /// The cluster view (brokers, load, moves under way), built once per version instead of
+    /// once per topic reconcile.
+    view: Mutex<Option<(u64, Arc<ClusterView>)>>,
+    /// Batches the topic creations of this cluster.
+    pub creator: Creator,
 }
 
 impl ClusterObserver {
@@ -72,7 +133,7 @@ impl ClusterObserver {
         let Observation::Observed { started, snapshot } = self.observation() else {
             return vec![];
         };
-        let patches = self.patches.lock().unwrap();
+        let patches = lock(&self.patches);
         let mut out: BTreeMap<String, ObservedTopic> = snapshot.topics.clone();
         for (name, (at, topic)) in patches.iter().filter(|(_, (at, _))| *at > started) {
             let _ = at;
@@ -100,10 +161,7 @@ impl ClusterObserver {
                 reason, message, ..
             } => TopicView::Failed { reason, message },
             Observation::Observed { started, snapshot } => {
-                let patched = self
-                    .patches
-                    .lock()
-                    .unwrap()
+                let patched = lock(&self.patches)
                     .get(name)
                     .filter(|(at, _)| *at > started)
                     .map(|(_, t)| t.clone());
@@ -115,10 +173,32 @@ impl ClusterObserver {
 
     /// Records a fresh read of one topic (None: it does not exist).
     pub fn patch(&self, name: &str, read_at: Instant, topic: Option<ObservedTopic>) {
-        self.patches
-            .lock()
-            .unwrap()
-            .insert(name.to_string(), (read_at, topic));
+        lock(&self.patches).insert(name.to_string(), (read_at, topic));
+        self.version.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The cluster as the plan sees it, from the latest snapshot with patches. Built once per
+    /// snapshot or patch and shared, so a reconcile costs nothing proportional to the cluster.
+    /// `max_concurrent_moves` and `throttle` come from the KafkaCluster's spec.
+    pub fn view(&self, max_concurrent_moves: usize, throttle: i64) -> ClusterView {
+        let version = self.version.load(Ordering::Relaxed);
+        let cached = lock(&self.view)
+            .as_ref()
+            .filter(|(v, _)| *v == version)
+            .map(|(_, view)| view.clone());
+        let base = match cached {
+            Some(view) => view,
+            None => {
+                let snapshot = match self.observation() {
+                    Observation::Observed { snapshot, .. } => snapshot,
+                    _ => Arc::new(ClusterSnapshot::default()),
+                };
+                let view = Arc::new(ClusterView::new(&snapshot, &self.topics(), 0, 0));
+                *lock(&self.view) = Some((version, view.clone()));
+                view
+            }
+        };
+        base.with_policy(max_concurrent_moves, throttle)
     }
 
     /// Asks for a new snapshot now instead of at the next interval.
@@ -148,6 +228,7 @@ pub type Connector =
 pub struct Observers {
     observers: Mutex<HashMap<ClusterKey, Arc<ClusterObserver>>>,
     updates: watch::Sender<u64>,
+    changes: tokio::sync::broadcast::Sender<Change>,
     resync: Duration,
     request_timeout: Duration,
     connect: Box<Connector>,
@@ -165,6 +246,7 @@ impl Observers {
         Observers {
             observers: Mutex::new(HashMap::new()),
             updates: watch::channel(0).0,
+            changes: tokio::sync::broadcast::channel(1024).0,
             resync,
             request_timeout,
             connect: Box::new(connect),
@@ -176,8 +258,22 @@ impl Observers {
         self.updates.subscribe()
     }
 
+    /// What each new look at a cluster changed (see [`Changed`]). A receiver that falls behind
+    /// gets a `Lagged` error and should treat it as "everything changed".
+    pub fn changes(&self) -> tokio::sync::broadcast::Receiver<Change> {
+        self.changes.subscribe()
+    }
+
+    /// Every topic of `cluster` should be looked at again (its KafkaCluster changed).
+    pub fn touch_all(&self, cluster: &ClusterKey) {
+        let _ = self.changes.send(Change {
+            cluster: cluster.clone(),
+            changed: Changed::All,
+        });
+    }
+
     pub fn get(&self, key: &ClusterKey) -> Option<Arc<ClusterObserver>> {
-        self.observers.lock().unwrap().get(key).cloned()
+        lock(&self.observers).get(key).cloned()
     }
 
     /// The observer for a cluster reached at `bootstrap` with `security`, started if needed,
@@ -189,7 +285,7 @@ impl Observers {
         security: &Security,
     ) -> Arc<ClusterObserver> {
         let connection_key = format!("{} {}", bootstrap.join(","), security.fingerprint());
-        let mut map = self.observers.lock().unwrap();
+        let mut map = lock(&self.observers);
         if let Some(existing) = map.get(key)
             && existing.connection_key == connection_key
         {
@@ -204,12 +300,12 @@ impl Observers {
 
     /// Keeps only the observers whose key passes `keep`.
     pub fn retain(&self, keep: impl Fn(&ClusterKey) -> bool) {
-        self.observers.lock().unwrap().retain(|k, _| keep(k));
+        lock(&self.observers).retain(|k, _| keep(k));
     }
 
     /// Stops observing a cluster (its KafkaCluster was deleted).
     pub fn remove(&self, key: &ClusterKey) {
-        if self.observers.lock().unwrap().remove(key).is_some() {
+        if lock(&self.observers).remove(key).is_some() {
             info!(cluster = %format!("{}/{}", key.0, key.1), "stopped cluster observer");
         }
     }
@@ -223,7 +319,7 @@ impl Observers {
         let (tx, rx) = watch::channel(Observation::Pending);
         let refresh_now = Arc::new(Notify::new());
         let cancel = CancellationToken::new();
-        let observer = Arc::new(ClusterObserver {
+        let observer = Arc::new_cyclic(|weak| ClusterObserver {
             admin: admin.clone(),
             connection_key,
             observation: rx,
@@ -231,18 +327,24 @@ impl Observers {
             refresh_now: refresh_now.clone(),
             cancel: cancel.clone(),
             write_lock: tokio::sync::Mutex::new(()),
+            version: AtomicU64::new(0),
+            view: Mutex::new(None),
+            creator: Creator::start(weak.clone()),
         });
         let weak = Arc::downgrade(&observer);
         let updates = self.updates.clone();
+        let changes = self.changes.clone();
         let resync = self.resync;
         tokio::spawn(async move {
             let mut failures: u32 = 0;
+            let mut last: Option<Arc<ClusterSnapshot>> = None;
             loop {
                 let started = Instant::now();
                 let result = tokio::select! {
                     _ = cancel.cancelled() => return,
                     r = admin.snapshot() => r,
                 };
+                let failures_before = failures;
                 let wait = match result {
                     Ok(snapshot) => {
                         if failures > 0 {
@@ -252,16 +354,23 @@ impl Observers {
                         debug!(cluster = %key.1, topics = snapshot.topics.len(), "snapshot");
                         if let Some(observer) = weak.upgrade() {
                             // Patches older than this snapshot are superseded by it.
-                            observer
-                                .patches
-                                .lock()
-                                .unwrap()
-                                .retain(|_, (at, _)| *at > started);
+                            lock(&observer.patches).retain(|_, (at, _)| *at > started);
+                            observer.version.fetch_add(1, Ordering::Relaxed);
                         }
-                        tx.send_replace(Observation::Observed {
-                            started,
-                            snapshot: Arc::new(snapshot),
-                        });
+                        let snapshot = Arc::new(snapshot);
+                        let changed = if failures_before > 0 {
+                            Changed::All
+                        } else {
+                            diff(last.as_deref(), &snapshot)
+                        };
+                        last = Some(snapshot.clone());
+                        tx.send_replace(Observation::Observed { started, snapshot });
+                        if changed != Changed::Topics(vec![]) {
+                            let _ = changes.send(Change {
+                                cluster: key.clone(),
+                                changed,
+                            });
+                        }
                         resync
                     }
                     Err(error) => {
@@ -269,6 +378,12 @@ impl Observers {
                         let retry_in = backoff(failures, resync);
                         warn!(cluster = %key.1, %error, retry_in_s = retry_in.as_secs_f32(), "observing Kafka failed");
                         tx.send_replace(failed(&error, retry_in));
+                        if failures == 1 {
+                            let _ = changes.send(Change {
+                                cluster: key.clone(),
+                                changed: Changed::All,
+                            });
+                        }
                         retry_in
                     }
                 };
@@ -308,5 +423,55 @@ mod tests {
         let resync = Duration::from_secs(30);
         let waits: Vec<u64> = (1..=7).map(|n| backoff(n, resync).as_secs()).collect();
         assert_eq!(waits, vec![1, 2, 4, 8, 16, 30, 30]);
+    }
+
+    fn snapshot(topics: &[(&str, usize)]) -> ClusterSnapshot {
+        ClusterSnapshot {
+            topics: topics
+                .iter()
+                .map(|(name, partitions)| {
+                    (
+                        name.to_string(),
+                        ObservedTopic {
+                            name: name.to_string(),
+                            topic_id: None,
+                            is_internal: false,
+                            partitions: (0..*partitions as i32)
+                                .map(|id| crate::model::ObservedPartition {
+                                    id,
+                                    leader: 1,
+                                    replicas: vec![1],
+                                    isr: vec![1],
+                                    adding: vec![],
+                                    removing: vec![],
+                                })
+                                .collect(),
+                            configs: Default::default(),
+                        },
+                    )
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn only_topics_that_changed_are_named() {
+        let a = snapshot(&[("same", 1), ("grows", 1), ("goes", 1)]);
+        let b = snapshot(&[("same", 1), ("grows", 2), ("new", 1)]);
+        assert_eq!(diff(None, &a), Changed::All);
+        assert_eq!(diff(Some(&a), &a), Changed::Topics(vec![]));
+        assert_eq!(
+            diff(Some(&a), &b),
+            Changed::Topics(vec!["grows".into(), "new".into(), "goes".into()])
+        );
+        let mut c = a.clone();
+        c.brokers.push(crate::model::Broker {
+            id: 4,
+            host: "h".into(),
+            port: 1,
+            rack: None,
+        });
+        assert_eq!(diff(Some(&a), &c), Changed::All);
     }
 }

@@ -62,6 +62,11 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
         warn!(cluster = %key.1, %error, "removing replication throttles failed; retrying at the next resync");
     }
     let previous = cluster.status.as_ref();
+    if previous.and_then(|p| p.observed_generation) != cluster.metadata.generation {
+        // The spec changed (policy, defaults, reassignment settings): every topic of the
+        // cluster is looked at again, not only those whose Kafka topic changed.
+        ctx.observers.touch_all(&key);
+    }
     let status = cluster_status(&cluster, &key, &observation, previous, &ctx);
     record_metrics(&key, &status, &ctx);
 

@@ -26,7 +26,7 @@ use crate::kafka::instrumented::InstrumentedAdmin;
 use crate::kafka::security::Security;
 use crate::kafka::{KafkaAdmin, KafkaError, KafkaProtocolAdmin};
 use crate::metrics::Metrics;
-use crate::observer::{ClusterKey, Observers};
+use crate::observer::{Change, Changed, ClusterKey, Observers};
 pub use context::{Context, Settings};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -176,7 +176,7 @@ pub async fn run_with(
     };
     let stop_topics = shutdown.clone();
     let topics = topic_controller
-        .reconcile_all_on(ticks(&observers))
+        .reconcile_on(changed_topics(&observers, ctx.topics.clone()))
         .graceful_shutdown_on(async move { stop_topics.cancelled().await })
         .run(
             |obj, ctx: Arc<Context>| {
@@ -210,6 +210,48 @@ pub async fn run_with(
         .for_each(|result| log_failure("cluster", result));
     tokio::join!(topics, clusters);
     info!("controllers stopped");
+}
+
+/// The KafkaTopics to reconcile after each new look at a cluster: only those whose Kafka topic
+/// changed (or all of the cluster's, when the cluster itself changed). An idle cluster of
+/// thousands of topics costs no reconcile at all.
+fn changed_topics(
+    observers: &Observers,
+    store: kube::runtime::reflector::Store<KafkaTopic>,
+) -> impl futures::Stream<Item = kube::runtime::reflector::ObjectRef<KafkaTopic>> + Send + 'static
+{
+    use tokio::sync::broadcast::error::RecvError;
+    let changes = futures::stream::unfold(observers.changes(), |mut rx| async move {
+        match rx.recv().await {
+            Ok(change) => Some((Some(change), rx)),
+            // Fell behind: treat it as "everything changed" rather than miss something.
+            Err(RecvError::Lagged(_)) => Some((None, rx)),
+            Err(RecvError::Closed) => None,
+        }
+    });
+    changes.flat_map(move |change| {
+        let names: Option<std::collections::HashSet<String>> = match &change {
+            Some(Change {
+                changed: Changed::Topics(names),
+                ..
+            }) => Some(names.iter().cloned().collect()),
+            _ => None,
+        };
+        let refs: Vec<_> = store
+            .state()
+            .iter()
+            .filter(|t| {
+                change
+                    .as_ref()
+                    .is_none_or(|c| ownership::cluster_key(t) == c.cluster)
+                    && names
+                        .as_ref()
+                        .is_none_or(|n| n.contains(&t.kafka_topic_name()))
+            })
+            .map(|t| kube::runtime::reflector::ObjectRef::from_obj(t.as_ref()))
+            .collect();
+        futures::stream::iter(refs)
+    })
 }
 
 /// Runs one reconcile and records its result and duration in the metrics. A panic (a bug) is

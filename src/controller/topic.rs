@@ -27,9 +27,7 @@ use crate::api::{
 };
 use crate::kafka::KafkaError;
 use crate::metrics::{TopicGauges, TopicLabels};
-use crate::model::{
-    BROKER_THROTTLE_CONFIGS, ClusterSnapshot, ConfigChanges, DesiredTopic, ObservedTopic,
-};
+use crate::model::{BROKER_THROTTLE_CONFIGS, ConfigChanges, DesiredTopic, ObservedTopic};
 use crate::observer::{ClusterObserver, TopicView};
 use crate::plan::desired::desired_topic;
 use crate::plan::warnings::warnings;
@@ -140,9 +138,10 @@ async fn sync(topic: &KafkaTopic, cluster: &KafkaCluster, ctx: &Context) -> (Top
             owner.namespace().unwrap_or_default(),
             owner.name_any()
         );
+        // Looked at again every resync: when the owner goes, this one takes over.
         return (
             not_synced(topic, Verdict::not_ready("Conflict", message)),
-            idle,
+            Requeue::requeue(ctx.settings.resync),
         );
     }
 
@@ -160,7 +159,7 @@ async fn sync(topic: &KafkaTopic, cluster: &KafkaCluster, ctx: &Context) -> (Top
             settle,
         );
     };
-    let (snapshot, observed) = match observer.topic(&name) {
+    let observed = match observer.topic(&name) {
         TopicView::Pending => {
             return (
                 not_synced(
@@ -173,7 +172,7 @@ async fn sync(topic: &KafkaTopic, cluster: &KafkaCluster, ctx: &Context) -> (Top
         TopicView::Failed { reason, message } => {
             return (not_synced(topic, Verdict::not_ready(reason, message)), idle);
         }
-        TopicView::Observed { snapshot, topic } => (snapshot, topic),
+        TopicView::Observed { topic, .. } => topic,
     };
     let enforce = cluster.spec.policy.mode == PolicyMode::Enforce;
     let memory = memory(topic, cluster);
@@ -182,9 +181,15 @@ async fn sync(topic: &KafkaTopic, cluster: &KafkaCluster, ctx: &Context) -> (Top
     let mut plan = plan_topic(
         &desired,
         observed.as_ref(),
-        &cluster_view(&observer, &snapshot, cluster),
+        &cluster_view(&observer, cluster),
         &memory,
     );
+    if enforce
+        && plan.blocker.is_none()
+        && matches!(plan.actions.as_slice(), [Action::CreateTopic { .. }])
+    {
+        return create(topic, ctx, &observer, cluster, &desired, &memory).await;
+    }
     // Writes are planned again under the cluster's write lock, on a fresh read of the topic:
     // the snapshot may be up to one resync old (someone may have created or fixed the topic
     // meanwhile), and concurrent reconciles must not exceed maxConcurrentMoves together.
@@ -202,7 +207,7 @@ async fn sync(topic: &KafkaTopic, cluster: &KafkaCluster, ctx: &Context) -> (Top
                 plan = plan_topic(
                     &desired,
                     observed.as_ref(),
-                    &cluster_view(&observer, &snapshot, cluster),
+                    &cluster_view(&observer, cluster),
                     &memory,
                 );
             }
@@ -293,12 +298,7 @@ async fn sync(topic: &KafkaTopic, cluster: &KafkaCluster, ctx: &Context) -> (Top
 
     let set_configs = configs_set(&applied);
     let replan = |fresh: Option<&ObservedTopic>| {
-        plan_topic(
-            &desired,
-            fresh,
-            &cluster_view(&observer, &snapshot, cluster),
-            &memory,
-        )
+        plan_topic(&desired, fresh, &cluster_view(&observer, cluster), &memory)
     };
     let (fresh, after) = match read_back_settled(&observer, &name, &set_configs, replan).await {
         Ok(read) => read,
@@ -361,16 +361,83 @@ async fn sync(topic: &KafkaTopic, cluster: &KafkaCluster, ctx: &Context) -> (Top
     (report, requeue)
 }
 
-/// What the plan needs to know about the rest of the cluster, from the snapshot with patches.
-fn cluster_view(
+/// Creates the topic with the cluster's creation batcher (src/creator.rs) and reports what
+/// Kafka shows afterwards.
+async fn create(
+    topic: &KafkaTopic,
+    ctx: &Context,
     observer: &ClusterObserver,
-    snapshot: &ClusterSnapshot,
     cluster: &KafkaCluster,
-) -> ClusterView {
+    desired: &DesiredTopic,
+    memory: &Memory,
+) -> (TopicReport, Requeue) {
+    let name = &desired.name;
+    let mut report = not_synced(topic, Verdict::ready(""));
+    report.mode = Some(format!("{:?}", cluster.spec.policy.mode));
+    report.warnings = warnings(desired, &Default::default());
+    let created = match observer.creator.create(desired.clone()).await {
+        Ok(created) => created,
+        Err(error) => {
+            warn!(topic = %name, %error, "creating the topic failed");
+            let verdict = Verdict::not_ready(error.reason(), error.to_string());
+            if ready_reason(topic) != Some(verdict.reason.clone()) {
+                ctx.event(
+                    topic,
+                    EventType::Warning,
+                    &verdict.reason,
+                    "Apply",
+                    verdict.message.clone(),
+                )
+                .await;
+            }
+            report.verdict = verdict;
+            let retry = if error.is_retriable() {
+                Requeue::requeue(ctx.settings.resync)
+            } else {
+                Requeue::await_change()
+            };
+            return (report, retry);
+        }
+    };
+    if !created.existed {
+        let action = Action::CreateTopic {
+            topic: desired.clone(),
+            assignments: created.assignments.clone(),
+        };
+        announce(topic, ctx, &TopicPlan::default(), &[&action], None, true).await;
+    }
+    let Some(fresh) = created.observed else {
+        report.verdict = Verdict::not_ready(
+            "Creating",
+            format!("topic {name} created; waiting for it to appear in Kafka's metadata"),
+        );
+        return (report, Requeue::requeue(SETTLING));
+    };
+    let after = plan_topic(
+        desired,
+        Some(&fresh),
+        &cluster_view(observer, cluster),
+        memory,
+    );
+    report.drift = after.drift.clone();
+    report.kept = after.kept.clone();
+    report.warnings = warnings(desired, &after.kept);
+    report.reassignment = reassignment_status(topic, &after, cluster);
+    report.verdict = verdict(&after, &after.held);
+    report.observed = Some(fresh);
+    let requeue = if after.actions.is_empty() && after.reassignment.is_none() {
+        Requeue::await_change()
+    } else {
+        Requeue::requeue(SETTLING)
+    };
+    (report, requeue)
+}
+
+/// What the plan needs to know about the rest of the cluster: built once per snapshot (or
+/// patch) by the observer, shared by every topic's reconcile.
+fn cluster_view(observer: &ClusterObserver, cluster: &KafkaCluster) -> ClusterView {
     let policy = &cluster.spec.reassignment;
-    ClusterView::new(
-        snapshot,
-        &observer.topics(),
+    observer.view(
         policy.max_concurrent_moves as usize,
         policy.throttle_bytes_per_second,
     )

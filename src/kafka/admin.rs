@@ -35,13 +35,13 @@ use kafka_protocol::protocol::{Request, StrBytes};
 use tokio::sync::Mutex;
 use tracing::{debug, info};
 
-use super::KafkaAdmin;
 use super::connection::{CallError, Connection};
 use super::error::{KafkaError, check};
 use super::security::Security;
+use super::{KafkaAdmin, TopicToCreate};
 use crate::model::{
     AUTO_CREATE_TOPICS, BROKER_THROTTLE_CONFIGS, Broker, ClusterSnapshot, ConfigChanges,
-    ConfigKind, DesiredTopic, ObservedConfig, ObservedPartition, ObservedTopic,
+    ConfigKind, ObservedConfig, ObservedPartition, ObservedTopic,
 };
 
 /// Kafka's resource type codes in config APIs.
@@ -52,11 +52,11 @@ const SOURCE_DYNAMIC_TOPIC: i8 = 1;
 const SOURCE_DYNAMIC_BROKER: i8 = 2;
 /// ElectLeaders election_type: the preferred (first) replica.
 const ELECTION_PREFERRED: i8 = 0;
-/// Partition indexes named when listing one topic's reassignments.
-const MAX_PARTITIONS_LISTED: i32 = 10_000;
 /// IncrementalAlterConfigs operations.
 const OP_SET: i8 = 0;
 const OP_DELETE: i8 = 1;
+/// Topics per CreateTopics request (as Kafka's own tools batch them).
+const CREATE_TOPICS_BATCH: usize = 100;
 /// Topics per DescribeConfigs request: keeps each response a few MB at most.
 const DESCRIBE_CONFIGS_BATCH: usize = 500;
 /// How long Kafka may take to finish a topic operation before answering.
@@ -86,8 +86,11 @@ pub struct KafkaProtocolAdmin {
     bootstrap: Vec<String>,
     security: Security,
     request_timeout: Duration,
-    /// Connection to any broker (a bootstrap server), for requests any broker answers.
-    connection: Mutex<Option<Connection>>,
+    /// Connections to any broker (a bootstrap server), for requests any broker answers: one for
+    /// reads (snapshots), one for writes, so a write waiting on Kafka's controller never holds
+    /// up a snapshot and a large snapshot never delays a write.
+    read_connection: Mutex<Option<Connection>>,
+    write_connection: Mutex<Option<Connection>>,
     /// Connections to specific brokers, for requests only that broker answers (its configs).
     broker_connections: Mutex<HashMap<i32, Connection>>,
     /// Advertised address of each broker, from the last metadata.
@@ -112,7 +115,8 @@ impl KafkaProtocolAdmin {
             bootstrap,
             security,
             request_timeout,
-            connection: Mutex::new(None),
+            read_connection: Mutex::new(None),
+            write_connection: Mutex::new(None),
             broker_connections: Mutex::new(HashMap::new()),
             broker_addrs: SyncMutex::new(HashMap::new()),
             next_server: SyncMutex::new(0),
@@ -169,7 +173,10 @@ impl KafkaProtocolAdmin {
         F: Fn(i16) -> R,
     {
         *self.counts.lock().unwrap().entry(api).or_default() += 1;
-        let mut guard = self.connection.lock().await;
+        let mut guard = match kind {
+            Kind::Read => self.read_connection.lock().await,
+            Kind::Write => self.write_connection.lock().await,
+        };
         let mut last_io = String::new();
         for _attempt in 0..2 {
             if guard.is_none() {
@@ -381,10 +388,16 @@ impl KafkaProtocolAdmin {
             );
         }
         let names: Vec<String> = topics.keys().cloned().collect();
-        for (topic, moves) in self
-            .reassignments(if all { None } else { Some(&names) })
-            .await?
-        {
+        let partitions: Vec<(String, Vec<i32>)> = topics
+            .values()
+            .map(|t| (t.name.clone(), t.partitions.iter().map(|p| p.id).collect()))
+            .collect();
+        let listed = if all {
+            None
+        } else {
+            Some(partitions.as_slice())
+        };
+        for (topic, moves) in self.reassignments(listed).await? {
             let Some(t) = topics.get_mut(&topic) else {
                 continue;
             };
@@ -407,18 +420,19 @@ impl KafkaProtocolAdmin {
 
 impl KafkaProtocolAdmin {
     /// Ongoing reassignments (all topics, or the named ones): topic -> partition -> (adding, removing).
+    /// `names`: the topics to ask about, with their partition ids (Kafka lists none for an
+    /// empty array, so every partition is named).
     async fn reassignments(
         &self,
-        names: Option<&[String]>,
+        names: Option<&[(String, Vec<i32>)]>,
     ) -> Result<BTreeMap<String, TopicMoves>, KafkaError> {
         let topics = names.map(|names| {
             names
                 .iter()
-                .map(|n| {
+                .map(|(n, partitions)| {
                     ListPartitionReassignmentsTopics::default()
                         .with_name(topic_name(n))
-                        // Every partition: Kafka lists none for an empty array, so name them.
-                        .with_partition_indexes((0..MAX_PARTITIONS_LISTED).collect())
+                        .with_partition_indexes(partitions.clone())
                 })
                 .collect::<Vec<_>>()
         });
@@ -551,6 +565,53 @@ impl KafkaProtocolAdmin {
     }
 }
 
+/// One topic of a CreateTopics request: every declared config, and our placement when given.
+fn creatable_topic(t: &TopicToCreate) -> Result<CreatableTopic, KafkaError> {
+    let topic = &t.topic;
+    let replication_factor =
+        i16::try_from(topic.replication_factor).map_err(|_| KafkaError::Api {
+            api: "CreateTopics",
+            resource: topic.name.clone(),
+            code: ResponseError::InvalidReplicationFactor,
+            message: Some(format!(
+                "replication factor {} is too large",
+                topic.replication_factor
+            )),
+        })?;
+    let configs: Vec<_> = topic
+        .all_configs()
+        .into_iter()
+        .map(|(k, v)| {
+            CreatableTopicConfig::default()
+                .with_name(StrBytes::from_string(k))
+                .with_value(Some(StrBytes::from_string(v)))
+        })
+        .collect();
+    let creatable = CreatableTopic::default()
+        .with_name(topic_name(&topic.name))
+        .with_configs(configs);
+    if t.assignments.is_empty() {
+        return Ok(creatable
+            .with_num_partitions(topic.partitions)
+            .with_replication_factor(replication_factor));
+    }
+    // Our placement: Kafka requires -1 for both counts when replicas are assigned.
+    Ok(creatable
+        .with_num_partitions(-1)
+        .with_replication_factor(-1)
+        .with_assignments(
+            t.assignments
+                .iter()
+                .enumerate()
+                .map(|(i, set)| {
+                    CreatableReplicaAssignment::default()
+                        .with_partition_index(i as i32)
+                        .with_broker_ids(set.iter().map(|b| BrokerId(*b)).collect())
+                })
+                .collect(),
+        ))
+}
+
 /// A topic's ongoing moves: partition -> (replicas being added, replicas being removed).
 type TopicMoves = BTreeMap<i32, (Vec<i32>, Vec<i32>)>;
 
@@ -606,75 +667,46 @@ impl KafkaAdmin for KafkaProtocolAdmin {
         self.observe_topics(&metadata, false).await
     }
 
-    async fn create_topic(
+    async fn create_topics(
         &self,
-        topic: &DesiredTopic,
-        assignments: &[Vec<i32>],
+        topics: &[TopicToCreate],
         validate_only: bool,
-    ) -> Result<(), KafkaError> {
-        let replication_factor =
-            i16::try_from(topic.replication_factor).map_err(|_| KafkaError::Api {
-                api: "CreateTopics",
-                resource: topic.name.clone(),
-                code: ResponseError::InvalidReplicationFactor,
-                message: Some(format!(
-                    "replication factor {} is too large",
-                    topic.replication_factor
-                )),
-            })?;
-        let configs: Vec<_> = topic
-            .all_configs()
-            .into_iter()
-            .map(|(k, v)| {
-                CreatableTopicConfig::default()
-                    .with_name(StrBytes::from_string(k))
-                    .with_value(Some(StrBytes::from_string(v)))
-            })
-            .collect();
-        let mut creatable = CreatableTopic::default()
-            .with_name(topic_name(&topic.name))
-            .with_configs(configs);
-        if assignments.is_empty() {
-            creatable = creatable
-                .with_num_partitions(topic.partitions)
-                .with_replication_factor(replication_factor);
-        } else {
-            // Our placement: Kafka requires -1 for both counts when replicas are assigned.
-            creatable = creatable
-                .with_num_partitions(-1)
-                .with_replication_factor(-1)
-                .with_assignments(
-                    assignments
-                        .iter()
-                        .enumerate()
-                        .map(|(i, set)| {
-                            CreatableReplicaAssignment::default()
-                                .with_partition_index(i as i32)
-                                .with_broker_ids(set.iter().map(|b| BrokerId(*b)).collect())
-                        })
-                        .collect(),
+    ) -> Result<BTreeMap<String, Result<(), KafkaError>>, KafkaError> {
+        let mut results = BTreeMap::new();
+        let mut creatable = Vec::new();
+        for t in topics {
+            match creatable_topic(t) {
+                Ok(c) => creatable.push(c),
+                Err(e) => {
+                    results.insert(t.topic.name.clone(), Err(e));
+                }
+            }
+        }
+        for chunk in creatable.chunks(CREATE_TOPICS_BATCH) {
+            if !validate_only {
+                let names: Vec<&str> = chunk.iter().map(|c| c.name.0.as_str()).collect();
+                info!(count = chunk.len(), topics = ?names, "kafka write: create topics");
+            }
+            let (response, _) = self
+                .call("CreateTopics", (5, 7), Kind::of(validate_only), |_| {
+                    CreateTopicsRequest::default()
+                        .with_topics(chunk.to_vec())
+                        .with_timeout_ms(OPERATION_TIMEOUT_MS)
+                        .with_validate_only(validate_only)
+                })
+                .await?;
+            for result in &response.topics {
+                let name = result.name.0.to_string();
+                let outcome = check(
+                    "CreateTopics",
+                    &name,
+                    result.error_code,
+                    result.error_message.as_ref(),
                 );
+                results.insert(name, outcome);
+            }
         }
-        if !validate_only {
-            info!(topic = %topic.name, partitions = topic.partitions, replication_factor, "kafka write: create topic");
-        }
-        let (response, _) = self
-            .call("CreateTopics", (5, 7), Kind::of(validate_only), |_| {
-                CreateTopicsRequest::default()
-                    .with_topics(vec![creatable.clone()])
-                    .with_timeout_ms(OPERATION_TIMEOUT_MS)
-                    .with_validate_only(validate_only)
-            })
-            .await?;
-        for result in &response.topics {
-            check(
-                "CreateTopics",
-                &topic.name,
-                result.error_code,
-                result.error_message.as_ref(),
-            )?;
-        }
-        Ok(())
+        Ok(results)
     }
 
     async fn create_partitions(

@@ -2,7 +2,7 @@
 
 use kafka_protocol::ResponseError;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum KafkaError {
     /// No bootstrap server answered (refused, timed out, closed the connection).
     #[error("cannot reach Kafka at {servers}: {detail}")]

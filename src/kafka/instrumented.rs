@@ -6,9 +6,9 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 
-use super::{KafkaAdmin, KafkaError};
+use super::{KafkaAdmin, KafkaError, TopicToCreate};
 use crate::metrics::{AdminLabels, AdminResultLabels, Metrics};
-use crate::model::{ClusterSnapshot, ConfigChanges, DesiredTopic, ObservedTopic};
+use crate::model::{ClusterSnapshot, ConfigChanges, ObservedTopic};
 
 pub struct InstrumentedAdmin {
     inner: Arc<dyn KafkaAdmin>,
@@ -66,16 +66,15 @@ impl KafkaAdmin for InstrumentedAdmin {
     ) -> Result<BTreeMap<String, ObservedTopic>, KafkaError> {
         timed!(self, "describe_topics", self.inner.describe_topics(names))
     }
-    async fn create_topic(
+    async fn create_topics(
         &self,
-        topic: &DesiredTopic,
-        assignments: &[Vec<i32>],
+        topics: &[TopicToCreate],
         validate_only: bool,
-    ) -> Result<(), KafkaError> {
+    ) -> Result<BTreeMap<String, Result<(), KafkaError>>, KafkaError> {
         timed!(
             self,
-            "create_topic",
-            self.inner.create_topic(topic, assignments, validate_only)
+            "create_topics",
+            self.inner.create_topics(topics, validate_only)
         )
     }
     async fn create_partitions(

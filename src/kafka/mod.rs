@@ -18,6 +18,14 @@ pub use error::KafkaError;
 
 use crate::model::{ClusterSnapshot, ConfigChanges, DesiredTopic, ObservedTopic};
 
+/// A topic to create: the declaration with defaults applied and the replica sets of partitions
+/// 0.. (empty: Kafka places them).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopicToCreate {
+    pub topic: DesiredTopic,
+    pub assignments: Vec<Vec<i32>>,
+}
+
 /// What the operator needs from a Kafka cluster. No call here ever creates a topic implicitly:
 /// metadata requests are sent with `allow_auto_topic_creation = false`.
 #[async_trait]
@@ -32,15 +40,33 @@ pub trait KafkaAdmin: Send + Sync {
         names: &[String],
     ) -> Result<BTreeMap<String, ObservedTopic>, KafkaError>;
 
-    /// Creates a topic with all its configs in one request: Kafka validates everything first,
-    /// so an invalid config creates nothing. With `validate_only`, Kafka only checks.
-    /// `assignments` are the replica sets of partitions 0.. (empty: Kafka places them).
+    /// Creates topics, each with all its configs, in as few requests as Kafka allows. Kafka
+    /// validates each topic whole, so an invalid config creates nothing of that topic and
+    /// fails that topic alone: the answer holds each topic's own result (Kafka's message
+    /// included). The outer error is for the request itself (unreachable, answer lost). With
+    /// `validate_only`, Kafka only checks.
+    async fn create_topics(
+        &self,
+        topics: &[TopicToCreate],
+        validate_only: bool,
+    ) -> Result<BTreeMap<String, Result<(), KafkaError>>, KafkaError>;
+
+    /// One topic: [`KafkaAdmin::create_topics`] with a single entry.
     async fn create_topic(
         &self,
         topic: &DesiredTopic,
         assignments: &[Vec<i32>],
         validate_only: bool,
-    ) -> Result<(), KafkaError>;
+    ) -> Result<(), KafkaError> {
+        let one = [TopicToCreate {
+            topic: topic.clone(),
+            assignments: assignments.to_vec(),
+        }];
+        self.create_topics(&one, validate_only)
+            .await?
+            .remove(&topic.name)
+            .unwrap_or(Ok(()))
+    }
 
     /// Grows a topic to `total` partitions; `assignments` are the new partitions' replica sets.
     async fn create_partitions(

@@ -157,6 +157,8 @@ pub struct ClusterView {
     pub move_budget: usize,
     /// Replication throttle for moves, bytes/s (0: unthrottled).
     pub throttle: i64,
+    /// Partitions moving now in the whole cluster.
+    pub moving: usize,
 }
 
 impl ClusterView {
@@ -190,6 +192,17 @@ impl ClusterView {
             broker_overrides: snapshot.broker_overrides.clone(),
             move_budget: max_concurrent_moves.max(1).saturating_sub(moving),
             throttle,
+            moving,
+        }
+    }
+
+    /// The same view under a cluster's reassignment policy. The budget counts the moves under
+    /// way, which the view keeps from when it was built.
+    pub fn with_policy(&self, max_concurrent_moves: usize, throttle: i64) -> ClusterView {
+        ClusterView {
+            move_budget: max_concurrent_moves.max(1).saturating_sub(self.moving),
+            throttle,
+            ..self.clone()
         }
     }
 
@@ -657,6 +670,7 @@ mod tests {
             broker_overrides: BTreeMap::new(),
             move_budget: 10,
             throttle: 1000,
+            moving: 0,
         }
     }
 

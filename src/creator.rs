@@ -1,0 +1,183 @@
+//! Topic creations of one cluster, batched: creations that arrive together (a GitOps sync
+//! applying hundreds of KafkaTopics) go to Kafka in a few CreateTopics requests with per-topic
+//! results, and are read back together, instead of one create and one read per topic.
+//!
+//! Safety is the same as for a single creation: CreateTopics never creates a topic that exists
+//! (Kafka answers TopicAlreadyExists for that topic alone, which means "read it and plan
+//! again"), every topic is validated whole by Kafka (an invalid config fails that topic alone,
+//! with Kafka's message), replicas are placed by our placement with the load of the whole batch
+//! counted, and a request whose answer was lost is never resent: every topic in it gets
+//! WriteUnconfirmed and its reconcile reads Kafka again.
+
+use std::sync::Weak;
+use std::time::Duration;
+
+use kafka_protocol::ResponseError;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+use tracing::debug;
+
+use crate::kafka::{KafkaError, TopicToCreate};
+use crate::model::{DesiredTopic, ObservedTopic};
+use crate::observer::ClusterObserver;
+use crate::plan::placement::{self, Brokers};
+
+/// How long the first creation of a batch waits for others to join it.
+const BATCH_WINDOW: Duration = Duration::from_millis(20);
+/// Creations handled in one batch at most (Kafka gets them in requests of 100).
+const MAX_BATCH: usize = 1000;
+/// Read-backs while Kafka's metadata does not show a just-created topic yet.
+const READ_BACK_TRIES: usize = 10;
+const READ_BACK_PAUSE: Duration = Duration::from_millis(300);
+
+/// What a creation did.
+#[derive(Debug)]
+pub struct Created {
+    /// The replica sets sent (empty when the topic already existed).
+    pub assignments: Vec<Vec<i32>>,
+    /// The topic existed already: nothing was created (the snapshot was older than it).
+    pub existed: bool,
+    /// The topic as read back (None: not in Kafka's metadata yet).
+    pub observed: Option<ObservedTopic>,
+}
+
+struct Request {
+    topic: DesiredTopic,
+    reply: oneshot::Sender<Result<Created, KafkaError>>,
+}
+
+/// The handle reconciles submit creations to.
+pub struct Creator {
+    tx: mpsc::UnboundedSender<Request>,
+}
+
+impl Creator {
+    /// Starts the batching task of `observer`; it ends when the observer is dropped.
+    pub fn start(observer: Weak<ClusterObserver>) -> Creator {
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(run(observer, rx));
+        Creator { tx }
+    }
+
+    /// Creates `topic` (with others that arrive at the same moment) and reads it back.
+    pub async fn create(&self, topic: DesiredTopic) -> Result<Created, KafkaError> {
+        let (reply, answer) = oneshot::channel();
+        let gone = || KafkaError::Unreachable {
+            servers: "cluster observer".into(),
+            detail: "stopped (the KafkaCluster changed or was deleted)".into(),
+        };
+        self.tx.send(Request { topic, reply }).map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
+    }
+}
+
+async fn run(observer: Weak<ClusterObserver>, mut rx: mpsc::UnboundedReceiver<Request>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        let deadline = Instant::now() + BATCH_WINDOW;
+        while batch.len() < MAX_BATCH {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(request)) => batch.push(request),
+                _ => break,
+            }
+        }
+        let Some(observer) = observer.upgrade() else {
+            return;
+        };
+        create_batch(&observer, batch).await;
+    }
+}
+
+async fn create_batch(observer: &ClusterObserver, batch: Vec<Request>) {
+    // Under the cluster's write lock, like every other write: nothing else plans meanwhile.
+    let _guard = observer.write_lock.lock().await;
+    let view = observer.view(0, 0);
+    let brokers = Brokers::new(&view.live);
+    let mut load = view.load.clone();
+    let mut pending = Vec::new();
+    for request in batch {
+        let rf = request.topic.replication_factor as usize;
+        match placement::place_new(request.topic.partitions as usize, rf, &brokers, &mut load) {
+            Ok(assignments) => pending.push((request, assignments)),
+            Err(_) => {
+                let error = KafkaError::Api {
+                    api: "CreateTopics",
+                    resource: request.topic.name.clone(),
+                    code: ResponseError::InvalidReplicationFactor,
+                    message: Some(
+                        crate::plan::not_enough_brokers(
+                            request.topic.replication_factor,
+                            &view.live_ids(),
+                        )
+                        .message,
+                    ),
+                };
+                let _ = request.reply.send(Err(error));
+            }
+        }
+    }
+    if pending.is_empty() {
+        return;
+    }
+    let to_create: Vec<TopicToCreate> = pending
+        .iter()
+        .map(|(r, assignments)| TopicToCreate {
+            topic: r.topic.clone(),
+            assignments: assignments.clone(),
+        })
+        .collect();
+    debug!(count = to_create.len(), "creating topics in a batch");
+    let mut results = match observer.admin.create_topics(&to_create, false).await {
+        Ok(results) => results,
+        Err(error) => {
+            for (request, _) in pending {
+                let _ = request.reply.send(Err(error.clone()));
+            }
+            return;
+        }
+    };
+    // Which topics exist now (created, or already there): read them back together.
+    let mut done = Vec::new();
+    for (request, assignments) in pending {
+        match results.remove(&request.topic.name).unwrap_or(Ok(())) {
+            Ok(()) => done.push((request, assignments, false)),
+            Err(e) if e.code() == Some(ResponseError::TopicAlreadyExists) => {
+                done.push((request, vec![], true))
+            }
+            Err(e) => {
+                let _ = request.reply.send(Err(e));
+            }
+        }
+    }
+    let mut missing: Vec<String> = done.iter().map(|(r, _, _)| r.topic.name.clone()).collect();
+    for attempt in 0..READ_BACK_TRIES {
+        if missing.is_empty() {
+            break;
+        }
+        if attempt > 0 {
+            tokio::time::sleep(READ_BACK_PAUSE).await;
+        }
+        let read_at = Instant::now();
+        let Ok(mut fresh) = observer.admin.describe_topics(&missing).await else {
+            break; // the reconciles report Creating and look again
+        };
+        missing.retain(|name| match fresh.remove(name) {
+            Some(topic) => {
+                observer.patch(name, read_at, Some(topic));
+                false
+            }
+            None => true,
+        });
+    }
+    for (request, assignments, existed) in done {
+        let observed = match observer.topic(&request.topic.name) {
+            crate::observer::TopicView::Observed { topic, .. } => topic,
+            _ => None,
+        };
+        let _ = request.reply.send(Ok(Created {
+            assignments,
+            existed,
+            observed,
+        }));
+    }
+}
