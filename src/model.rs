@@ -232,6 +232,8 @@ pub struct ClusterSnapshot {
     /// Brokers with auto.create.topics.enable=true: a producer's or consumer's first look at a
     /// missing topic creates it there with the broker's defaults.
     pub auto_create_brokers: Vec<i32>,
+    /// Brokers whose own configs could not be read this time, with why.
+    pub broker_errors: BTreeMap<i32, String>,
 }
 
 pub const AUTO_CREATE_TOPICS: &str = "auto.create.topics.enable";

@@ -36,6 +36,9 @@ pub enum Observation {
         /// When the snapshot's requests started: anything written before this is in it.
         started: Instant,
         snapshot: Arc<ClusterSnapshot>,
+        /// Set while newer snapshots time out: Kafka is slow, and this is the last good view,
+        /// kept rather than calling the cluster unreachable. Says since when and why.
+        stale: Option<String>,
     },
     Failed {
         reason: &'static str,
@@ -130,7 +133,10 @@ pub struct ClusterObserver {
 impl ClusterObserver {
     /// Every topic as last observed, patches included.
     pub fn topics(&self) -> Vec<ObservedTopic> {
-        let Observation::Observed { started, snapshot } = self.observation() else {
+        let Observation::Observed {
+            started, snapshot, ..
+        } = self.observation()
+        else {
             return vec![];
         };
         let patches = lock(&self.patches);
@@ -160,7 +166,9 @@ impl ClusterObserver {
             Observation::Failed {
                 reason, message, ..
             } => TopicView::Failed { reason, message },
-            Observation::Observed { started, snapshot } => {
+            Observation::Observed {
+                started, snapshot, ..
+            } => {
                 let patched = lock(&self.patches)
                     .get(name)
                     .filter(|(at, _)| *at > started)
@@ -364,7 +372,11 @@ impl Observers {
                             diff(last.as_deref(), &snapshot)
                         };
                         last = Some(snapshot.clone());
-                        tx.send_replace(Observation::Observed { started, snapshot });
+                        tx.send_replace(Observation::Observed {
+                            started,
+                            snapshot,
+                            stale: None,
+                        });
                         if changed != Changed::Topics(vec![]) {
                             let _ = changes.send(Change {
                                 cluster: key.clone(),
@@ -372,6 +384,26 @@ impl Observers {
                             });
                         }
                         resync
+                    }
+                    Err(KafkaError::Slow { api, detail }) if last.is_some() => {
+                        // A slow answer is not an unreachable cluster: keep the last good view.
+                        failures += 1;
+                        let retry_in = backoff(failures, resync);
+                        let last_good = match &*tx.borrow() {
+                            Observation::Observed { started, .. } => Some(*started),
+                            _ => None,
+                        };
+                        let age = last_good.map(|t| t.elapsed().as_secs()).unwrap_or(0);
+                        warn!(cluster = %key.1, api, %detail, "Kafka is slow; keeping the last good snapshot");
+                        tx.send_modify(|o| {
+                            if let Observation::Observed { stale, .. } = o {
+                                *stale = Some(format!(
+                                    "Kafka is slow: {detail} ({api}); showing the snapshot from {age} s ago, next attempt in {} s",
+                                    retry_in.as_secs()
+                                ));
+                            }
+                        });
+                        retry_in
                     }
                     Err(error) => {
                         failures += 1;

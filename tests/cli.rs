@@ -154,8 +154,13 @@ fn plan_prints_what_reconcile_would_do_and_writes_nothing() {
         "{out}"
     );
     assert!(out.contains("move replicas: p0 ["), "{out}");
+    // min.insync.replicas 2 waits until the move has given every partition 2 in-sync replicas.
     assert!(
-        out.contains(r#"configs: set {"min.insync.replicas": "2", "retention.ms": "2000"}"#),
+        out.contains(r#"configs: set {"retention.ms": "2000"}"#),
+        "{out}"
+    );
+    assert!(
+        out.contains("waits (MinIsrRaiseWaiting): min.insync.replicas stays 1"),
         "{out}"
     );
     assert!(out.ends_with("plan OK\n"), "{out}");

@@ -123,7 +123,9 @@ fn cluster_status(
             reason,
             format!("{message} (next attempt in {}s)", retry_in.as_secs()),
         ),
-        Observation::Observed { snapshot, .. } => {
+        Observation::Observed {
+            snapshot, stale, ..
+        } => {
             status.cluster_id = snapshot.cluster_id.clone();
             status.controller = snapshot.controller_id;
             status.broker_count = Some(snapshot.brokers.len() as i32);
@@ -170,16 +172,25 @@ fn cluster_status(
             } else {
                 format!("Enabled on {}", join_ids(&snapshot.auto_create_brokers))
             });
-            Condition::new(
-                "Ready",
-                true,
-                "Connected",
-                format!(
-                    "{} brokers, {} topics",
-                    snapshot.brokers.len(),
-                    snapshot.topics.len()
+            match stale {
+                // Still connected and still managing topics, from the last good view.
+                Some(why) => Condition::new("Ready", true, "KafkaSlow", why.clone()),
+                None => Condition::new(
+                    "Ready",
+                    true,
+                    "Connected",
+                    format!(
+                        "{} brokers, {} topics{}",
+                        snapshot.brokers.len(),
+                        snapshot.topics.len(),
+                        snapshot
+                            .broker_errors
+                            .iter()
+                            .map(|(b, e)| format!("; broker {b} unreadable: {e}"))
+                            .collect::<String>()
+                    ),
                 ),
-            )
+            }
         }
     };
     let mut conditions = vec![ready];

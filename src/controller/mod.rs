@@ -218,8 +218,7 @@ pub async fn run_with(
 fn changed_topics(
     observers: &Observers,
     store: kube::runtime::reflector::Store<KafkaTopic>,
-) -> impl futures::Stream<Item = kube::runtime::reflector::ObjectRef<KafkaTopic>> + Send + 'static
-{
+) -> impl futures::Stream<Item = kube::runtime::reflector::ObjectRef<KafkaTopic>> + Send + 'static {
     use tokio::sync::broadcast::error::RecvError;
     let changes = futures::stream::unfold(observers.changes(), |mut rx| async move {
         match rx.recv().await {

@@ -2,7 +2,7 @@
 //! requests serialized on it, reconnecting (to the next bootstrap server) when it breaks.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex as SyncMutex;
+use std::sync::{Arc, Mutex as SyncMutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -92,7 +92,9 @@ pub struct KafkaProtocolAdmin {
     read_connection: Mutex<Option<Connection>>,
     write_connection: Mutex<Option<Connection>>,
     /// Connections to specific brokers, for requests only that broker answers (its configs).
-    broker_connections: Mutex<HashMap<i32, Connection>>,
+    /// One slot per broker, each with its own lock: a broker that is slow to connect or answer
+    /// holds up requests to itself only.
+    broker_connections: SyncMutex<HashMap<i32, Arc<Mutex<Option<Connection>>>>>,
     /// Advertised address of each broker, from the last metadata.
     broker_addrs: SyncMutex<HashMap<i32, String>>,
     /// Index of the bootstrap server to try first on the next connect.
@@ -117,7 +119,7 @@ impl KafkaProtocolAdmin {
             request_timeout,
             read_connection: Mutex::new(None),
             write_connection: Mutex::new(None),
-            broker_connections: Mutex::new(HashMap::new()),
+            broker_connections: SyncMutex::new(HashMap::new()),
             broker_addrs: SyncMutex::new(HashMap::new()),
             next_server: SyncMutex::new(0),
             counts: SyncMutex::new(BTreeMap::new()),
@@ -136,7 +138,7 @@ impl KafkaProtocolAdmin {
                     *self.next_server.lock().unwrap() = idx;
                     return Ok(conn);
                 }
-                Err(CallError::Io(e)) => failures.push(e),
+                Err(CallError::Io(e) | CallError::TimedOut(e)) => failures.push(e),
                 // Authentication and TLS failures are the same on every server: say so.
                 Err(CallError::Kafka(e)) => return Err(e),
             }
@@ -178,29 +180,44 @@ impl KafkaProtocolAdmin {
             Kind::Write => self.write_connection.lock().await,
         };
         let mut last_io = String::new();
+        let mut timed_out = false;
         for _attempt in 0..2 {
             if guard.is_none() {
                 *guard = Some(self.connect().await?);
             }
             let conn = guard.as_mut().expect("connection was just set");
             let version = conn.pick_version::<R>(api, versions)?;
-            match conn
+            let failure = match conn
                 .call(&build(version), version, api, self.timeout(kind))
                 .await
             {
                 Ok(response) => return Ok((response, version)),
                 Err(CallError::Kafka(e)) => return Err(e),
-                Err(CallError::Io(e)) => {
-                    debug!(error = %e, "Kafka connection broken; reconnecting");
-                    *guard = None;
-                    let mut next = self.next_server.lock().unwrap();
-                    *next = (*next + 1) % self.bootstrap.len().max(1);
-                    if kind == Kind::Write {
-                        return Err(KafkaError::WriteUnconfirmed { api, detail: e });
-                    }
-                    last_io = e;
+                Err(CallError::Io(e)) => e,
+                Err(CallError::TimedOut(e)) => {
+                    timed_out = true;
+                    e
                 }
+            };
+            // The connection is unusable either way (a late answer would be read as the next
+            // request's): drop it and try the next bootstrap server.
+            debug!(error = %failure, "Kafka connection broken; reconnecting");
+            *guard = None;
+            let mut next = self.next_server.lock().unwrap();
+            *next = (*next + 1) % self.bootstrap.len().max(1);
+            if kind == Kind::Write {
+                return Err(KafkaError::WriteUnconfirmed {
+                    api,
+                    detail: failure,
+                });
             }
+            last_io = failure;
+        }
+        if timed_out {
+            return Err(KafkaError::Slow {
+                api,
+                detail: last_io,
+            });
         }
         Err(KafkaError::Unreachable {
             servers: self.bootstrap.join(","),
@@ -232,24 +249,29 @@ impl KafkaProtocolAdmin {
                 servers: format!("broker {broker}"),
                 detail: "not in the cluster's metadata".into(),
             })?;
-        let mut conns = self.broker_connections.lock().await;
+        let slot = self
+            .broker_connections
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(broker)
+            .or_default()
+            .clone();
+        let mut conn_slot = slot.lock().await;
         let mut last_io = String::new();
         for _attempt in 0..2 {
-            let conn = match conns.entry(broker) {
-                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::hash_map::Entry::Vacant(e) => {
-                    match Connection::open(&addr, self.request_timeout, &self.security).await {
-                        Ok(c) => e.insert(c),
-                        Err(CallError::Io(detail)) => {
-                            return Err(KafkaError::Unreachable {
-                                servers: addr,
-                                detail,
-                            });
-                        }
-                        Err(CallError::Kafka(err)) => return Err(err),
+            if conn_slot.is_none() {
+                match Connection::open(&addr, self.request_timeout, &self.security).await {
+                    Ok(c) => *conn_slot = Some(c),
+                    Err(CallError::Io(detail) | CallError::TimedOut(detail)) => {
+                        return Err(KafkaError::Unreachable {
+                            servers: addr,
+                            detail,
+                        });
                     }
+                    Err(CallError::Kafka(err)) => return Err(err),
                 }
-            };
+            }
+            let conn = conn_slot.as_mut().expect("connection was just set");
             let version = conn.pick_version::<R>(api, versions)?;
             match conn
                 .call(&build(version), version, api, self.timeout(kind))
@@ -257,8 +279,8 @@ impl KafkaProtocolAdmin {
             {
                 Ok(response) => return Ok(response),
                 Err(CallError::Kafka(e)) => return Err(e),
-                Err(CallError::Io(e)) => {
-                    conns.remove(&broker);
+                Err(CallError::Io(e) | CallError::TimedOut(e)) => {
+                    *conn_slot = None;
                     if kind == Kind::Write {
                         return Err(KafkaError::WriteUnconfirmed { api, detail: e });
                     }
@@ -642,11 +664,22 @@ impl KafkaAdmin for KafkaProtocolAdmin {
         let topics = self.observe_topics(&metadata, true).await?;
         let mut broker_overrides = BTreeMap::new();
         let mut auto_create_brokers = Vec::new();
-        for b in &brokers {
-            let (throttles, auto_create) = self.broker_configs(b.id).await?;
-            broker_overrides.insert(b.id, throttles);
-            if auto_create {
-                auto_create_brokers.push(b.id);
+        let mut broker_errors = BTreeMap::new();
+        // Each broker answers for its own configs, all at once; one that cannot be read (down,
+        // unreachable address, not authorized) is named, and the rest of the snapshot stands.
+        let answers =
+            futures::future::join_all(brokers.iter().map(|b| self.broker_configs(b.id))).await;
+        for (b, answer) in brokers.iter().zip(answers) {
+            match answer {
+                Ok((throttles, auto_create)) => {
+                    broker_overrides.insert(b.id, throttles);
+                    if auto_create {
+                        auto_create_brokers.push(b.id);
+                    }
+                }
+                Err(error) => {
+                    broker_errors.insert(b.id, error.to_string());
+                }
             }
         }
         Ok(ClusterSnapshot {
@@ -656,6 +689,7 @@ impl KafkaAdmin for KafkaProtocolAdmin {
             topics,
             broker_overrides,
             auto_create_brokers,
+            broker_errors,
         })
     }
 

@@ -32,6 +32,8 @@ pub const CLIENT_ID: &str = "kafka-topic-operator";
 #[derive(Debug)]
 pub enum CallError {
     Io(String),
+    /// No answer within the timeout: the broker is slow (or the path to it is).
+    TimedOut(String),
     Kafka(KafkaError),
 }
 
@@ -243,7 +245,13 @@ impl Connection {
             Ok(Bytes::from(body))
         };
         let mut body = match tokio::time::timeout(timeout, exchange).await {
-            Err(_) => return Err(CallError::Io(format!("{api} to {} timed out", self.addr))),
+            Err(_) => {
+                return Err(CallError::TimedOut(format!(
+                    "{api} to {} got no answer within {:.0} s",
+                    self.addr,
+                    timeout.as_secs_f64()
+                )));
+            }
             Ok(result) => result.map_err(io)?,
         };
         let response_header =

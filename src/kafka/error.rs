@@ -15,6 +15,11 @@ pub enum KafkaError {
     )]
     WriteUnconfirmed { api: &'static str, detail: String },
 
+    /// Kafka is connected but did not answer a read in time (overloaded, or a slow network).
+    /// Not the same as unreachable: the operator keeps its last good view meanwhile.
+    #[error("Kafka is slow: {detail} ({api})")]
+    Slow { api: &'static str, detail: String },
+
     /// The TLS handshake failed (untrusted certificate, wrong name, ...).
     #[error("TLS with {addr} failed: {detail}")]
     Tls { addr: String, detail: String },
@@ -48,6 +53,7 @@ impl KafkaError {
         match self {
             KafkaError::Unreachable { .. } => "ClusterUnreachable",
             KafkaError::WriteUnconfirmed { .. } => "WriteUnconfirmed",
+            KafkaError::Slow { .. } => "KafkaSlow",
             KafkaError::UnsupportedVersion { .. } => "UnsupportedKafkaVersion",
             KafkaError::Tls { .. } => "TLSFailed",
             KafkaError::Protocol { .. } => "KafkaError",
@@ -80,7 +86,8 @@ impl KafkaError {
         match self {
             KafkaError::Unreachable { .. }
             | KafkaError::Protocol { .. }
-            | KafkaError::WriteUnconfirmed { .. } => true,
+            | KafkaError::WriteUnconfirmed { .. }
+            | KafkaError::Slow { .. } => true,
             KafkaError::UnsupportedVersion { .. } | KafkaError::Tls { .. } => false,
             KafkaError::Api { code, .. } => code.is_retriable(),
         }
