@@ -288,3 +288,17 @@ pub fn produce_one_on(bootstrap: &str, topic: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Every topic name (`kafka-topics --list`).
+pub fn list() -> Vec<String> {
+    cli("topics", &["--list"])
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+/// Deletes the topics whose names match `regex` (`kafka-topics --delete --topic REGEX`).
+pub fn delete_matching(regex: &str) {
+    cli("topics", &["--delete", "--topic", regex]);
+}
