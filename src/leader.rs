@@ -2,7 +2,16 @@
 //! reconciles. The holder renews the lease every `renew` interval; a lease not renewed for
 //! `duration` may be taken over. Every write carries the lease's resourceVersion, so two
 //! candidates can never both win.
+//!
+//! Fencing: two replicas must never write to Kafka in the same period. The holder may send
+//! Kafka writes only until `renewal started + duration - renew` (the [`write_fence`]), a
+//! bound it can judge on its own monotonic clock; a standby takes a lease over only after it has
+//! itself watched the lease stay unchanged for `duration` (never by comparing the holder's
+//! `renewTime` with its own wall clock). So the old holder stops writing at least `renew`
+//! before anyone else may start. Renewals are time-boxed to `renew`: a hung apiserver call
+//! cannot keep a stale leader going.
 
+use std::sync::Mutex;
 use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
@@ -24,9 +33,48 @@ pub struct LeaseSettings {
     pub renew: Duration,
 }
 
+/// Until when this process may send Kafka writes. `None`: no leader election, always.
+static WRITE_DEADLINE: Mutex<Option<tokio::time::Instant>> = Mutex::new(None);
+static ELECTION_ON: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// True while this process may send Kafka writes: always without leader election; with it,
+/// only while its lease is surely still its own.
+pub fn write_fence() -> bool {
+    if !ELECTION_ON.load(std::sync::atomic::Ordering::Relaxed) {
+        return true;
+    }
+    let deadline = *WRITE_DEADLINE.lock().unwrap_or_else(|e| e.into_inner());
+    deadline.is_some_and(|d| tokio::time::Instant::now() < d)
+}
+
+fn set_write_deadline(deadline: Option<tokio::time::Instant>) {
+    ELECTION_ON.store(true, std::sync::atomic::Ordering::Relaxed);
+    *WRITE_DEADLINE.lock().unwrap_or_else(|e| e.into_inner()) = deadline;
+}
+
 pub struct Elector {
     api: Api<Lease>,
     settings: LeaseSettings,
+    /// The other holder's lease as this replica last saw it change: (resourceVersion, when
+    /// seen, on our monotonic clock). Expiry is judged from here.
+    seen: Mutex<Option<(String, tokio::time::Instant)>>,
+}
+
+/// Whether a lease held by someone else has expired, judged only on our clock: it has, once we
+/// have watched it stay unchanged (same resourceVersion) for longer than its duration.
+fn expired_locally(
+    seen: &mut Option<(String, tokio::time::Instant)>,
+    version: &str,
+    duration: Duration,
+    now: tokio::time::Instant,
+) -> bool {
+    match seen {
+        Some((v, since)) if v == version => now.duration_since(*since) > duration,
+        _ => {
+            *seen = Some((version.to_string(), now));
+            false
+        }
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -37,9 +85,11 @@ enum Attempt {
 
 impl Elector {
     pub fn new(client: kube::Client, settings: LeaseSettings) -> Self {
+        set_write_deadline(None);
         Elector {
             api: Api::namespaced(client, &settings.namespace),
             settings,
+            seen: Mutex::new(None),
         }
     }
 
@@ -47,8 +97,10 @@ impl Elector {
     pub async fn acquire(&self, shutdown: &CancellationToken) -> bool {
         let mut announced = false;
         loop {
-            match self.try_acquire().await {
+            let started = tokio::time::Instant::now();
+            match self.try_acquire_timed().await {
                 Ok(Attempt::Acquired) => {
+                    self.fence_from(started);
                     info!(lease = %self.settings.name, identity = %self.settings.identity, "became the leader");
                     return true;
                 }
@@ -73,25 +125,52 @@ impl Elector {
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => {
+                    // No more writes from here on: the standby may start as soon as we release.
+                    set_write_deadline(None);
                     self.release().await;
                     return true;
                 }
                 _ = tokio::time::sleep(self.settings.renew) => {}
             }
-            match self.try_acquire().await {
-                Ok(Attempt::Acquired) => last_renewal = tokio::time::Instant::now(),
+            let started = tokio::time::Instant::now();
+            match self.try_acquire_timed().await {
+                Ok(Attempt::Acquired) => {
+                    last_renewal = started;
+                    self.fence_from(started);
+                }
                 Ok(Attempt::HeldBy(holder)) => {
+                    set_write_deadline(None);
                     warn!(%holder, "lost the lease to another replica");
                     return false;
                 }
                 Err(e) => {
                     warn!(error = %e, "could not renew the lease");
-                    // Others may take it once it expires: stop before that.
+                    // Others may take it once it expires: stop before that. (Kafka writes
+                    // stopped already at the fence.)
                     if last_renewal.elapsed() + self.settings.renew >= self.settings.duration {
+                        set_write_deadline(None);
                         return false;
                     }
                 }
             }
+        }
+    }
+
+    /// After a successful acquire or renewal whose request started at `started`: writes are
+    /// allowed until `renew` before the earliest moment another replica could take over.
+    fn fence_from(&self, started: tokio::time::Instant) {
+        let until = started + self.settings.duration.saturating_sub(self.settings.renew);
+        set_write_deadline(Some(until));
+    }
+
+    /// One attempt, given at most `renew` to complete.
+    async fn try_acquire_timed(&self) -> Result<Attempt, String> {
+        match tokio::time::timeout(self.settings.renew, self.try_acquire()).await {
+            Ok(result) => result.map_err(|e| e.to_string()),
+            Err(_) => Err(format!(
+                "the apiserver did not answer within {} s",
+                self.settings.renew.as_secs_f32()
+            )),
         }
     }
 
@@ -122,19 +201,21 @@ impl Elector {
                 Err(e) => Err(e),
             };
         };
+        let version = lease.metadata.resource_version.clone().unwrap_or_default();
         let spec = lease.spec.get_or_insert_with(Default::default);
         let holder = spec.holder_identity.clone().unwrap_or_default();
-        let expires = spec
-            .renew_time
-            .as_ref()
-            .map(|t| {
-                t.0 + std::time::Duration::from_secs(
-                    spec.lease_duration_seconds.unwrap_or(duration_s).max(0) as u64,
-                )
-            })
-            .unwrap_or(now);
-        if !holder.is_empty() && holder != *me && expires > now {
-            return Ok(Attempt::HeldBy(holder));
+        let their_duration =
+            Duration::from_secs(spec.lease_duration_seconds.unwrap_or(duration_s).max(0) as u64);
+        if !holder.is_empty() && holder != *me {
+            let expired = expired_locally(
+                &mut self.seen.lock().unwrap_or_else(|e| e.into_inner()),
+                &version,
+                their_duration,
+                tokio::time::Instant::now(),
+            );
+            if !expired {
+                return Ok(Attempt::HeldBy(holder));
+            }
         }
         if holder != *me {
             spec.acquire_time = Some(MicroTime(now));
@@ -173,5 +254,44 @@ impl Elector {
                 Err(e) => warn!(error = %e, "could not release the lease; it expires on its own"),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lease_expires_only_after_we_watched_it_unchanged_for_its_duration() {
+        let d = Duration::from_secs(6);
+        let t0 = tokio::time::Instant::now();
+        let mut seen = None;
+        // First sight: never expired, whatever its renewTime says.
+        assert!(!expired_locally(&mut seen, "10", d, t0));
+        assert!(!expired_locally(
+            &mut seen,
+            "10",
+            d,
+            t0 + Duration::from_secs(5)
+        ));
+        // Renewed (new resourceVersion): the clock starts again.
+        assert!(!expired_locally(
+            &mut seen,
+            "11",
+            d,
+            t0 + Duration::from_secs(7)
+        ));
+        assert!(!expired_locally(
+            &mut seen,
+            "11",
+            d,
+            t0 + Duration::from_secs(12)
+        ));
+        assert!(expired_locally(
+            &mut seen,
+            "11",
+            d,
+            t0 + Duration::from_secs(14)
+        ));
     }
 }

@@ -174,6 +174,9 @@ impl KafkaProtocolAdmin {
         R: Request,
         F: Fn(i16) -> R,
     {
+        if kind == Kind::Write && !crate::leader::write_fence() {
+            return Err(KafkaError::NotLeader { api });
+        }
         *self.counts.lock().unwrap().entry(api).or_default() += 1;
         let mut guard = match kind {
             Kind::Read => self.read_connection.lock().await,
@@ -238,6 +241,9 @@ impl KafkaProtocolAdmin {
         R: Request,
         F: Fn(i16) -> R,
     {
+        if kind == Kind::Write && !crate::leader::write_fence() {
+            return Err(KafkaError::NotLeader { api });
+        }
         *self.counts.lock().unwrap().entry(api).or_default() += 1;
         let addr = self
             .broker_addrs

@@ -20,6 +20,10 @@ pub enum KafkaError {
     #[error("Kafka is slow: {detail} ({api})")]
     Slow { api: &'static str, detail: String },
 
+    /// This replica is not (or may no longer be) the leader: it sends no Kafka write.
+    #[error("not sent: {api} is a write and this replica's lease may have lapsed")]
+    NotLeader { api: &'static str },
+
     /// The TLS handshake failed (untrusted certificate, wrong name, ...).
     #[error("TLS with {addr} failed: {detail}")]
     Tls { addr: String, detail: String },
@@ -54,6 +58,7 @@ impl KafkaError {
             KafkaError::Unreachable { .. } => "ClusterUnreachable",
             KafkaError::WriteUnconfirmed { .. } => "WriteUnconfirmed",
             KafkaError::Slow { .. } => "KafkaSlow",
+            KafkaError::NotLeader { .. } => "NotLeader",
             KafkaError::UnsupportedVersion { .. } => "UnsupportedKafkaVersion",
             KafkaError::Tls { .. } => "TLSFailed",
             KafkaError::Protocol { .. } => "KafkaError",
@@ -87,7 +92,8 @@ impl KafkaError {
             KafkaError::Unreachable { .. }
             | KafkaError::Protocol { .. }
             | KafkaError::WriteUnconfirmed { .. }
-            | KafkaError::Slow { .. } => true,
+            | KafkaError::Slow { .. }
+            | KafkaError::NotLeader { .. } => true,
             KafkaError::UnsupportedVersion { .. } | KafkaError::Tls { .. } => false,
             KafkaError::Api { code, .. } => code.is_retriable(),
         }
