@@ -199,7 +199,11 @@ async fn main() -> anyhow::Result<()> {
                 runtime.serve_http(addr, shutdown.clone());
             }
             if !leader_election {
-                controller::run_with(client, settings, runtime, shutdown).await;
+                within_grace(
+                    controller::run_with(client, settings, runtime, shutdown.clone()),
+                    &shutdown,
+                )
+                .await;
                 return Ok(());
             }
             let identity = std::env::var("POD_NAME").unwrap_or_else(|_| {
@@ -235,12 +239,30 @@ async fn main() -> anyhow::Result<()> {
             ));
             let kept = elector.hold(&shutdown).await;
             leading.cancel();
-            let _ = controllers.await;
+            within_grace(controllers, &leading).await;
             if !kept {
                 // Another replica leads now; exit so that this one restarts as a standby.
                 anyhow::bail!("lost leadership");
             }
             Ok(())
+        }
+    }
+}
+
+/// How long in-flight reconciles may take to finish once the process is asked to stop. A
+/// reconcile stuck on an unreachable apiserver or Kafka must not keep the pod from stopping:
+/// every write is fenced or re-read anyway, so stopping mid-reconcile is safe.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Runs `work` to its end, or until `stop` was cancelled SHUTDOWN_GRACE ago.
+async fn within_grace<F: std::future::Future>(work: F, stop: &CancellationToken) {
+    tokio::select! {
+        _ = work => {}
+        _ = async {
+            stop.cancelled().await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => {
+            tracing::warn!(grace_s = SHUTDOWN_GRACE.as_secs(), "reconciles still running after the shutdown grace period; exiting anyway");
         }
     }
 }

@@ -7,6 +7,7 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod kafka_cli;
+pub mod witness;
 
 use std::process::Command;
 use std::sync::{Arc, Once};
@@ -493,7 +494,7 @@ fn settings(ns: &str, http_addr: std::net::SocketAddr) -> Settings {
 }
 
 /// A free local port (bound and released; the operator binds it right after).
-fn free_addr() -> std::net::SocketAddr {
+pub fn free_addr() -> std::net::SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -569,3 +570,8 @@ pub fn cluster_condition(c: &KafkaCluster, type_: &str) -> Option<(String, Strin
 pub fn resource_version(t: &KafkaTopic) -> String {
     t.resource_version().unwrap_or_default()
 }
+
+/// The replication throttle (bytes/s) of every test that moves replicas. Broker throttle rates
+/// are per broker, shared by every test on the one Kafka cluster: a test that set another rate
+/// would change the speed, and what Kafka's CLI shows, of the other tests' moves.
+pub const MOVE_THROTTLE: i64 = 1_000_000;

@@ -1,0 +1,249 @@
+//! Fencing: two operator replicas never write to Kafka in the same period. The leader is cut off
+//! from the apiserver (a TCP proxy that stalls: requests hang, nothing errors) while it keeps
+//! reverting drift; it must stop sending Kafka writes before its lease can expire, and the
+//! standby, which judges expiry on its own clock, takes over only after that. Each replica's
+//! own Kafka request counters are the witness.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const LEASE: Duration = Duration::from_secs(6);
+const RENEW: Duration = Duration::from_secs(2);
+
+/// A TCP proxy to the apiserver that a test can stall: once cut, bytes stop flowing both ways
+/// on every connection, old and new (a network partition, not a refused connection).
+struct StallingProxy {
+    addr: SocketAddr,
+    cut: Arc<AtomicBool>,
+}
+
+impl StallingProxy {
+    async fn start(target: String) -> StallingProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let cut = Arc::new(AtomicBool::new(false));
+        let flag = cut.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let (target, flag) = (target.clone(), flag.clone());
+                tokio::spawn(async move {
+                    let Ok(server) = TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    let (cr, cw) = client.into_split();
+                    let (sr, sw) = server.into_split();
+                    tokio::join!(pump(cr, sw, flag.clone()), pump(sr, cw, flag));
+                });
+            }
+        });
+        StallingProxy { addr, cut }
+    }
+}
+
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    cut: Arc<AtomicBool>,
+) {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        // Stalled: hold the bytes for ever (the connection stays open, silent).
+        while cut.load(Ordering::Relaxed) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+fn start(ns: &str, identity: &str, http: SocketAddr, kubeconfig: &str) -> OperatorProcess {
+    let http = http.to_string();
+    OperatorProcess::start(
+        &[
+            "run",
+            "--namespace",
+            ns,
+            "--resync-interval",
+            "1s",
+            "--http-addr",
+            &http,
+            "--leader-election",
+            "--lease-namespace",
+            ns,
+            "--lease-duration",
+            "6s",
+            "--lease-renew",
+            "2s",
+        ],
+        &[("POD_NAME", identity), ("KUBECONFIG", kubeconfig)],
+        &std::env::temp_dir().join(format!("{ns}-{identity}.log")),
+    )
+}
+
+/// Topic config writes Kafka accepted from one replica, from its /metrics.
+fn config_writes(http: SocketAddr) -> f64 {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(http) else {
+        return 0.0;
+    };
+    let _ = write!(stream, "GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    let mut body = String::new();
+    let _ = stream.read_to_string(&mut body);
+    body.lines()
+        .filter(|l| l.starts_with("kto_kafka_requests_total{"))
+        .filter(|l| l.contains("operation=\"alter_topic_configs\"") && l.contains("result=\"ok\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+fn holder(ns: &str) -> String {
+    kubectl(&[
+        "get",
+        "lease",
+        "kafka-topic-operator",
+        "-n",
+        ns,
+        "-o",
+        "jsonpath={.spec.holderIdentity}",
+        "--ignore-not-found",
+    ])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_cut_off_from_the_apiserver_stops_writing_before_the_standby_starts() {
+    let env = TestEnv::without_operator("fencing", ClusterOptions::default()).await;
+    let kubeconfig = std::fs::read_to_string(env_var("KUBECONFIG")).unwrap();
+    let apiserver = kubeconfig
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("server: https://"))
+        .expect("server in the kubeconfig")
+        .to_string();
+    let proxy = StallingProxy::start(apiserver.clone()).await;
+    let proxied = std::env::temp_dir().join(format!("{}-proxied.kubeconfig", env.ns));
+    std::fs::write(
+        &proxied,
+        kubeconfig.replace(&apiserver, &proxy.addr.to_string()),
+    )
+    .unwrap();
+
+    let (http_a, http_b) = (free_addr(), free_addr());
+    let _a = start(&env.ns, "replica-a", http_a, proxied.to_str().unwrap());
+    let deadline = Instant::now() + WAIT;
+    while holder(&env.ns) != "replica-a" {
+        assert!(Instant::now() < deadline, "replica-a never became leader");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let _b = start(&env.ns, "replica-b", http_b, &env_var("KUBECONFIG"));
+
+    // A topic whose config someone keeps changing behind the operator's back: the leader keeps
+    // writing (reverting), so there is always a write to fence.
+    let name = unique("fenced");
+    env.apply_topic(
+        "fenced",
+        json!({"topicName": name, "partitions": 1, "config": {"retention.ms": 86400000}}),
+    )
+    .await;
+    env.wait_ready("fenced").await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let drifter = {
+        let (stop, name) = (stop.clone(), name.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                kafka_cli::alter_config(&name, "retention.ms=1000");
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        })
+    };
+    let deadline = Instant::now() + WAIT;
+    while config_writes(http_a) < 2.0 {
+        assert!(
+            Instant::now() < deadline,
+            "replica-a never reverted the drift"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // Partition replica-a from the apiserver. Watch both replicas' writes.
+    proxy.cut.store(true, Ordering::Relaxed);
+    let cut_at = Instant::now();
+    let (mut a_writes, mut a_last) = (config_writes(http_a), cut_at);
+    let mut b_first: Option<Instant> = None;
+    let deadline = cut_at + WAIT;
+    loop {
+        let now = Instant::now();
+        let a = config_writes(http_a);
+        if a > a_writes {
+            a_writes = a;
+            a_last = now;
+        }
+        if b_first.is_none() && config_writes(http_b) > 0.0 {
+            b_first = Some(now);
+        }
+        if let Some(first) = b_first
+            && config_writes(http_b) >= 2.0
+            && now.duration_since(first) > RENEW
+        {
+            break;
+        }
+        assert!(
+            now < deadline,
+            "replica-b never took over writing (holder {})",
+            holder(&env.ns)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    drifter.join().unwrap();
+    let b_first = b_first.unwrap();
+
+    eprintln!(
+        "fencing: replica-a's last write {:?} after the cut, replica-b's first {:?} after it",
+        a_last - cut_at,
+        b_first - cut_at
+    );
+    assert_eq!(holder(&env.ns), "replica-b");
+    assert!(
+        a_last < b_first,
+        "replica-a wrote {:?} after the cut, replica-b's first write {:?} after it",
+        a_last - cut_at,
+        b_first - cut_at
+    );
+    // replica-a stopped within its lease (it could not renew), well before replica-b began.
+    assert!(
+        a_last - cut_at <= LEASE,
+        "replica-a kept writing {:?} after the cut",
+        a_last - cut_at
+    );
+    assert!(
+        b_first - cut_at >= LEASE - RENEW,
+        "replica-b started {:?} after the cut, before the lease could expire",
+        b_first - cut_at
+    );
+    let log_a =
+        std::fs::read_to_string(std::env::temp_dir().join(format!("{}-replica-a.log", env.ns)))
+            .unwrap();
+    assert!(log_a.contains("could not renew the lease"), "{log_a}");
+    // Since the cut, nothing replica-a wrote reached Kafka's topic after replica-b took over:
+    // the topic ends with the declared value.
+    env.wait_for("the declared retention.ms back", || {
+        kafka_cli::overrides(&name)
+            .get("retention.ms")
+            .map(String::as_str)
+            == Some("86400000")
+    })
+    .await;
+}
