@@ -84,8 +84,17 @@ pub fn import(
         .filter(|t| !t.is_internal && !t.name.starts_with("__") && selection.selects(&t.name))
     {
         let rf = topic.replication_factor().unwrap_or(0);
-        let min_isr = topic.min_in_sync_replicas().unwrap_or(1);
+        let in_effect = topic.min_in_sync_replicas().unwrap_or(1);
+        // The CRD (rightly) refuses minInSyncReplicas above replicationFactor; a topic can be
+        // in that state (replication factor 1 under a broker default of 2): clamp, and say so.
+        let min_isr = in_effect.min(rf.max(1));
         out.push_str("---\n");
+        if min_isr < in_effect {
+            out.push_str(&format!(
+                "# NOTE: {}: min.insync.replicas in effect is {in_effect}, above its replication factor {rf}: every acks=all write to it fails today. Declared {min_isr}, the most the replication factor allows; applying this lowers it in Kafka. Raise replicationFactor and minInSyncReplicas together instead to keep it.\n",
+                topic.name
+            ));
+        }
         for note in shortfalls(
             topic,
             rf,
@@ -183,5 +192,48 @@ mod tests {
             "account-event-2"
         );
         assert_eq!(resource_name("__x", &mut taken), "x");
+    }
+
+    #[test]
+    fn min_isr_above_the_replication_factor_is_clamped_with_a_note() {
+        use crate::model::{ClusterSnapshot, ObservedConfig, ObservedPartition, ObservedTopic};
+        let topic = ObservedTopic {
+            name: "account_event".into(),
+            topic_id: None,
+            is_internal: false,
+            partitions: vec![ObservedPartition {
+                id: 0,
+                leader: 1,
+                replicas: vec![1],
+                isr: vec![1],
+                adding: vec![],
+                removing: vec![],
+            }],
+            configs: [(
+                "min.insync.replicas".to_string(),
+                ObservedConfig {
+                    value: Some("2".into()),
+                    is_topic_override: false,
+                    kind: Default::default(),
+                },
+            )]
+            .into(),
+        };
+        let snapshot = ClusterSnapshot {
+            topics: [("account_event".to_string(), topic)].into(),
+            ..Default::default()
+        };
+        let cluster: crate::api::KafkaCluster = serde_json::from_value(serde_json::json!({
+            "apiVersion": "kafka.topic-operator.dev/v1alpha1", "kind": "KafkaCluster",
+            "metadata": {"name": "kafka"}, "spec": {"bootstrapServers": ["k:9092"]}
+        }))
+        .unwrap();
+        let yaml = import(&cluster, None, &snapshot, &Selection::default());
+        assert!(
+            yaml.contains("# NOTE: account_event: min.insync.replicas in effect is 2"),
+            "{yaml}"
+        );
+        assert!(yaml.contains("minInSyncReplicas: 1"), "{yaml}");
+        assert!(yaml.contains("replicationFactor: 1"), "{yaml}");
     }
 }
