@@ -234,6 +234,9 @@ pub struct ClusterSnapshot {
     pub auto_create_brokers: Vec<i32>,
     /// Brokers whose own configs could not be read this time, with why.
     pub broker_errors: BTreeMap<i32, String>,
+    /// Topics Kafka refused to describe (not authorized, ...): (condition reason, message).
+    /// They are absent from `topics`; their KafkaTopics show this reason, the rest go on.
+    pub topic_errors: BTreeMap<String, (&'static str, String)>,
 }
 
 pub const AUTO_CREATE_TOPICS: &str = "auto.create.topics.enable";

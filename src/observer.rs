@@ -106,6 +106,13 @@ pub fn diff(previous: Option<&ClusterSnapshot>, next: &ClusterSnapshot) -> Chang
             .filter(|name| !next.topics.contains_key(*name))
             .cloned(),
     );
+    for (name, error) in &next.topic_errors {
+        if previous.topic_errors.get(name) != Some(error) {
+            names.push(name.clone());
+        }
+    }
+    names.sort();
+    names.dedup();
     Changed::Topics(names)
 }
 
@@ -173,6 +180,14 @@ impl ClusterObserver {
                     .get(name)
                     .filter(|(at, _)| *at > started)
                     .map(|(_, t)| t.clone());
+                if patched.is_none()
+                    && let Some((reason, message)) = snapshot.topic_errors.get(name)
+                {
+                    return TopicView::Failed {
+                        reason,
+                        message: message.clone(),
+                    };
+                }
                 let topic = patched.unwrap_or_else(|| snapshot.topics.get(name).cloned());
                 TopicView::Observed { snapshot, topic }
             }
@@ -495,7 +510,7 @@ mod tests {
         assert_eq!(diff(Some(&a), &a), Changed::Topics(vec![]));
         assert_eq!(
             diff(Some(&a), &b),
-            Changed::Topics(vec!["grows".into(), "new".into(), "goes".into()])
+            Changed::Topics(vec!["goes".into(), "grows".into(), "new".into()])
         );
         let mut c = a.clone();
         c.brokers.push(crate::model::Broker {

@@ -328,8 +328,15 @@ impl KafkaProtocolAdmin {
     async fn topic_configs(
         &self,
         names: &[String],
-    ) -> Result<BTreeMap<String, BTreeMap<String, ObservedConfig>>, KafkaError> {
+    ) -> Result<
+        (
+            BTreeMap<String, BTreeMap<String, ObservedConfig>>,
+            TopicErrors,
+        ),
+        KafkaError,
+    > {
         let mut out = BTreeMap::new();
+        let mut errors = TopicErrors::new();
         for chunk in names.chunks(DESCRIBE_CONFIGS_BATCH) {
             let resources: Vec<_> = chunk
                 .iter()
@@ -350,12 +357,17 @@ impl KafkaProtocolAdmin {
                 if result.error_code == ResponseError::UnknownTopicOrPartition.code() {
                     continue;
                 }
-                check(
+                // One topic Kafka refuses to describe (not authorized, ...) stays that topic's
+                // problem: the rest of the snapshot stands.
+                if let Err(error) = check(
                     "DescribeConfigs",
                     &name,
                     result.error_code,
                     result.error_message.as_ref(),
-                )?;
+                ) {
+                    errors.insert(name, error);
+                    continue;
+                }
                 let configs = result
                     .configs
                     .into_iter()
@@ -373,7 +385,7 @@ impl KafkaProtocolAdmin {
                 out.insert(name, configs);
             }
         }
-        Ok(out)
+        Ok((out, errors))
     }
 
     /// Topics of a metadata response joined with their configs.
@@ -381,8 +393,9 @@ impl KafkaProtocolAdmin {
         &self,
         metadata: &MetadataResponse,
         all: bool,
-    ) -> Result<BTreeMap<String, ObservedTopic>, KafkaError> {
+    ) -> Result<(BTreeMap<String, ObservedTopic>, TopicErrors), KafkaError> {
         let mut topics = BTreeMap::new();
+        let mut errors = TopicErrors::new();
         for t in &metadata.topics {
             let Some(name) = t.name.as_ref().map(|n| n.0.to_string()) else {
                 continue;
@@ -390,7 +403,10 @@ impl KafkaProtocolAdmin {
             if t.error_code == ResponseError::UnknownTopicOrPartition.code() {
                 continue;
             }
-            check("Metadata", &name, t.error_code, None)?;
+            if let Err(error) = check("Metadata", &name, t.error_code, None) {
+                errors.insert(name, error);
+                continue;
+            }
             let mut partitions: Vec<_> = t
                 .partitions
                 .iter()
@@ -436,13 +452,15 @@ impl KafkaProtocolAdmin {
                 }
             }
         }
-        let mut configs = self.topic_configs(&names).await?;
-        // A topic deleted between the two calls has no configs: leave it out rather than show it half.
+        let (mut configs, config_errors) = self.topic_configs(&names).await?;
+        errors.extend(config_errors);
+        // A topic deleted between the two calls has no configs: leave it out rather than show
+        // it half (and so is one whose configs Kafka refused: its error says why).
         topics.retain(|name, _| configs.contains_key(name));
         for (name, topic) in topics.iter_mut() {
             topic.configs = configs.remove(name).unwrap_or_default();
         }
-        Ok(topics)
+        Ok((topics, errors))
     }
 }
 
@@ -640,6 +658,9 @@ fn creatable_topic(t: &TopicToCreate) -> Result<CreatableTopic, KafkaError> {
         ))
 }
 
+/// Topics Kafka answered with an error for, by name.
+type TopicErrors = BTreeMap<String, KafkaError>;
+
 /// A topic's ongoing moves: partition -> (replicas being added, replicas being removed).
 type TopicMoves = BTreeMap<i32, (Vec<i32>, Vec<i32>)>;
 
@@ -667,7 +688,7 @@ impl KafkaAdmin for KafkaProtocolAdmin {
             })
             .collect();
         brokers.sort_by_key(|b| b.id);
-        let topics = self.observe_topics(&metadata, true).await?;
+        let (topics, topic_errors) = self.observe_topics(&metadata, true).await?;
         let mut broker_overrides = BTreeMap::new();
         let mut auto_create_brokers = Vec::new();
         let mut broker_errors = BTreeMap::new();
@@ -696,6 +717,10 @@ impl KafkaAdmin for KafkaProtocolAdmin {
             broker_overrides,
             auto_create_brokers,
             broker_errors,
+            topic_errors: topic_errors
+                .into_iter()
+                .map(|(name, e)| (name, (e.reason(), e.to_string())))
+                .collect(),
         })
     }
 
@@ -704,7 +729,12 @@ impl KafkaAdmin for KafkaProtocolAdmin {
         names: &[String],
     ) -> Result<BTreeMap<String, ObservedTopic>, KafkaError> {
         let metadata = self.metadata(Some(names)).await?;
-        self.observe_topics(&metadata, false).await
+        let (topics, mut errors) = self.observe_topics(&metadata, false).await?;
+        // Asked for by name: a topic Kafka refused to describe is an error, not "missing".
+        match names.iter().find_map(|n| errors.remove(n)) {
+            Some(error) => Err(error),
+            None => Ok(topics),
+        }
     }
 
     async fn create_topics(
