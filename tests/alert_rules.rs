@@ -97,3 +97,54 @@ fn monitoring_doc_lists_every_metric() {
         );
     }
 }
+
+/// Every query of the shipped Grafana dashboard names only metrics the operator exports, and
+/// the dashboard covers what the operator reports.
+#[test]
+fn dashboard_queries_use_exported_metrics() {
+    let exported = exported_metric_names();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/deploy/helm/kafka-topic-operator/dashboards/kafka-topic-operator.json"
+    ))
+    .unwrap();
+    let dashboard: serde_json::Value = serde_json::from_str(&text).expect("dashboard is JSON");
+    let mut exprs = Vec::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().into_iter().flatten() {
+            exprs.push(target["expr"].as_str().unwrap().to_string());
+        }
+    }
+    let mut used = std::collections::BTreeSet::new();
+    for expr in &exprs {
+        let words: Vec<&str> = expr
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|w| w.starts_with("kto_"))
+            .collect();
+        assert!(!words.is_empty(), "a query names no operator metric: {expr}");
+        for word in words {
+            assert!(
+                exported.contains(word),
+                "the dashboard uses {word}, which the operator does not export: {expr}"
+            );
+            used.insert(word.to_string());
+        }
+    }
+    for family in [
+        "kto_cluster_brokers",
+        "kto_cluster_auto_create_brokers",
+        "kto_cluster_managed_topics",
+        "kto_cluster_unmanaged_topics",
+        "kto_topic_ready",
+        "kto_topic_drifted",
+        "kto_topic_under_replicated_partitions",
+        "kto_topic_offline_partitions",
+        "kto_topic_under_min_isr_partitions",
+        "kto_topic_reassigning",
+        "kto_reconcile_total",
+        "kto_reconcile_duration_seconds_bucket",
+        "kto_kafka_request_duration_seconds_bucket",
+    ] {
+        assert!(used.contains(family), "the dashboard does not show {family}");
+    }
+}
