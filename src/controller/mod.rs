@@ -122,13 +122,21 @@ pub async fn run_with(
         ),
         None => (Api::all(client.clone()), Api::all(client.clone())),
     };
+    let (topics_reader, topics_writer) = kube::runtime::reflector::store();
+    let (clusters_reader, clusters_writer) = kube::runtime::reflector::store();
     let watch = match &settings.selector {
         Some(selector) => watcher::Config::default().labels(selector),
         None => watcher::Config::default(),
     };
-    let topic_controller = Controller::new(topics_api, watch.clone())
-        .with_config(ControllerConfig::default().debounce(Duration::from_millis(200)));
-    let cluster_controller = Controller::new(clusters_api, watch);
+    let topic_controller = Controller::for_stream(
+        lean_watch(topics_api, watch.clone(), topics_writer),
+        topics_reader,
+    )
+    .with_config(ControllerConfig::default().debounce(Duration::from_millis(200)));
+    let cluster_controller = Controller::for_stream(
+        lean_watch(clusters_api, watch, clusters_writer),
+        clusters_reader,
+    );
     let ctx = Arc::new(Context::new(
         client,
         cluster_controller.store(),
@@ -210,6 +218,35 @@ pub async fn run_with(
         .for_each(|result| log_failure("cluster", result));
     tokio::join!(topics, clusters);
     info!("controllers stopped");
+}
+
+/// A watch of `api` into the cache `writer`, keeping only what the operator reads: managed
+/// fields and kubectl's last-applied annotation (a second copy of the whole spec) are dropped, so
+/// thousands of KafkaTopics cost their spec and status only.
+fn lean_watch<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    writer: kube::runtime::reflector::store::Writer<K>,
+) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+{
+    use kube::runtime::WatchStreamExt;
+    watcher(api, config)
+        .default_backoff()
+        .modify(|obj: &mut K| {
+            obj.managed_fields_mut().clear();
+            obj.annotations_mut()
+                .remove("kubectl.kubernetes.io/last-applied-configuration");
+        })
+        .reflect(writer)
+        .applied_objects()
 }
 
 /// The KafkaTopics to reconcile after each new look at a cluster: only those whose Kafka topic

@@ -38,7 +38,7 @@ use tracing::{debug, info};
 use super::connection::{CallError, Connection};
 use super::error::{KafkaError, check};
 use super::security::Security;
-use super::{KafkaAdmin, TopicToCreate};
+use super::{BROKER_CONFIG_WRITES, KafkaAdmin, TopicToCreate};
 use crate::model::{
     AUTO_CREATE_TOPICS, BROKER_THROTTLE_CONFIGS, Broker, ClusterSnapshot, ConfigChanges,
     ConfigKind, ObservedConfig, ObservedPartition, ObservedTopic,
@@ -244,7 +244,13 @@ impl KafkaProtocolAdmin {
         if kind == Kind::Write && !crate::leader::write_fence() {
             return Err(KafkaError::NotLeader { api });
         }
-        *self.counts.lock().unwrap().entry(api).or_default() += 1;
+        // Counted apart from topic writes: broker throttle rates are the cluster's business.
+        let counted = if kind == Kind::Write {
+            BROKER_CONFIG_WRITES
+        } else {
+            api
+        };
+        *self.counts.lock().unwrap().entry(counted).or_default() += 1;
         let addr = self
             .broker_addrs
             .lock()

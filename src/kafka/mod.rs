@@ -122,7 +122,12 @@ pub const WRITE_APIS: [&str; 6] = [
     "ElectLeaders",
 ];
 
-/// How many write requests `admin` has sent (validate-only requests included: they are sent).
+/// Writes to one broker's own configs (replication throttle rates), counted apart from the
+/// topic writes above.
+pub const BROKER_CONFIG_WRITES: &str = "IncrementalAlterConfigs(broker)";
+
+/// How many write requests about topics `admin` has sent (validate-only requests included: they
+/// are sent). Broker throttle-rate writes are not in it: see [`BROKER_CONFIG_WRITES`].
 pub fn write_count(admin: &dyn KafkaAdmin) -> u64 {
     let counts = admin.request_counts();
     WRITE_APIS
