@@ -2,9 +2,10 @@
 //! applying hundreds of KafkaTopics) go to Kafka in a few CreateTopics requests with per-topic
 //! results, and are read back together, instead of one create and one read per topic.
 //!
-//! Safety is the same as for a single creation: CreateTopics never creates a topic that exists
-//! (Kafka answers TopicAlreadyExists for that topic alone, which means "read it and plan
-//! again"), every topic is validated whole by Kafka (an invalid config fails that topic alone,
+//! Safety is the same as for a single creation: the batch's topics are read again first (one
+//! batched read) and those that exist by now are not sent; CreateTopics never creates a topic
+//! that exists anyway (Kafka answers TopicAlreadyExists for that topic alone, which means "read
+//! it and plan again"), every topic is validated whole by Kafka (an invalid config fails that topic alone,
 //! with Kafka's message), replicas are placed by our placement with the load of the whole batch
 //! counted, and a request whose answer was lost is never resent: every topic in it gets
 //! WriteUnconfirmed and its reconcile reads Kafka again.
@@ -91,6 +92,32 @@ async fn run(observer: Weak<ClusterObserver>, mut rx: mpsc::UnboundedReceiver<Re
 async fn create_batch(observer: &ClusterObserver, batch: Vec<Request>) {
     // Under the cluster's write lock, like every other write: nothing else plans meanwhile.
     let _guard = observer.write_lock.lock().await;
+    // Re-check before writing: the reconciles planned these creations on a snapshot up to one
+    // resync old, and someone may have created some of the topics since. Those are read, not
+    // created (their reconciles plan again from what Kafka shows).
+    let names: Vec<String> = batch.iter().map(|r| r.topic.name.clone()).collect();
+    let read_at = Instant::now();
+    let existing = match observer.admin.describe_topics(&names).await {
+        Ok(existing) => existing,
+        Err(error) => {
+            for request in batch {
+                let _ = request.reply.send(Err(error.clone()));
+            }
+            return;
+        }
+    };
+    let (present, batch): (Vec<Request>, Vec<Request>) = batch
+        .into_iter()
+        .partition(|r| existing.contains_key(&r.topic.name));
+    for request in present {
+        let topic = existing.get(&request.topic.name).cloned();
+        observer.patch(&request.topic.name, read_at, topic.clone());
+        let _ = request.reply.send(Ok(Created {
+            assignments: vec![],
+            existed: true,
+            observed: topic,
+        }));
+    }
     let view = observer.view(0, 0);
     let brokers = Brokers::new(&view.live);
     let mut load = view.load.clone();

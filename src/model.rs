@@ -3,6 +3,7 @@
 //! so `plan` never reaches the network and both sides can be built freely in tests.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// A broker as Kafka's metadata lists it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -61,7 +62,7 @@ impl ObservedPartition {
 }
 
 /// A config of a topic as Kafka reports it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct ObservedConfig {
     pub value: Option<String>,
     /// True when the value is a dynamic override on the topic itself (not a broker or Kafka default).
@@ -136,8 +137,11 @@ pub struct ObservedTopic {
     /// Kafka's own topics (__consumer_offsets, __transaction_state, ...).
     pub is_internal: bool,
     pub partitions: Vec<ObservedPartition>,
-    /// Every config Kafka reports for the topic, overrides and defaults alike.
+    /// The topic's configs: its overrides, and any other value that differs from `defaults`.
     pub configs: BTreeMap<String, ObservedConfig>,
+    /// Config values in effect for topics without their own (Kafka's and the brokers'
+    /// defaults), shared by every topic of one read: thousands of topics hold one copy.
+    pub defaults: Arc<BTreeMap<String, ObservedConfig>>,
 }
 
 impl ObservedTopic {
@@ -150,14 +154,18 @@ impl ObservedTopic {
             .collect()
     }
 
+    fn config(&self, key: &str) -> Option<&ObservedConfig> {
+        self.configs.get(key).or_else(|| self.defaults.get(key))
+    }
+
     /// A config's value in effect, override or default.
     pub fn effective(&self, key: &str) -> Option<&str> {
-        self.configs.get(key).and_then(|c| c.value.as_deref())
+        self.config(key).and_then(|c| c.value.as_deref())
     }
 
     /// True when `declared` is, as Kafka reads it, the value in effect for `key`.
     pub fn has_value(&self, key: &str, declared: &str) -> bool {
-        match self.configs.get(key) {
+        match self.config(key) {
             Some(c) => c.value.as_deref().is_some_and(|v| c.kind.same(v, declared)),
             None => false,
         }
@@ -201,6 +209,7 @@ mod tests {
     fn a_move_listed_before_the_metadata_shows_it_does_not_break_the_replication_factor() {
         // Metadata read just before the move started ([1]); the reassignment list just after.
         let topic = ObservedTopic {
+            defaults: Default::default(),
             name: "t".into(),
             topic_id: None,
             is_internal: false,

@@ -480,6 +480,7 @@ mod tests {
                     (
                         name.to_string(),
                         ObservedTopic {
+                            defaults: Default::default(),
                             name: name.to_string(),
                             topic_id: None,
                             is_internal: false,

@@ -198,6 +198,7 @@ mod tests {
     fn min_isr_above_the_replication_factor_is_clamped_with_a_note() {
         use crate::model::{ClusterSnapshot, ObservedConfig, ObservedPartition, ObservedTopic};
         let topic = ObservedTopic {
+            defaults: Default::default(),
             name: "account_event".into(),
             topic_id: None,
             is_internal: false,

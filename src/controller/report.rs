@@ -193,6 +193,7 @@ mod tests {
 
     fn observed(isr: &[i32]) -> ObservedTopic {
         ObservedTopic {
+            defaults: Default::default(),
             name: "t".into(),
             topic_id: Some("abc".into()),
             is_internal: false,

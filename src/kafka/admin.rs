@@ -429,6 +429,7 @@ impl KafkaProtocolAdmin {
             topics.insert(
                 name.clone(),
                 ObservedTopic {
+                    defaults: Default::default(),
                     name,
                     topic_id: (!t.topic_id.is_nil()).then(|| kafka_uuid(&t.topic_id)),
                     is_internal: t.is_internal,
@@ -463,8 +464,25 @@ impl KafkaProtocolAdmin {
         // A topic deleted between the two calls has no configs: leave it out rather than show
         // it half (and so is one whose configs Kafka refused: its error says why).
         topics.retain(|name, _| configs.contains_key(name));
+        // Defaults are the same for almost every topic: keep one shared copy, and per topic only
+        // its overrides and whatever differs from it.
+        let defaults: BTreeMap<String, ObservedConfig> = configs
+            .values()
+            .next()
+            .map(|first| {
+                first
+                    .iter()
+                    .filter(|(_, c)| !c.is_topic_override)
+                    .map(|(k, c)| (k.clone(), c.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let defaults = Arc::new(defaults);
         for (name, topic) in topics.iter_mut() {
-            topic.configs = configs.remove(name).unwrap_or_default();
+            let mut own = configs.remove(name).unwrap_or_default();
+            own.retain(|k, c| c.is_topic_override || defaults.get(k) != Some(c));
+            topic.configs = own;
+            topic.defaults = defaults.clone();
         }
         Ok((topics, errors))
     }

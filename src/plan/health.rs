@@ -45,6 +45,7 @@ mod tests {
 
     fn topic(min_isr: &str, parts: &[(i32, &[i32], &[i32])]) -> ObservedTopic {
         ObservedTopic {
+            defaults: Default::default(),
             name: "t".into(),
             topic_id: None,
             is_internal: false,

@@ -708,6 +708,7 @@ mod tests {
             },
         );
         ObservedTopic {
+            defaults: Default::default(),
             name: "orders".into(),
             topic_id: Some("id".into()),
             is_internal: false,
