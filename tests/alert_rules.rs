@@ -121,7 +121,10 @@ fn dashboard_queries_use_exported_metrics() {
             .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
             .filter(|w| w.starts_with("kto_"))
             .collect();
-        assert!(!words.is_empty(), "a query names no operator metric: {expr}");
+        assert!(
+            !words.is_empty(),
+            "a query names no operator metric: {expr}"
+        );
         for word in words {
             assert!(
                 exported.contains(word),
@@ -145,6 +148,9 @@ fn dashboard_queries_use_exported_metrics() {
         "kto_reconcile_duration_seconds_bucket",
         "kto_kafka_request_duration_seconds_bucket",
     ] {
-        assert!(used.contains(family), "the dashboard does not show {family}");
+        assert!(
+            used.contains(family),
+            "the dashboard does not show {family}"
+        );
     }
 }

@@ -62,6 +62,7 @@ fn synthetic(topics: usize, partitions: i32, brokers: i32) -> ClusterSnapshot {
         snapshot.topics.insert(
             name.clone(),
             ObservedTopic {
+                defaults: Default::default(),
                 name,
                 topic_id: None,
                 is_internal: false,
