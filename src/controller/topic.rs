@@ -274,24 +274,7 @@ async fn sync(topic: &KafkaTopic, cluster: &KafkaCluster, ctx: &Context) -> (Top
         Ok(applied) => applied,
         Err(error) => {
             warn!(topic = %name, %error, "applying the plan failed");
-            let verdict = Verdict::not_ready(error.reason(), error.to_string());
-            if ready_reason(topic) != Some(verdict.reason.clone()) {
-                ctx.event(
-                    topic,
-                    EventType::Warning,
-                    &verdict.reason,
-                    "Apply",
-                    verdict.message.clone(),
-                )
-                .await;
-            }
-            report.verdict = verdict;
-            let retry = if error.is_retriable() {
-                Requeue::requeue(ctx.settings.resync)
-            } else {
-                idle
-            };
-            return (report, retry);
+            return apply_failed(topic, ctx, report, &error).await;
         }
     };
     announce(topic, ctx, &plan, &applied, observed.as_ref(), spec_changed).await;
@@ -379,24 +362,7 @@ async fn create(
         Ok(created) => created,
         Err(error) => {
             warn!(topic = %name, %error, "creating the topic failed");
-            let verdict = Verdict::not_ready(error.reason(), error.to_string());
-            if ready_reason(topic) != Some(verdict.reason.clone()) {
-                ctx.event(
-                    topic,
-                    EventType::Warning,
-                    &verdict.reason,
-                    "Apply",
-                    verdict.message.clone(),
-                )
-                .await;
-            }
-            report.verdict = verdict;
-            let retry = if error.is_retriable() {
-                Requeue::requeue(ctx.settings.resync)
-            } else {
-                Requeue::await_change()
-            };
-            return (report, retry);
+            return apply_failed(topic, ctx, report, &error).await;
         }
     };
     if !created.existed {
@@ -431,6 +397,35 @@ async fn create(
         Requeue::requeue(SETTLING)
     };
     (report, requeue)
+}
+
+/// A write Kafka refused, or whose answer was lost: the reason in the status (with a Warning
+/// event when it is new); retried at the next resync when retrying can help, else when the
+/// declaration changes.
+async fn apply_failed(
+    topic: &KafkaTopic,
+    ctx: &Context,
+    mut report: TopicReport,
+    error: &KafkaError,
+) -> (TopicReport, Requeue) {
+    let verdict = Verdict::not_ready(error.reason(), error.to_string());
+    if ready_reason(topic) != Some(verdict.reason.clone()) {
+        ctx.event(
+            topic,
+            EventType::Warning,
+            &verdict.reason,
+            "Apply",
+            verdict.message.clone(),
+        )
+        .await;
+    }
+    report.verdict = verdict;
+    let retry = if error.is_retriable() {
+        Requeue::requeue(ctx.settings.resync)
+    } else {
+        Requeue::await_change()
+    };
+    (report, retry)
 }
 
 /// What the plan needs to know about the rest of the cluster: built once per snapshot (or
