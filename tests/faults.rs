@@ -88,22 +88,7 @@ async fn the_operator_killed_while_creating_200_topics_converges_without_creatin
     assert_eq!(listed.len(), COUNT, "every topic exists in Kafka");
     // None created twice: at most one TopicCreated per KafkaTopic, and no CreateTopics answered
     // TopicAlreadyExists (the restarted operator read before it created).
-    let created = kubectl(&[
-        "get",
-        "events.events.k8s.io",
-        "-n",
-        &env.ns,
-        "--field-selector",
-        "reason=TopicCreated",
-        "-o",
-        "jsonpath={range .items[*]}{.regarding.name} {.series.count}{\"\\n\"}{end}",
-    ]);
-    let mut names = BTreeSet::new();
-    for line in created.lines() {
-        let (name, series) = line.split_once(' ').unwrap_or((line, ""));
-        assert!(series.trim().is_empty(), "TopicCreated repeated: {line}");
-        assert!(names.insert(name.to_string()), "created twice: {name}");
-    }
+    env.created_once();
     let second_log =
         std::fs::read_to_string(std::env::temp_dir().join(format!("{}-second.log", env.ns)))
             .unwrap();

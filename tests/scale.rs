@@ -77,26 +77,8 @@ async fn hundreds_of_topics_applied_at_once_are_created_in_batches_and_fail_alon
         "{creates} CreateTopics requests for {COUNT} topics"
     );
     // Each topic created once: one TopicCreated event per valid KafkaTopic, none twice.
-    let created = kubectl(&[
-        "get",
-        "events.events.k8s.io",
-        "-n",
-        &env.ns,
-        "--field-selector",
-        "reason=TopicCreated",
-        "-o",
-        "jsonpath={range .items[*]}{.regarding.name} {.series.count}{\"\\n\"}{end}",
-    ]);
-    let mut names = BTreeSet::new();
-    for line in created.lines() {
-        let (name, series) = line.split_once(' ').unwrap_or((line, ""));
-        assert!(series.trim().is_empty(), "TopicCreated repeated: {line}");
-        assert!(
-            names.insert(name.to_string()),
-            "two TopicCreated events for {name}"
-        );
-    }
-    assert_eq!(names.len(), COUNT - 1, "TopicCreated events: {created}");
+    let names = env.created_once();
+    assert_eq!(names.len(), COUNT - 1, "TopicCreated events: {names:?}");
 
     // In sync: several resyncs write nothing to Kafka.
     let writes = env.kafka_writes();

@@ -430,6 +430,27 @@ impl TestEnv {
         )));
     }
 
+    /// The KafkaTopics with a TopicCreated event, asserting that none has two (or a repeated one).
+    pub fn created_once(&self) -> std::collections::BTreeSet<String> {
+        let created = kubectl(&[
+            "get",
+            "events.events.k8s.io",
+            "-n",
+            &self.ns,
+            "--field-selector",
+            "reason=TopicCreated",
+            "-o",
+            "jsonpath={range .items[*]}{.regarding.name} {.series.count}{\"\\n\"}{end}",
+        ]);
+        let mut names = std::collections::BTreeSet::new();
+        for line in created.lines() {
+            let (name, series) = line.split_once(' ').unwrap_or((line, ""));
+            assert!(series.trim().is_empty(), "TopicCreated repeated: {line}");
+            assert!(names.insert(name.to_string()), "created twice: {name}");
+        }
+        names
+    }
+
     /// Waits until `done` holds, failing with `what` after the deadline.
     pub async fn wait_for(&self, what: &str, mut done: impl FnMut() -> bool) {
         let deadline = tokio::time::Instant::now() + WAIT;
