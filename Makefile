@@ -13,7 +13,7 @@ help:
 	@echo "make crds        regenerate crds/ from the Rust types"
 	@echo "make env-up      start etcd, kube-apiserver and 3 Kafka nodes on 127.0.0.1"
 	@echo "make env-down    stop them"
-	@echo "make bench       benchmark figures (docs/benchmarks.md)"
+	@echo "make bench       benchmark figures (docs/benchmarks.md); make bench N=5000 for size"
 
 build:
 	$(CARGO) build --locked
@@ -41,10 +41,15 @@ unit:
 test:
 	tests/env/run-tests.sh
 
-# Figures for docs/benchmarks.md: planning cost (pure) and snapshot cost on the live environment.
+# Figures for docs/benchmarks.md: planning cost (pure) and snapshot cost on the live environment
+# (scale), then N KafkaTopics applied at once to the operator's release build (e2e):
+# `make bench N=5000` (from 5000 topics 1 partition, RF 3; SHAPE=3/3/2 overrides).
+N ?= 1000
+SHAPE ?=
 bench:
 	tests/env/up.sh
-	trap 'tests/env/down.sh' EXIT; source "$${KTO_ENV_DIR:-/tmp/kto-env}/env.sh" && $(CARGO) bench --locked --bench scale
+	trap 'tests/env/down.sh' EXIT; source "$${KTO_ENV_DIR:-/tmp/kto-env}/env.sh" && \
+	  KTO_BENCH_TOPICS=$(N) KTO_BENCH_SHAPE=$(SHAPE) $(CARGO) bench --locked --bench scale --bench e2e
 
 env-install:
 	tests/env/install.sh

@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use common::kafka_cli;
+use common::witness::{self, MoveWatch};
 use common::*;
 use serde_json::json;
 
@@ -50,7 +51,9 @@ fn assert_placed(name: &str, rf: usize) -> kafka_cli::CliTopic {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replication_factor_goes_up_and_down_with_throttled_moves_one_at_a_time() {
-    let throttle = 400_000;
+    let throttle = MOVE_THROTTLE;
+    let name = unique("grows");
+    let _cleanup = witness::DeleteTopicOnDrop(name.clone());
     let env = TestEnv::start_with(
         "rf-up-down",
         ClusterOptions {
@@ -59,15 +62,16 @@ async fn replication_factor_goes_up_and_down_with_throttled_moves_one_at_a_time(
         },
     )
     .await;
-    let name = unique("grows");
     env.apply_topic(
         "grows",
         json!({"topicName": name, "partitions": 2, "replicationFactor": 1, "minInSyncReplicas": 1}),
     )
     .await;
     env.wait_ready("grows").await;
-    // Enough data that each move takes seconds under the throttle.
-    kafka_cli::produce_bulk(&name, 4000, 1000);
+    // 24 MB: each partition's 12 MB goes to two new replicas under the throttle, so each of the
+    // two moves lasts over twenty seconds (more while the other tests' moves share the
+    // throttle): several looks of Kafka's CLI, which take seconds each, fall inside each move.
+    kafka_cli::produce_bulk(&name, 24_000, 1000);
 
     env.apply_topic(
         "grows",
@@ -81,28 +85,12 @@ async fn replication_factor_goes_up_and_down_with_throttled_moves_one_at_a_time(
         (3, throttle)
     );
 
-    // While it moves: never more than one partition at once, throttles in place.
-    let mut saw_throttles = false;
-    let mut max_moving = 0;
+    // While it moves: never more than one partition at once, throttles in place. A sample
+    // counts only if Kafka listed the move both before and after it (MoveWatch).
+    let mut watch: MoveWatch<bool> = MoveWatch::new(&name);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
     loop {
-        // Other tests move their own topics meanwhile: count this topic's partitions only.
-        let moving: Vec<String> = kafka_cli::moving_partitions()
-            .into_iter()
-            .filter(|l| l.contains(&name))
-            .collect();
-        max_moving = max_moving.max(moving.len());
-        if !moving.is_empty() && !saw_throttles {
-            let o = kafka_cli::overrides(&name);
-            let throttled_brokers = (1..=3)
-                .filter(|b| {
-                    kafka_cli::broker_overrides(*b).get("follower.replication.throttled.rate")
-                        == Some(&throttle.to_string())
-                })
-                .count();
-            saw_throttles = o.contains_key("leader.replication.throttled.replicas")
-                && o.contains_key("follower.replication.throttled.replicas")
-                && throttled_brokers > 0;
-        }
+        let moving = watch.look(0);
         let t = env.get_topic("grows").await;
         if let Some(r) = reassignment(&t) {
             assert!(
@@ -110,18 +98,43 @@ async fn replication_factor_goes_up_and_down_with_throttled_moves_one_at_a_time(
                 "maxConcurrentMoves 1 exceeded: {r:?}"
             );
         }
-        if condition(&t, "Ready").is_some_and(|c| c.0 == "True") {
+        if moving == 0 && condition(&t, "Ready").is_some_and(|c| c.0 == "True") {
             break;
         }
+        if watch.look_saw_move() && !watch.during.iter().any(|seen| *seen) {
+            let o = kafka_cli::overrides(&name);
+            // One throttled broker is enough (and each look costs a JVM start).
+            let broker_throttled = (1..=3).any(|b| {
+                kafka_cli::broker_overrides(b).get("follower.replication.throttled.rate")
+                    == Some(&throttle.to_string())
+            });
+            watch.sample(
+                o.contains_key("leader.replication.throttled.replicas")
+                    && o.contains_key("follower.replication.throttled.replicas")
+                    && broker_throttled,
+            );
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the move did not finish; status: {}",
+            serde_json::to_string(&t.status).unwrap()
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert!(
-        max_moving <= 1,
-        "Kafka saw {max_moving} partitions moving at once"
+        watch.first_seen.is_some(),
+        "Kafka was never seen moving the replicas"
     );
     assert!(
-        saw_throttles,
-        "no throttle seen on the topic and brokers during the move"
+        watch.max_moving <= 1,
+        "Kafka saw {} partitions moving at once",
+        watch.max_moving
+    );
+    assert!(
+        watch.during.iter().any(|seen| *seen),
+        "no throttle seen on the topic and brokers during the move ({} samples during the move, move seen for {:?})",
+        watch.during.len(),
+        watch.seen_for()
     );
 
     let before_shrink = assert_placed(&name, 3);
@@ -136,8 +149,9 @@ async fn replication_factor_goes_up_and_down_with_throttled_moves_one_at_a_time(
     );
     env.wait_event("grows", "ReassignmentStarted").await;
     env.wait_event("grows", "ReassignmentCompleted").await;
-    // Broker throttles go once nothing moves anywhere (at the cluster's next resync).
-    let deadline = tokio::time::Instant::now() + WAIT;
+    // Broker throttles go once nothing moves anywhere (at the cluster's next resync): after
+    // the other tests' moves too, which share the throttle.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
     while (1..=3)
         .any(|b| kafka_cli::broker_overrides(b).contains_key("follower.replication.throttled.rate"))
     {
@@ -178,18 +192,20 @@ async fn replication_factor_goes_up_and_down_with_throttled_moves_one_at_a_time(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_operator_finds_the_ongoing_move_and_waits_instead_of_resending() {
     let env_options = ClusterOptions {
-        reassignment: json!({"throttleBytesPerSecond": 150_000}),
+        reassignment: json!({"throttleBytesPerSecond": MOVE_THROTTLE}),
         ..Default::default()
     };
-    let mut env = TestEnv::start_with("resume", env_options).await;
     let name = unique("resume");
+    let _cleanup = witness::DeleteTopicOnDrop(name.clone());
+    let mut env = TestEnv::start_with("resume", env_options).await;
     env.apply_topic(
         "resume",
         json!({"topicName": name, "partitions": 1, "replicationFactor": 1, "minInSyncReplicas": 1}),
     )
     .await;
     env.wait_ready("resume").await;
-    kafka_cli::produce_bulk(&name, 3000, 1000);
+    // 12 MB copied to two new replicas under the throttle: the move lasts over twenty seconds.
+    kafka_cli::produce_bulk(&name, 12_000, 1000);
 
     env.apply_topic(
         "resume",
@@ -208,6 +224,21 @@ async fn a_restarted_operator_finds_the_ongoing_move_and_waits_instead_of_resend
     );
 
     env.restart_operator().await;
+    // The new operator has looked at Kafka's moves, and Kafka still moves the partition: it
+    // restarted in the middle of the move.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while env.kafka_requests("ListPartitionReassignments") == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the restarted operator never listed the reassignments"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        witness::moving_partitions_of(&name),
+        1,
+        "the move was over before the restarted operator looked; the test proves nothing"
+    );
     let t = env.wait_ready("resume").await;
     assert_eq!(
         env.kafka_requests("AlterPartitionReassignments"),

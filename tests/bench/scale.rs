@@ -11,7 +11,7 @@ use kafka_topic_operator::kafka::{KafkaAdmin, KafkaProtocolAdmin};
 use kafka_topic_operator::model::{
     Broker, ClusterSnapshot, DesiredTopic, ObservedConfig, ObservedPartition, ObservedTopic,
 };
-use kafka_topic_operator::plan::{ClusterView, plan_topic};
+use kafka_topic_operator::plan::{ClusterView, Memory, plan_topic};
 
 fn synthetic(topics: usize, partitions: i32, brokers: i32) -> ClusterSnapshot {
     let mut snapshot = ClusterSnapshot {
@@ -111,7 +111,9 @@ fn bench_planning() {
                 )]
                 .into(),
             };
-            actions += plan_topic(&desired, Some(t), &view, false).actions.len();
+            actions += plan_topic(&desired, Some(t), &view, &Memory::default())
+                .actions
+                .len();
         }
         let plan_time = start.elapsed();
         assert_eq!(actions, topics.div_ceil(10));
