@@ -375,16 +375,34 @@ impl Observers {
                         }
                         failures = 0;
                         debug!(cluster = %key.1, topics = snapshot.topics.len(), "snapshot");
+                        // Topics the operator re-read after a write are compared with that
+                        // read, not with the previous snapshot: a change made behind its back
+                        // between the two would otherwise look like no change at all.
+                        let mut repatched = Vec::new();
                         if let Some(observer) = weak.upgrade() {
+                            let mut patches = lock(&observer.patches);
+                            repatched = patches
+                                .iter()
+                                .filter(|(name, (_, t))| snapshot.topics.get(*name) != t.as_ref())
+                                .map(|(name, _)| name.clone())
+                                .collect();
                             // Patches older than this snapshot are superseded by it.
-                            lock(&observer.patches).retain(|_, (at, _)| *at > started);
+                            patches.retain(|_, (at, _)| *at > started);
                             observer.version.fetch_add(1, Ordering::Relaxed);
                         }
                         let snapshot = Arc::new(snapshot);
                         let changed = if failures_before > 0 {
                             Changed::All
                         } else {
-                            diff(last.as_deref(), &snapshot)
+                            match diff(last.as_deref(), &snapshot) {
+                                Changed::Topics(mut names) => {
+                                    names.extend(repatched);
+                                    names.sort();
+                                    names.dedup();
+                                    Changed::Topics(names)
+                                }
+                                all => all,
+                            }
                         };
                         last = Some(snapshot.clone());
                         tx.send_replace(Observation::Observed {
