@@ -18,15 +18,12 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tracing::debug;
 
+use crate::batch;
 use crate::kafka::{KafkaError, TopicToCreate};
 use crate::model::{DesiredTopic, ObservedTopic};
 use crate::observer::ClusterObserver;
 use crate::plan::placement::{self, Brokers};
 
-/// How long the first creation of a batch waits for others to join it.
-const BATCH_WINDOW: Duration = Duration::from_millis(20);
-/// Creations handled in one batch at most (Kafka gets them in requests of 100).
-const MAX_BATCH: usize = 1000;
 /// Read-backs while Kafka's metadata does not show a just-created topic yet.
 const READ_BACK_TRIES: usize = 10;
 const READ_BACK_PAUSE: Duration = Duration::from_millis(300);
@@ -73,15 +70,7 @@ impl Creator {
 }
 
 async fn run(observer: Weak<ClusterObserver>, mut rx: mpsc::UnboundedReceiver<Request>) {
-    while let Some(first) = rx.recv().await {
-        let mut batch = vec![first];
-        let deadline = Instant::now() + BATCH_WINDOW;
-        while batch.len() < MAX_BATCH {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(request)) => batch.push(request),
-                _ => break,
-            }
-        }
+    while let Some(batch) = batch::next(&mut rx).await {
         let Some(observer) = observer.upgrade() else {
             return;
         };
@@ -97,7 +86,7 @@ async fn create_batch(observer: &ClusterObserver, batch: Vec<Request>) {
     // created (their reconciles plan again from what Kafka shows).
     let names: Vec<String> = batch.iter().map(|r| r.topic.name.clone()).collect();
     let read_at = Instant::now();
-    let existing = match observer.admin.describe_topics(&names).await {
+    let mut existing = match observer.admin.describe_topics_each(&names).await {
         Ok(existing) => existing,
         Err(error) => {
             for request in batch {
@@ -106,18 +95,33 @@ async fn create_batch(observer: &ClusterObserver, batch: Vec<Request>) {
             return;
         }
     };
-    let (present, batch): (Vec<Request>, Vec<Request>) = batch
-        .into_iter()
-        .partition(|r| existing.contains_key(&r.topic.name));
-    for request in present {
-        let topic = existing.get(&request.topic.name).cloned();
-        observer.patch(&request.topic.name, read_at, topic.clone());
-        let _ = request.reply.send(Ok(Created {
-            assignments: vec![],
-            existed: true,
-            observed: topic,
-        }));
+    let mut fresh = Vec::new();
+    for request in batch {
+        let name = &request.topic.name;
+        if let Some(topic) = existing.topics.remove(name) {
+            observer.patch(name, read_at, Some(topic.clone()));
+            let _ = request.reply.send(Ok(Created {
+                assignments: vec![],
+                existed: true,
+                observed: Some(topic),
+            }));
+        } else if let Some(error) = existing.errors.remove(name) {
+            // Kafka knows the topic but cannot describe it yet (no leader right after its
+            // creation): it exists, nothing is sent. Any other error is that topic's alone.
+            let _ = request.reply.send(if is_being_created(&error) {
+                Ok(Created {
+                    assignments: vec![],
+                    existed: true,
+                    observed: None,
+                })
+            } else {
+                Err(error)
+            });
+        } else {
+            fresh.push(request);
+        }
     }
+    let batch = fresh;
     let view = observer.view(0, 0);
     let brokers = Brokers::new(&view.live);
     let mut load = view.load.clone();
@@ -185,15 +189,17 @@ async fn create_batch(observer: &ClusterObserver, batch: Vec<Request>) {
             tokio::time::sleep(READ_BACK_PAUSE).await;
         }
         let read_at = Instant::now();
-        let Ok(mut fresh) = observer.admin.describe_topics(&missing).await else {
+        let Ok(mut fresh) = observer.admin.describe_topics_each(&missing).await else {
             break; // the reconciles report Creating and look again
         };
-        missing.retain(|name| match fresh.remove(name) {
+        // A topic not described yet (no leader yet) is asked for again; one Kafka refuses to
+        // describe is left to its reconcile, which reports the reason from the next snapshot.
+        missing.retain(|name| match fresh.topics.remove(name) {
             Some(topic) => {
                 observer.patch(name, read_at, Some(topic));
                 false
             }
-            None => true,
+            None => fresh.errors.get(name).is_none_or(is_being_created),
         });
     }
     for (request, assignments, existed) in done {
@@ -207,4 +213,10 @@ async fn create_batch(observer: &ClusterObserver, batch: Vec<Request>) {
             observed,
         }));
     }
+}
+
+/// A topic Kafka has but cannot describe yet: its partitions have no leader so soon after the
+/// creation.
+fn is_being_created(error: &KafkaError) -> bool {
+    error.code() == Some(ResponseError::LeaderNotAvailable)
 }

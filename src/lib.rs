@@ -4,6 +4,7 @@
 //! -> apply (Kafka admin calls) -> report (status, events). See docs/architecture.md.
 
 pub mod api;
+pub mod batch;
 pub mod cli;
 pub mod controller;
 pub mod creator;
@@ -15,3 +16,4 @@ pub mod model;
 pub mod observer;
 pub mod plan;
 pub mod telemetry;
+pub mod writer;

@@ -232,7 +232,6 @@ mod tests {
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct ClusterSnapshot {
     pub cluster_id: Option<String>,
-    pub controller_id: Option<i32>,
     pub brokers: Vec<Broker>,
     pub topics: BTreeMap<String, ObservedTopic>,
     /// Dynamic per-broker overrides of the configs the operator manages (replication throttle

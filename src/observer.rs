@@ -20,6 +20,7 @@ use crate::kafka::security::Security;
 use crate::kafka::{KafkaAdmin, KafkaError};
 use crate::model::{ClusterSnapshot, ObservedTopic};
 use crate::plan::ClusterView;
+use crate::writer::Writer;
 
 /// Locks a mutex whose data stays consistent even if a holder panicked (plain maps of
 /// observations): a panic in one reconcile must not poison every later one.
@@ -135,6 +136,8 @@ pub struct ClusterObserver {
     view: Mutex<Option<(u64, Arc<ClusterView>)>>,
     /// Batches the topic creations of this cluster.
     pub creator: Creator,
+    /// Batches the cluster's config changes and partition growth (src/writer.rs).
+    pub writer: Writer,
 }
 
 impl ClusterObserver {
@@ -353,6 +356,7 @@ impl Observers {
             version: AtomicU64::new(0),
             view: Mutex::new(None),
             creator: Creator::start(weak.clone()),
+            writer: Writer::start(weak.clone()),
         });
         let weak = Arc::downgrade(&observer);
         let updates = self.updates.clone();

@@ -338,9 +338,6 @@ pub struct KafkaClusterStatus {
     /// Kafka's cluster id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster_id: Option<String>,
-    /// Node id of the active controller.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub controller: Option<i32>,
     /// Number of brokers in the metadata.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub broker_count: Option<i32>,

@@ -127,7 +127,6 @@ fn cluster_status(
             snapshot, stale, ..
         } => {
             status.cluster_id = snapshot.cluster_id.clone();
-            status.controller = snapshot.controller_id;
             status.broker_count = Some(snapshot.brokers.len() as i32);
             status.brokers = snapshot
                 .brokers

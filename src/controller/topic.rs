@@ -32,6 +32,7 @@ use crate::observer::{ClusterObserver, TopicView};
 use crate::plan::desired::desired_topic;
 use crate::plan::warnings::warnings;
 use crate::plan::{Action, ClusterView, Drift, Memory, TopicPlan, plan_topic};
+use crate::writer::{self, TopicWrite, WriteError, WriteOutcome};
 
 /// Added to KafkaTopics with deletionPolicy Delete, so the topic is deleted before the resource.
 pub const DELETE_FINALIZER: &str = "kafka.topic-operator.dev/delete-topic";
@@ -190,10 +191,49 @@ async fn sync(topic: &KafkaTopic, cluster: &KafkaCluster, ctx: &Context) -> (Top
     {
         return create(topic, ctx, &observer, cluster, &desired, &memory).await;
     }
-    // Writes are planned again under the cluster's write lock, on a fresh read of the topic:
-    // the snapshot may be up to one resync old (someone may have created or fixed the topic
-    // meanwhile), and concurrent reconciles must not exceed maxConcurrentMoves together.
-    let _write_guard = if enforce && !plan.actions.is_empty() {
+    // Writes are planned again on a fresh read of the topic, under the cluster's write lock: the
+    // snapshot may be up to one resync old (someone may have created or fixed the topic
+    // meanwhile), and concurrent reconciles must not exceed maxConcurrentMoves together. Config
+    // changes and partition growth go through the cluster's writer, which does this for many
+    // topics at once (src/writer.rs); anything else (moves) is done here, one topic at a time.
+    let mut written = None;
+    let batchable = enforce
+        && plan.blocker.is_none()
+        && !plan.actions.is_empty()
+        && plan.actions.iter().all(writer::is_batchable);
+    if batchable {
+        let policy = &cluster.spec.reassignment;
+        let request = TopicWrite {
+            desired: desired.clone(),
+            memory: memory.clone(),
+            max_concurrent_moves: policy.max_concurrent_moves as usize,
+            throttle: policy.throttle_bytes_per_second,
+        };
+        match observer.writer.write(request).await {
+            Ok(WriteOutcome::Replanned(fresh)) => {
+                (observed, plan) = (fresh.observed, fresh.plan);
+            }
+            Ok(WriteOutcome::Written(w)) => {
+                (observed, plan) = (w.observed.clone(), w.plan.clone());
+                written = Some(w);
+            }
+            Ok(WriteOutcome::Alone) => {}
+            Err(WriteError::Read(error)) => {
+                return (
+                    not_synced(topic, Verdict::not_ready(error.reason(), error.to_string())),
+                    Requeue::requeue(ctx.settings.resync),
+                );
+            }
+            Err(WriteError::Write(error)) => {
+                warn!(topic = %name, %error, "applying the plan failed");
+                let mut report = not_synced(topic, Verdict::ready(""));
+                report.mode = Some(format!("{:?}", cluster.spec.policy.mode));
+                return apply_failed(topic, ctx, report, &error).await;
+            }
+        }
+    }
+    let alone = enforce && written.is_none() && !plan.actions.is_empty();
+    let _write_guard = if alone {
         let guard = observer.write_lock.lock().await;
         let read_at = Instant::now();
         match observer
@@ -270,20 +310,26 @@ async fn sync(topic: &KafkaTopic, cluster: &KafkaCluster, ctx: &Context) -> (Top
     // Enforce: apply, then re-read the topic so the status shows Kafka's state, not our intent.
     let spec_changed =
         topic.metadata.generation != topic.status.as_ref().and_then(|s| s.observed_generation);
-    let applied = match apply(&observer, &desired, &plan).await {
-        Ok(applied) => applied,
-        Err(error) => {
-            warn!(topic = %name, %error, "applying the plan failed");
-            return apply_failed(topic, ctx, report, &error).await;
+    let (applied, read) = match written {
+        Some(w) => (w.applied, w.read_back),
+        None => {
+            let applied = match apply(&observer, &desired, &plan).await {
+                Ok(applied) => applied,
+                Err(error) => {
+                    warn!(topic = %name, %error, "applying the plan failed");
+                    return apply_failed(topic, ctx, report, &error).await;
+                }
+            };
+            let replan = |fresh: Option<&ObservedTopic>| {
+                plan_topic(&desired, fresh, &cluster_view(&observer, cluster), &memory)
+            };
+            let read = read_back_settled(&observer, &name, &applied, replan).await;
+            (applied, read)
         }
     };
     announce(topic, ctx, &plan, &applied, observed.as_ref(), spec_changed).await;
-
-    let set_configs = configs_set(&applied);
-    let replan = |fresh: Option<&ObservedTopic>| {
-        plan_topic(&desired, fresh, &cluster_view(&observer, cluster), &memory)
-    };
-    let (fresh, after) = match read_back_settled(&observer, &name, &set_configs, replan).await {
+    let set_configs = writer::configs_set(&applied);
+    let (fresh, after) = match read {
         Ok(read) => read,
         Err(error) => {
             report.verdict = Verdict::not_ready(error.reason(), error.to_string());
@@ -370,7 +416,7 @@ async fn create(
             topic: desired.clone(),
             assignments: created.assignments.clone(),
         };
-        announce(topic, ctx, &TopicPlan::default(), &[&action], None, true).await;
+        announce(topic, ctx, &TopicPlan::default(), &[action], None, true).await;
     }
     let Some(fresh) = created.observed else {
         report.verdict = Verdict::not_ready(
@@ -464,11 +510,11 @@ fn reassignment_status(
 /// Carries out the plan and returns the actions that took effect. Config changes are validated
 /// by Kafka before anything is applied, so an invalid value leaves the topic untouched (no
 /// partitions added, no config half-set).
-async fn apply<'p>(
+async fn apply(
     observer: &ClusterObserver,
     desired: &DesiredTopic,
-    plan: &'p TopicPlan,
-) -> Result<Vec<&'p Action>, KafkaError> {
+    plan: &TopicPlan,
+) -> Result<Vec<Action>, KafkaError> {
     let admin = &observer.admin;
     for action in &plan.actions {
         if let Action::AlterConfigs(changes) = action {
@@ -533,7 +579,7 @@ async fn apply<'p>(
                     .await?
             }
         }
-        applied.push(action);
+        applied.push(action.clone());
     }
     Ok(applied)
 }
@@ -563,18 +609,6 @@ fn memory(topic: &KafkaTopic, cluster: &KafkaCluster) -> Memory {
     }
 }
 
-/// The config values this reconcile wrote (declared configs; not the throttle lists).
-fn configs_set(applied: &[&Action]) -> BTreeMap<String, String> {
-    applied
-        .iter()
-        .filter_map(|a| match a {
-            Action::AlterConfigs(c) => Some(c.set.clone()),
-            _ => None,
-        })
-        .flatten()
-        .collect()
-}
-
 /// Reads the topic back after a write and plans again. A config Kafka has just accepted may
 /// show its old value for a moment (the broker answering has not applied the change yet), so
 /// while a value just set still differs, the read is repeated a few times before that value
@@ -582,7 +616,7 @@ fn configs_set(applied: &[&Action]) -> BTreeMap<String, String> {
 async fn read_back_settled(
     observer: &ClusterObserver,
     name: &str,
-    set_configs: &BTreeMap<String, String>,
+    applied: &[Action],
     plan: impl Fn(Option<&ObservedTopic>) -> TopicPlan,
 ) -> Result<(Option<ObservedTopic>, TopicPlan), KafkaError> {
     let mut attempt = 0;
@@ -591,13 +625,8 @@ async fn read_back_settled(
         let fresh = read_back(observer, name).await?;
         observer.patch(name, read_at, fresh.clone());
         let after = plan(fresh.as_ref());
-        let unsettled = after.drift.iter().any(|d| {
-            set_configs
-                .get(d.field.strip_prefix("config.").unwrap_or_default())
-                .is_some_and(|v| *v == d.desired)
-        });
         attempt += 1;
-        if !unsettled || attempt >= 4 {
+        if !writer::still_unsettled(applied, &after) || attempt >= 4 {
             return Ok((fresh, after));
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -637,7 +666,7 @@ async fn announce(
     topic: &KafkaTopic,
     ctx: &Context,
     plan: &TopicPlan,
-    applied: &[&Action],
+    applied: &[Action],
     before: Option<&ObservedTopic>,
     spec_changed: bool,
 ) {

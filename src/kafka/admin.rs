@@ -38,7 +38,9 @@ use tracing::{debug, info};
 use super::connection::{CallError, Connection};
 use super::error::{KafkaError, check};
 use super::security::Security;
-use super::{BROKER_CONFIG_WRITES, KafkaAdmin, TopicToCreate};
+use super::{
+    BROKER_CONFIG_WRITES, Described, KafkaAdmin, PartitionGrowth, TopicResults, TopicToCreate,
+};
 use crate::model::{
     AUTO_CREATE_TOPICS, BROKER_THROTTLE_CONFIGS, Broker, ClusterSnapshot, ConfigChanges,
     ConfigKind, ObservedConfig, ObservedPartition, ObservedTopic,
@@ -57,6 +59,8 @@ const OP_SET: i8 = 0;
 const OP_DELETE: i8 = 1;
 /// Topics per CreateTopics request (as Kafka's own tools batch them).
 const CREATE_TOPICS_BATCH: usize = 100;
+/// Topics per CreatePartitions or IncrementalAlterConfigs request.
+const WRITE_BATCH: usize = 100;
 /// Topics per DescribeConfigs request: keeps each response a few MB at most.
 const DESCRIBE_CONFIGS_BATCH: usize = 500;
 /// How long Kafka may take to finish a topic operation before answering.
@@ -574,37 +578,27 @@ impl KafkaProtocolAdmin {
         Ok((throttles, auto_create))
     }
 
+    /// One IncrementalAlterConfigs request for `resources` (type, name, changes), sent to any
+    /// broker (topics) or to `broker` itself (its own configs). The answer holds each resource's
+    /// own result; the outer error is for the request.
     async fn incremental_alter(
         &self,
         broker: Option<i32>,
-        resource_type: i8,
-        resource_name: &str,
-        changes: &ConfigChanges,
+        resources: &[(i8, String, &ConfigChanges)],
         validate_only: bool,
-    ) -> Result<(), KafkaError> {
-        let mut configs: Vec<_> = changes
-            .set
+    ) -> Result<TopicResults, KafkaError> {
+        let resources: Vec<AlterConfigsResource> = resources
             .iter()
-            .map(|(k, v)| {
-                AlterableConfig::default()
-                    .with_name(StrBytes::from_string(k.clone()))
-                    .with_config_operation(OP_SET)
-                    .with_value(Some(StrBytes::from_string(v.clone())))
+            .map(|(resource_type, name, changes)| {
+                AlterConfigsResource::default()
+                    .with_resource_type(*resource_type)
+                    .with_resource_name(StrBytes::from_string(name.clone()))
+                    .with_configs(alterable_configs(changes))
             })
             .collect();
-        configs.extend(changes.delete.iter().map(|k| {
-            AlterableConfig::default()
-                .with_name(StrBytes::from_string(k.clone()))
-                .with_config_operation(OP_DELETE)
-                .with_value(None)
-        }));
-        let resource = AlterConfigsResource::default()
-            .with_resource_type(resource_type)
-            .with_resource_name(StrBytes::from_string(resource_name.to_string()))
-            .with_configs(configs);
         let build = |_| {
             IncrementalAlterConfigsRequest::default()
-                .with_resources(vec![resource.clone()])
+                .with_resources(resources.clone())
                 .with_validate_only(validate_only)
         };
         let response = match broker {
@@ -623,16 +617,51 @@ impl KafkaProtocolAdmin {
                     .await?
             }
         };
-        for result in &response.responses {
-            check(
-                "IncrementalAlterConfigs",
-                resource_name,
-                result.error_code,
-                result.error_message.as_ref(),
-            )?;
-        }
-        Ok(())
+        Ok(per_topic(
+            "IncrementalAlterConfigs",
+            response.responses.iter().map(|r| {
+                (
+                    r.resource_name.to_string(),
+                    r.error_code,
+                    r.error_message.as_ref(),
+                )
+            }),
+        ))
     }
+}
+
+/// Each resource's own result in a batched answer: (name, error code, Kafka's message).
+fn per_topic<'a>(
+    api: &'static str,
+    answers: impl Iterator<Item = (String, i16, Option<&'a StrBytes>)>,
+) -> TopicResults {
+    answers
+        .map(|(name, code, message)| {
+            let outcome = check(api, &name, code, message);
+            (name, outcome)
+        })
+        .collect()
+}
+
+/// The set and delete operations of `changes`, as IncrementalAlterConfigs wants them.
+fn alterable_configs(changes: &ConfigChanges) -> Vec<AlterableConfig> {
+    let mut configs: Vec<_> = changes
+        .set
+        .iter()
+        .map(|(k, v)| {
+            AlterableConfig::default()
+                .with_name(StrBytes::from_string(k.clone()))
+                .with_config_operation(OP_SET)
+                .with_value(Some(StrBytes::from_string(v.clone())))
+        })
+        .collect();
+    configs.extend(changes.delete.iter().map(|k| {
+        AlterableConfig::default()
+            .with_name(StrBytes::from_string(k.clone()))
+            .with_config_operation(OP_DELETE)
+            .with_value(None)
+    }));
+    configs
 }
 
 /// One topic of a CreateTopics request: every declared config, and our placement when given.
@@ -735,7 +764,6 @@ impl KafkaAdmin for KafkaProtocolAdmin {
         }
         Ok(ClusterSnapshot {
             cluster_id: metadata.cluster_id.as_ref().map(|c| c.to_string()),
-            controller_id: (metadata.controller_id.0 >= 0).then_some(metadata.controller_id.0),
             brokers,
             topics,
             broker_overrides,
@@ -748,24 +776,17 @@ impl KafkaAdmin for KafkaProtocolAdmin {
         })
     }
 
-    async fn describe_topics(
-        &self,
-        names: &[String],
-    ) -> Result<BTreeMap<String, ObservedTopic>, KafkaError> {
+    async fn describe_topics_each(&self, names: &[String]) -> Result<Described, KafkaError> {
         let metadata = self.metadata(Some(names)).await?;
-        let (topics, mut errors) = self.observe_topics(&metadata, false).await?;
-        // Asked for by name: a topic Kafka refused to describe is an error, not "missing".
-        match names.iter().find_map(|n| errors.remove(n)) {
-            Some(error) => Err(error),
-            None => Ok(topics),
-        }
+        let (topics, errors) = self.observe_topics(&metadata, false).await?;
+        Ok(Described { topics, errors })
     }
 
     async fn create_topics(
         &self,
         topics: &[TopicToCreate],
         validate_only: bool,
-    ) -> Result<BTreeMap<String, Result<(), KafkaError>>, KafkaError> {
+    ) -> Result<TopicResults, KafkaError> {
         let mut results = BTreeMap::new();
         let mut creatable = Vec::new();
         for t in topics {
@@ -789,71 +810,84 @@ impl KafkaAdmin for KafkaProtocolAdmin {
                         .with_validate_only(validate_only)
                 })
                 .await?;
-            for result in &response.topics {
-                let name = result.name.0.to_string();
-                let outcome = check(
-                    "CreateTopics",
-                    &name,
-                    result.error_code,
-                    result.error_message.as_ref(),
-                );
-                results.insert(name, outcome);
-            }
+            results.extend(per_topic(
+                "CreateTopics",
+                response
+                    .topics
+                    .iter()
+                    .map(|r| (r.name.0.to_string(), r.error_code, r.error_message.as_ref())),
+            ));
         }
         Ok(results)
     }
 
-    async fn create_partitions(
-        &self,
-        topic: &str,
-        total: i32,
-        assignments: &[Vec<i32>],
-    ) -> Result<(), KafkaError> {
-        let assignments = (!assignments.is_empty()).then(|| {
-            assignments
-                .iter()
-                .map(|set| {
-                    CreatePartitionsAssignment::default()
-                        .with_broker_ids(set.iter().map(|b| BrokerId(*b)).collect())
-                })
-                .collect::<Vec<_>>()
-        });
-        info!(%topic, total, "kafka write: create partitions");
-        let (response, _) = self
-            .call("CreatePartitions", (1, 3), Kind::Write, |_| {
-                CreatePartitionsRequest::default()
-                    .with_topics(vec![
-                        CreatePartitionsTopic::default()
-                            .with_name(topic_name(topic))
-                            .with_count(total)
-                            .with_assignments(assignments.clone()),
-                    ])
-                    .with_timeout_ms(OPERATION_TIMEOUT_MS)
+    async fn grow_topics(&self, growths: &[PartitionGrowth]) -> Result<TopicResults, KafkaError> {
+        let mut results = TopicResults::new();
+        let topics: Vec<CreatePartitionsTopic> = growths
+            .iter()
+            .map(|g| {
+                let assignments = (!g.assignments.is_empty()).then(|| {
+                    g.assignments
+                        .iter()
+                        .map(|set| {
+                            CreatePartitionsAssignment::default()
+                                .with_broker_ids(set.iter().map(|b| BrokerId(*b)).collect())
+                        })
+                        .collect::<Vec<_>>()
+                });
+                CreatePartitionsTopic::default()
+                    .with_name(topic_name(&g.topic))
+                    .with_count(g.total)
+                    .with_assignments(assignments)
             })
-            .await?;
-        for result in &response.results {
-            check(
+            .collect();
+        for chunk in topics.chunks(WRITE_BATCH) {
+            let grown: Vec<(&str, i32)> =
+                chunk.iter().map(|t| (t.name.0.as_str(), t.count)).collect();
+            info!(count = chunk.len(), topics = ?grown, "kafka write: create partitions");
+            let (response, _) = self
+                .call("CreatePartitions", (1, 3), Kind::Write, |_| {
+                    CreatePartitionsRequest::default()
+                        .with_topics(chunk.to_vec())
+                        .with_timeout_ms(OPERATION_TIMEOUT_MS)
+                })
+                .await?;
+            results.extend(per_topic(
                 "CreatePartitions",
-                topic,
-                result.error_code,
-                result.error_message.as_ref(),
-            )?;
+                response
+                    .results
+                    .iter()
+                    .map(|r| (r.name.0.to_string(), r.error_code, r.error_message.as_ref())),
+            ));
         }
-        Ok(())
+        Ok(results)
     }
 
-    async fn alter_topic_configs(
+    async fn alter_topics_configs(
         &self,
-        topic: &str,
-        changes: &ConfigChanges,
+        changes: &[(String, ConfigChanges)],
         validate_only: bool,
-    ) -> Result<(), KafkaError> {
-        if !validate_only {
-            // Keys only: keep logs free of anything that could be sensitive.
-            info!(%topic, set = ?changes.set.keys().collect::<Vec<_>>(), delete = ?changes.delete, "kafka write: alter topic configs");
+    ) -> Result<TopicResults, KafkaError> {
+        let mut results = TopicResults::new();
+        for chunk in changes.chunks(WRITE_BATCH) {
+            if !validate_only {
+                // Keys only: keep logs free of anything that could be sensitive.
+                let keys: Vec<(&str, Vec<&String>, &Vec<String>)> = chunk
+                    .iter()
+                    .map(|(t, c)| (t.as_str(), c.set.keys().collect(), &c.delete))
+                    .collect();
+                info!(count = chunk.len(), topics = ?keys, "kafka write: alter topic configs (topic, set, delete)");
+            }
+            let resources: Vec<(i8, String, &ConfigChanges)> = chunk
+                .iter()
+                .map(|(topic, c)| (RESOURCE_TOPIC, topic.clone(), c))
+                .collect();
+            results.extend(
+                self.incremental_alter(None, &resources, validate_only)
+                    .await?,
+            );
         }
-        self.incremental_alter(None, RESOURCE_TOPIC, topic, changes, validate_only)
-            .await
+        Ok(results)
     }
 
     async fn alter_broker_configs(
@@ -862,14 +896,15 @@ impl KafkaAdmin for KafkaProtocolAdmin {
         changes: &ConfigChanges,
     ) -> Result<(), KafkaError> {
         info!(broker, set = ?changes.set, delete = ?changes.delete, "kafka write: alter broker configs");
+        let name = broker.to_string();
         self.incremental_alter(
             Some(broker),
-            RESOURCE_BROKER,
-            &broker.to_string(),
-            changes,
+            &[(RESOURCE_BROKER, name.clone(), changes)],
             false,
         )
-        .await
+        .await?
+        .remove(&name)
+        .unwrap_or(Ok(()))
     }
 
     async fn alter_reassignments(

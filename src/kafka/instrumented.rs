@@ -6,9 +6,9 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 
-use super::{KafkaAdmin, KafkaError, TopicToCreate};
+use super::{Described, KafkaAdmin, KafkaError, PartitionGrowth, TopicResults, TopicToCreate};
 use crate::metrics::{AdminLabels, AdminResultLabels, Metrics};
-use crate::model::{ClusterSnapshot, ConfigChanges, ObservedTopic};
+use crate::model::{ClusterSnapshot, ConfigChanges};
 
 pub struct InstrumentedAdmin {
     inner: Arc<dyn KafkaAdmin>,
@@ -60,46 +60,36 @@ impl KafkaAdmin for InstrumentedAdmin {
     async fn snapshot(&self) -> Result<ClusterSnapshot, KafkaError> {
         timed!(self, "snapshot", self.inner.snapshot())
     }
-    async fn describe_topics(
-        &self,
-        names: &[String],
-    ) -> Result<BTreeMap<String, ObservedTopic>, KafkaError> {
-        timed!(self, "describe_topics", self.inner.describe_topics(names))
+    async fn describe_topics_each(&self, names: &[String]) -> Result<Described, KafkaError> {
+        timed!(
+            self,
+            "describe_topics",
+            self.inner.describe_topics_each(names)
+        )
     }
     async fn create_topics(
         &self,
         topics: &[TopicToCreate],
         validate_only: bool,
-    ) -> Result<BTreeMap<String, Result<(), KafkaError>>, KafkaError> {
+    ) -> Result<TopicResults, KafkaError> {
         timed!(
             self,
             "create_topics",
             self.inner.create_topics(topics, validate_only)
         )
     }
-    async fn create_partitions(
-        &self,
-        topic: &str,
-        total: i32,
-        assignments: &[Vec<i32>],
-    ) -> Result<(), KafkaError> {
-        timed!(
-            self,
-            "create_partitions",
-            self.inner.create_partitions(topic, total, assignments)
-        )
+    async fn grow_topics(&self, growths: &[PartitionGrowth]) -> Result<TopicResults, KafkaError> {
+        timed!(self, "create_partitions", self.inner.grow_topics(growths))
     }
-    async fn alter_topic_configs(
+    async fn alter_topics_configs(
         &self,
-        topic: &str,
-        changes: &ConfigChanges,
+        changes: &[(String, ConfigChanges)],
         validate_only: bool,
-    ) -> Result<(), KafkaError> {
+    ) -> Result<TopicResults, KafkaError> {
         timed!(
             self,
             "alter_topic_configs",
-            self.inner
-                .alter_topic_configs(topic, changes, validate_only)
+            self.inner.alter_topics_configs(changes, validate_only)
         )
     }
     async fn alter_broker_configs(

@@ -26,6 +26,26 @@ pub struct TopicToCreate {
     pub assignments: Vec<Vec<i32>>,
 }
 
+/// Partitions to add to one topic: the new total and the new partitions' replica sets (empty:
+/// Kafka places them).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartitionGrowth {
+    pub topic: String,
+    pub total: i32,
+    pub assignments: Vec<Vec<i32>>,
+}
+
+/// What a read of named topics found: the topics described, and those Kafka answered with an
+/// error for (each with its own).
+#[derive(Debug, Default)]
+pub struct Described {
+    pub topics: BTreeMap<String, ObservedTopic>,
+    pub errors: BTreeMap<String, KafkaError>,
+}
+
+/// Each topic's own result of a batched write, by topic name.
+pub type TopicResults = BTreeMap<String, Result<(), KafkaError>>;
+
 /// What the operator needs from a Kafka cluster. No call here ever creates a topic implicitly:
 /// metadata requests are sent with `allow_auto_topic_creation = false`.
 #[async_trait]
@@ -34,11 +54,24 @@ pub trait KafkaAdmin: Send + Sync {
     /// batched requests, whatever the number of topics.
     async fn snapshot(&self) -> Result<ClusterSnapshot, KafkaError>;
 
-    /// The named topics only; topics that do not exist are absent from the result.
+    /// The named topics only, with each topic's own error apart: topics that do not exist are
+    /// in neither map; a topic Kafka would not describe (not authorized, no leader yet right
+    /// after its creation) is in the errors. The outer error is for the requests themselves.
+    async fn describe_topics_each(&self, names: &[String]) -> Result<Described, KafkaError>;
+
+    /// The named topics only; topics that do not exist are absent from the result. A topic Kafka
+    /// refused to describe fails the call (for reads of one topic; batches use
+    /// [`KafkaAdmin::describe_topics_each`]).
     async fn describe_topics(
         &self,
         names: &[String],
-    ) -> Result<BTreeMap<String, ObservedTopic>, KafkaError>;
+    ) -> Result<BTreeMap<String, ObservedTopic>, KafkaError> {
+        let mut described = self.describe_topics_each(names).await?;
+        match names.iter().find_map(|n| described.errors.remove(n)) {
+            Some(error) => Err(error),
+            None => Ok(described.topics),
+        }
+    }
 
     /// Creates topics, each with all its configs, in as few requests as Kafka allows. Kafka
     /// validates each topic whole, so an invalid config creates nothing of that topic and
@@ -49,7 +82,7 @@ pub trait KafkaAdmin: Send + Sync {
         &self,
         topics: &[TopicToCreate],
         validate_only: bool,
-    ) -> Result<BTreeMap<String, Result<(), KafkaError>>, KafkaError>;
+    ) -> Result<TopicResults, KafkaError>;
 
     /// One topic: [`KafkaAdmin::create_topics`] with a single entry.
     async fn create_topic(
@@ -68,13 +101,27 @@ pub trait KafkaAdmin: Send + Sync {
             .unwrap_or(Ok(()))
     }
 
-    /// Grows a topic to `total` partitions; `assignments` are the new partitions' replica sets.
+    /// Grows topics, in as few CreatePartitions requests as Kafka allows, with each topic's own
+    /// result (one refused topic fails alone). The outer error is for the request itself.
+    async fn grow_topics(&self, growths: &[PartitionGrowth]) -> Result<TopicResults, KafkaError>;
+
+    /// One topic: [`KafkaAdmin::grow_topics`] with a single entry.
     async fn create_partitions(
         &self,
         topic: &str,
         total: i32,
         assignments: &[Vec<i32>],
-    ) -> Result<(), KafkaError>;
+    ) -> Result<(), KafkaError> {
+        let one = [PartitionGrowth {
+            topic: topic.to_string(),
+            total,
+            assignments: assignments.to_vec(),
+        }];
+        self.grow_topics(&one)
+            .await?
+            .remove(topic)
+            .unwrap_or(Ok(()))
+    }
 
     /// Sets and removes dynamic overrides of one broker (replication throttle rates).
     async fn alter_broker_configs(
@@ -97,13 +144,29 @@ pub trait KafkaAdmin: Send + Sync {
         partitions: &[i32],
     ) -> Result<(), KafkaError>;
 
-    /// Sets and removes dynamic overrides of a topic in one atomic request.
+    /// Sets and removes dynamic overrides of topics, in as few IncrementalAlterConfigs requests
+    /// as Kafka allows; each topic's changes are atomic and have their own result (an invalid
+    /// value fails that topic alone, with Kafka's message). With `validate_only`, Kafka only
+    /// checks.
+    async fn alter_topics_configs(
+        &self,
+        changes: &[(String, ConfigChanges)],
+        validate_only: bool,
+    ) -> Result<TopicResults, KafkaError>;
+
+    /// One topic: [`KafkaAdmin::alter_topics_configs`] with a single entry.
     async fn alter_topic_configs(
         &self,
         topic: &str,
         changes: &ConfigChanges,
         validate_only: bool,
-    ) -> Result<(), KafkaError>;
+    ) -> Result<(), KafkaError> {
+        let one = [(topic.to_string(), changes.clone())];
+        self.alter_topics_configs(&one, validate_only)
+            .await?
+            .remove(topic)
+            .unwrap_or(Ok(()))
+    }
 
     /// Deletes a topic and its data. A topic that is already gone is not an error.
     async fn delete_topic(&self, topic: &str) -> Result<(), KafkaError>;

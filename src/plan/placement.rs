@@ -32,15 +32,20 @@ impl Load {
     /// Counts the replica sets given (first replica = preferred leader).
     pub fn from_assignments<'a>(sets: impl IntoIterator<Item = &'a [i32]>) -> Self {
         let mut load = Load::default();
+        load.add(sets);
+        load
+    }
+
+    /// Counts more replica sets (first replica = preferred leader).
+    pub fn add<'a>(&mut self, sets: impl IntoIterator<Item = &'a [i32]>) {
         for set in sets {
             for b in set {
-                *load.replicas.entry(*b).or_default() += 1;
+                *self.replicas.entry(*b).or_default() += 1;
             }
             if let Some(first) = set.first() {
-                *load.leaders.entry(*first).or_default() += 1;
+                *self.leaders.entry(*first).or_default() += 1;
             }
         }
-        load
     }
 
     fn replicas_of(&self, b: i32) -> usize {

@@ -509,9 +509,8 @@ struct Operator {
 }
 
 impl Operator {
-    fn start(ns: &str, resync: Option<&str>, dir: &Path) -> Result<Operator> {
+    fn start(ns: &str, resync: Option<&str>, log: PathBuf) -> Result<Operator> {
         let http = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
-        let log = dir.join("operator.log");
         let bin = operator_bin();
         let mut cmd = tokio::process::Command::new(&bin);
         cmd.args(["run", "--namespace", ns, "--log-format", "json"])
@@ -850,7 +849,11 @@ async fn run(cx: &mut Ctx, op_slot: &mut Option<Operator>) -> Result<()> {
 
     setup_cluster(cx).await?;
     let resync = cx.settings.resync.clone();
-    *op_slot = Some(Operator::start(&cx.ns, resync.as_deref(), &cx.dir)?);
+    *op_slot = Some(Operator::start(
+        &cx.ns,
+        resync.as_deref(),
+        cx.dir.join("operator.log"),
+    )?);
     let op = op_slot.as_mut().unwrap();
     progress(format!(
         "operator pid {} (metrics on {}, log {})",
@@ -1083,7 +1086,14 @@ async fn run(cx: &mut Ctx, op_slot: &mut Option<Operator>) -> Result<()> {
     watch.abort();
     requests(cx, &s0, &s1, s2.as_ref());
 
+    // ---- drift on one topic, then a cold start: only from a settled state
+    if let Some(s2) = &s2 {
+        drift(cx, op, s2).await?;
+        cold_start(cx, op_slot).await?;
+    }
+
     // ---- the floor: the operator stopped, one batched CreateTopics of N other topics
+    let op = op_slot.as_mut().unwrap();
     let stopped = op.stop().await;
     let floor_prefix = format!("{}-floor", cx.prefix);
     let names: Vec<String> = (0..n).map(|i| format!("{floor_prefix}-{i:05}")).collect();
@@ -1298,6 +1308,200 @@ async fn idle(
     Ok(s2)
 }
 
+/// Kafka write operations in a counters delta (every `kto_kafka_requests_total` operation
+/// that changes Kafka).
+fn kafka_write_ops(counters: &BTreeMap<String, f64>) -> u64 {
+    const WRITES: [&str; 7] = [
+        "create_topics",
+        "create_partitions",
+        "alter_topic_configs",
+        "alter_broker_configs",
+        "alter_reassignments",
+        "elect_preferred_leaders",
+        "delete_topic",
+    ];
+    total(counters, |k| {
+        WRITES
+            .iter()
+            .any(|w| k.starts_with(&format!("kto_kafka_requests_total operation={w} ")))
+    })
+}
+
+/// The operator's `kafka write:` log lines after `from`, as "message: topics" texts.
+fn kafka_write_lines(log: &Path, from: u64) -> Vec<String> {
+    let bytes = std::fs::read(log).unwrap_or_default();
+    let from = (from as usize).min(bytes.len());
+    String::from_utf8_lossy(&bytes[from..])
+        .lines()
+        .filter(|l| l.contains("kafka write:"))
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .map(|v| {
+            let what = v["topics"].as_str().or(v["topic"].as_str()).unwrap_or("");
+            format!("{}: {what}", v["message"].as_str().unwrap_or(""))
+        })
+        .collect()
+}
+
+/// Changes a declared config of one topic behind the operator's back (rdkafka's AlterConfigs)
+/// and times until Kafka shows the declared value again; says which topics the operator wrote.
+async fn drift(cx: &mut Ctx, op: &mut Operator, s2: &Sample) -> Result<()> {
+    use rdkafka::admin::{AlterConfig, ResourceSpecifier};
+    let name = format!("{}-{:05}", cx.prefix, cx.settings.topics / 2);
+    let declared = cx.settings.min_isr.to_string();
+    let changed = if cx.settings.min_isr == 1 { "2" } else { "1" };
+    let opts = AdminOptions::new().request_timeout(Some(Duration::from_secs(30)));
+    progress(format!(
+        "drift: min.insync.replicas of {name} set to {changed} behind the operator's back"
+    ));
+    // AlterConfigs replaces the topic's overrides: the bench's topics have this one only.
+    let alter =
+        AlterConfig::new(ResourceSpecifier::Topic(&name)).set("min.insync.replicas", changed);
+    let answer = cx.admin.alter_configs([&alter], &opts).await?;
+    if let Some(Err((_, e))) = answer.first() {
+        bail!("altering {name}: {e}");
+    }
+    let changed_at = Instant::now();
+    let resync = seconds_of(&cx.settings.resync.clone().unwrap_or_else(default_resync))
+        .unwrap_or(Duration::from_secs(30));
+    let deadline = changed_at + resync * 3 + Duration::from_secs(30);
+    let reverted = loop {
+        let described = cx
+            .admin
+            .describe_configs([&ResourceSpecifier::Topic(&name)], &opts)
+            .await?;
+        let value = described
+            .first()
+            .and_then(|r| r.as_ref().ok())
+            .and_then(|r| r.get("min.insync.replicas"))
+            .and_then(|e| e.value.clone());
+        if value.as_deref() == Some(declared.as_str()) {
+            break Some(changed_at.elapsed());
+        }
+        if Instant::now() > deadline {
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // Let the operator finish its read-back before counting.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let s3 = cx.sample(op, s2.log_offset).await;
+    let writes = kafka_write_lines(&op.log, s2.log_offset);
+    cx.out(format!(
+        "## Drift: one topic's config changed behind the operator's back ({} topics in sync)",
+        cx.settings.topics
+    ));
+    cx.out("");
+    cx.out("| what | value |");
+    cx.out("|---|---|");
+    cx.out(format!(
+        "| change | `min.insync.replicas` of {name}: {declared} -> {changed} (rdkafka AlterConfigs) |"
+    ));
+    cx.out(format!(
+        "| **reverted (Kafka shows {declared} again), from the change** | **{}** (resync {}; goal: within resync + 2 s) |",
+        reverted.map_or("not within the deadline".into(), secs),
+        secs(resync)
+    ));
+    match delta_of(&s3.counters, &s2.counters) {
+        Some(d) => cx.out(format!(
+            "| Kafka write operations by the operator | {} ({}) |",
+            kafka_write_ops(&d),
+            breakdown(&d, "kto_kafka_requests_total operation=alter")
+        )),
+        None => cx.out("| Kafka write operations by the operator | n/a (/metrics scrape failed) |"),
+    }
+    cx.out(format!(
+        "| the operator's `kafka write` log lines | {} |",
+        if writes.is_empty() {
+            "none".to_string()
+        } else {
+            writes.join("; ")
+        }
+    ));
+    cx.out(format!(
+        "| apiserver writes by the operator | {} |",
+        total(&s3.kube_log, is_write)
+    ));
+    cx.out("");
+    Ok(())
+}
+
+/// Restarts the operator with every topic in sync and times until it has confirmed them all
+/// (every topic's `kto_topic_ready` gauge is 1), counting its writes (there should be none).
+async fn cold_start(cx: &mut Ctx, op_slot: &mut Option<Operator>) -> Result<()> {
+    let n = cx.settings.topics;
+    let stopped = match op_slot.as_mut() {
+        Some(op) => op.stop().await,
+        None => "not running".into(),
+    };
+    let started = Instant::now();
+    let resync = cx.settings.resync.clone();
+    *op_slot = Some(Operator::start(
+        &cx.ns,
+        resync.as_deref(),
+        cx.dir.join("operator-restarted.log"),
+    )?);
+    let op = op_slot.as_mut().unwrap();
+    progress(format!("cold start: operator restarted (pid {})", op.pid));
+    let deadline = started + cx.settings.deadline;
+    let mut ticker = Ticker::new();
+    let confirmed = loop {
+        if !op.alive() {
+            bail!("the restarted operator exited:\n{}", op.log_tail(30));
+        }
+        let ready = match op.http_get("/metrics").await {
+            Ok(text) => text
+                .lines()
+                .filter(|l| l.starts_with("kto_topic_ready{") && l.ends_with(" 1"))
+                .count(),
+            Err(_) => 0,
+        };
+        if ready >= n {
+            break Some(started.elapsed());
+        }
+        if Instant::now() > deadline {
+            break None;
+        }
+        ticker.tick(|| format!("cold start: {ready}/{n} topics confirmed Ready"));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let s = cx.sample(op, 0).await;
+    cx.out(format!(
+        "## Cold start: the operator restarted with {n} in-sync KafkaTopics"
+    ));
+    cx.out("");
+    cx.out("| what | value |");
+    cx.out("|---|---|");
+    cx.out(format!("| the operator before | {stopped} |"));
+    cx.out(format!(
+        "| **every topic confirmed Ready (its gauge set), from the start of the process** | **{}** |",
+        confirmed.map_or("not within the deadline".into(), secs)
+    ));
+    cx.out(format!(
+        "| operator CPU / peak RSS by then | {:.1} s / {:.0} MiB |",
+        s.operator_cpu, s.operator_hwm
+    ));
+    cx.out(format!(
+        "| apiserver writes by the operator | {} |",
+        total(&s.kube_log, is_write)
+    ));
+    match &s.counters {
+        Some(c) => {
+            cx.out(format!(
+                "| Kafka write operations by the operator | {} |",
+                kafka_write_ops(c)
+            ));
+            cx.out(format!(
+                "| Kafka admin operations by the operator | {} ({}) |",
+                total(c, |k| k.starts_with("kto_kafka_requests_total")),
+                breakdown(c, "kto_kafka_requests_total operation=")
+            ));
+        }
+        None => cx.out("| Kafka operations | n/a (/metrics scrape failed) |"),
+    }
+    cx.out("");
+    Ok(())
+}
+
 /// One phase's counts, or why there are none ("-": phase skipped; "n/a": scrape failed).
 type Phase = Result<BTreeMap<String, f64>, &'static str>;
 
@@ -1410,6 +1614,20 @@ fn status_mem_gib() -> f64 {
 }
 
 /// The operator's default --resync-interval, from its --help.
+/// `30s`, `2m`, `500ms` (the forms the operator's --resync-interval takes).
+fn seconds_of(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().ok()?;
+    Some(match unit {
+        "ms" => Duration::from_millis(number),
+        "s" => Duration::from_secs(number),
+        "m" => Duration::from_secs(number * 60),
+        _ => return None,
+    })
+}
+
 fn default_resync() -> String {
     let help = std::process::Command::new(operator_bin())
         .args(["run", "--help"])

@@ -91,6 +91,43 @@ pub fn overrides(name: &str) -> BTreeMap<String, String> {
     ))
 }
 
+/// Every topic's dynamic overrides, from one `kafka-configs --describe --entity-type topics`.
+pub fn all_overrides() -> BTreeMap<String, BTreeMap<String, String>> {
+    let out = cli("configs", &["--describe", "--entity-type", "topics"]);
+    let mut all = BTreeMap::new();
+    let mut current: Option<String> = None;
+    for line in out.lines() {
+        if let Some(rest) = line.strip_prefix("Dynamic configs for topic ") {
+            let name = rest.trim_end_matches(" are:").to_string();
+            all.insert(name.clone(), BTreeMap::new());
+            current = Some(name);
+        } else if let (Some(name), Some((k, v))) = (
+            &current,
+            line.trim()
+                .split(' ')
+                .next()
+                .and_then(|kv| kv.split_once('=')),
+        ) {
+            all.get_mut(name)
+                .unwrap()
+                .insert(k.to_string(), v.to_string());
+        }
+    }
+    all
+}
+
+/// Partition counts of the topics whose names match `regex`, from one `kafka-topics --describe`.
+pub fn partition_counts(regex: &str) -> BTreeMap<String, i32> {
+    cli("topics", &["--describe", "--topic", regex])
+        .lines()
+        .filter_map(|l| {
+            let name = field(l, "Topic")?;
+            let count = field(l, "PartitionCount")?.parse().ok()?;
+            Some((name.to_string(), count))
+        })
+        .collect()
+}
+
 pub fn create(name: &str, extra: &[&str]) {
     let mut args = vec!["--create", "--topic", name];
     args.extend_from_slice(extra);
