@@ -14,7 +14,6 @@ use tracing::{info, warn};
 
 use super::context::Context;
 use super::credentials;
-use super::ownership::cluster_key;
 use super::{Error, FIELD_MANAGER};
 use crate::api::condition::{Condition, find, merge_conditions};
 use crate::api::{
@@ -25,6 +24,7 @@ use crate::metrics::ClusterLabels;
 use crate::model::{BROKER_THROTTLE_CONFIGS, ClusterSnapshot, ConfigChanges};
 use crate::observer::{ClusterKey, ClusterObserver, Observation};
 use crate::plan::OPERATOR_OWNED_CONFIGS;
+use kube::runtime::reflector::ObjectRef;
 
 /// How many unmanaged topic names the status lists.
 const UNMANAGED_NAMES_SHOWN: usize = 20;
@@ -139,10 +139,11 @@ fn cluster_status(
                 })
                 .collect();
             let declared: BTreeSet<String> = ctx
-                .topics
-                .state()
+                .index
+                .of_cluster(key)
                 .iter()
-                .filter(|t| cluster_key(t) == *key && super::topic::allowed(cluster, t))
+                .filter_map(|r| ctx.topics.get(r))
+                .filter(|t| super::topic::allowed(cluster, t))
                 .map(|t| t.kafka_topic_name())
                 .collect();
             status.managed_topics = Some(declared.len() as i32);
@@ -338,11 +339,10 @@ fn record_metrics(key: &ClusterKey, status: &KafkaClusterStatus, ctx: &Context) 
         .get_or_create(&labels)
         .set(status.auto_create_brokers.len() as i64);
     // Series of deleted KafkaTopics go (deleted objects are not reconciled themselves).
-    let topics = ctx.topics.state();
     m.retain_topics(|l| {
-        topics.iter().any(|t| {
-            t.namespace().as_deref() == Some(l.namespace.as_str()) && t.name_any() == l.name
-        })
+        ctx.topics
+            .get(&ObjectRef::new(&l.name).within(&l.namespace))
+            .is_some()
     });
 }
 

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
+
+use super::index::TopicIndex;
 use kube::{Client, Resource};
 use tracing::warn;
 
@@ -32,6 +34,8 @@ pub struct Context {
     pub client: Client,
     pub clusters: Store<KafkaCluster>,
     pub topics: Store<KafkaTopic>,
+    /// The KafkaTopics by cluster and Kafka topic name (kept by the watch).
+    pub index: Arc<TopicIndex>,
     pub observers: Arc<Observers>,
     pub metrics: Arc<Metrics>,
     pub recorder: Recorder,
@@ -45,6 +49,7 @@ impl Context {
         client: Client,
         clusters: Store<KafkaCluster>,
         topics: Store<KafkaTopic>,
+        index: Arc<TopicIndex>,
         observers: Arc<Observers>,
         metrics: Arc<Metrics>,
         settings: Settings,
@@ -59,6 +64,7 @@ impl Context {
             client,
             clusters,
             topics,
+            index,
             observers,
             metrics,
             settings,

@@ -5,6 +5,7 @@ pub mod backoff;
 pub mod cluster;
 pub mod context;
 pub mod credentials;
+pub mod index;
 pub mod ownership;
 pub mod report;
 pub mod tenancy;
@@ -13,7 +14,7 @@ pub mod topic;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
@@ -28,6 +29,7 @@ use crate::kafka::{KafkaAdmin, KafkaError, KafkaProtocolAdmin};
 use crate::metrics::Metrics;
 use crate::observer::{Change, Changed, ClusterKey, Observers};
 pub use context::{Context, Settings};
+use index::TopicIndex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Server-side apply field manager for everything the operator writes.
@@ -128,19 +130,24 @@ pub async fn run_with(
         Some(selector) => watcher::Config::default().labels(selector),
         None => watcher::Config::default(),
     };
+    let index = Arc::new(TopicIndex::default());
+    let indexing = index.clone();
     let topic_controller = Controller::for_stream(
-        lean_watch(topics_api, watch.clone(), topics_writer),
+        lean_watch(topics_api, watch.clone(), topics_writer, move |event| {
+            indexing.observe(event)
+        }),
         topics_reader,
     )
     .with_config(ControllerConfig::default().debounce(Duration::from_millis(200)));
     let cluster_controller = Controller::for_stream(
-        lean_watch(clusters_api, watch, clusters_writer),
+        lean_watch(clusters_api, watch, clusters_writer, |_| {}),
         clusters_reader,
     );
     let ctx = Arc::new(Context::new(
         client,
         cluster_controller.store(),
         topic_controller.store(),
+        index.clone(),
         observers.clone(),
         metrics,
         settings,
@@ -184,7 +191,7 @@ pub async fn run_with(
     };
     let stop_topics = shutdown.clone();
     let topics = topic_controller
-        .reconcile_on(changed_topics(&observers, ctx.topics.clone()))
+        .reconcile_on(changed_topics(&observers, ctx.index.clone()))
         .graceful_shutdown_on(async move { stop_topics.cancelled().await })
         .run(
             |obj, ctx: Arc<Context>| {
@@ -227,6 +234,7 @@ fn lean_watch<K>(
     api: Api<K>,
     config: watcher::Config,
     writer: kube::runtime::reflector::store::Writer<K>,
+    on_event: impl Fn(&watcher::Event<K>) + Send + 'static,
 ) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static
 where
     K: Resource<DynamicType = ()>
@@ -246,6 +254,8 @@ where
                 .remove("kubectl.kubernetes.io/last-applied-configuration");
         })
         .reflect(writer)
+        // After the cache: whoever reads the index finds the object in the cache too.
+        .inspect_ok(on_event)
         .applied_objects()
 }
 
@@ -254,7 +264,7 @@ where
 /// thousands of topics costs no reconcile at all.
 fn changed_topics(
     observers: &Observers,
-    store: kube::runtime::reflector::Store<KafkaTopic>,
+    index: Arc<TopicIndex>,
 ) -> impl futures::Stream<Item = kube::runtime::reflector::ObjectRef<KafkaTopic>> + Send + 'static {
     use tokio::sync::broadcast::error::RecvError;
     let changes = futures::stream::unfold(observers.changes(), |mut rx| async move {
@@ -266,26 +276,17 @@ fn changed_topics(
         }
     });
     changes.flat_map(move |change| {
-        let names: Option<std::collections::HashSet<String>> = match &change {
+        let refs = match &change {
             Some(Change {
+                cluster,
                 changed: Changed::Topics(names),
-                ..
-            }) => Some(names.iter().cloned().collect()),
-            _ => None,
+            }) => names
+                .iter()
+                .flat_map(|name| index.declaring(cluster, name))
+                .collect(),
+            Some(Change { cluster, .. }) => index.of_cluster(cluster),
+            None => index.all(),
         };
-        let refs: Vec<_> = store
-            .state()
-            .iter()
-            .filter(|t| {
-                change
-                    .as_ref()
-                    .is_none_or(|c| ownership::cluster_key(t) == c.cluster)
-                    && names
-                        .as_ref()
-                        .is_none_or(|n| n.contains(&t.kafka_topic_name()))
-            })
-            .map(|t| kube::runtime::reflector::ObjectRef::from_obj(t.as_ref()))
-            .collect();
         futures::stream::iter(refs)
     })
 }

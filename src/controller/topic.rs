@@ -87,6 +87,15 @@ pub fn allowed(cluster: &KafkaCluster, topic: &KafkaTopic) -> bool {
     .is_ok()
 }
 
+/// Every KafkaTopic that names the same Kafka topic in the same cluster (this one included).
+fn declaring(ctx: &Context, topic: &KafkaTopic) -> Vec<Arc<KafkaTopic>> {
+    ctx.index
+        .declaring(&cluster_key(topic), &topic.kafka_topic_name())
+        .iter()
+        .filter_map(|r| ctx.topics.get(r))
+        .collect()
+}
+
 fn deletion_policy(topic: &KafkaTopic, cluster: Option<&KafkaCluster>) -> DeletionPolicy {
     topic
         .spec
@@ -131,8 +140,8 @@ async fn sync(topic: &KafkaTopic, cluster: &KafkaCluster, ctx: &Context) -> (Top
             idle,
         );
     }
-    let all_topics = ctx.topics.state();
-    let owner = owner(topic, &all_topics, |t| allowed(cluster, t));
+    let declaring = declaring(ctx, topic);
+    let owner = owner(topic, &declaring, |t| allowed(cluster, t));
     if owner.uid() != topic.uid() {
         let message = format!(
             "KafkaTopic {}/{} (older) already manages topic {name} in this cluster; this one changes nothing and deleting it leaves the topic alone",
@@ -983,9 +992,9 @@ async fn finalize(
             .await;
         }
         Some(cluster) => {
-            let all_topics = ctx.topics.state();
+            let declaring = declaring(ctx, topic);
             let is_owner = allowed(cluster, topic)
-                && owner(topic, &all_topics, |t| allowed(cluster, t)).uid() == topic.uid();
+                && owner(topic, &declaring, |t| allowed(cluster, t)).uid() == topic.uid();
             let enforce = cluster.spec.policy.mode == PolicyMode::Enforce;
             if policy == DeletionPolicy::Delete && is_owner && enforce {
                 let Some(observer) = ctx.observers.get(&cluster_key(topic)) else {
