@@ -15,5 +15,6 @@ pub mod metrics;
 pub mod model;
 pub mod observer;
 pub mod plan;
+pub mod sync;
 pub mod telemetry;
 pub mod writer;

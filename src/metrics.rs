@@ -1,5 +1,6 @@
 //! Prometheus metrics (prometheus-client). docs/monitoring.md lists each one with alert rules.
 
+use crate::sync::lock;
 use std::collections::HashSet;
 use std::sync::Mutex;
 
@@ -75,6 +76,7 @@ pub struct Metrics {
     pub topic_drifted: Family<TopicLabels, Gauge>,
     pub topic_reassigning: Family<TopicLabels, Gauge>,
     pub reconciles: Family<ReconcileLabels, Counter>,
+    pub observer_restarts: Family<ClusterLabels, Counter>,
     pub reconcile_duration: HistogramFamily<ControllerLabels>,
     pub kafka_requests: Family<AdminResultLabels, Counter>,
     pub kafka_request_duration: HistogramFamily<AdminLabels>,
@@ -104,6 +106,7 @@ impl Metrics {
             topic_drifted: Family::default(),
             topic_reassigning: Family::default(),
             reconciles: Family::default(),
+            observer_restarts: Family::default(),
             reconcile_duration: Family::new_with_constructor(latency_histogram),
             kafka_requests: Family::default(),
             kafka_request_duration: Family::new_with_constructor(latency_histogram),
@@ -149,6 +152,11 @@ impl Metrics {
             "reconcile",
             "Reconciles by controller and result (ok, error)",
             m.reconciles.clone(),
+        );
+        registry.register(
+            "observer_restarts",
+            "Cluster observers started again after a panic (a bug: see the operator's log)",
+            m.observer_restarts.clone(),
         );
         registry.register(
             "reconcile_duration_seconds",
@@ -216,12 +224,12 @@ impl Metrics {
         self.topic_reassigning
             .get_or_create(&labels)
             .set(g.reassigning as i64);
-        self.topics_seen.lock().unwrap().insert(labels);
+        lock(&self.topics_seen).insert(labels);
     }
 
     /// Drops the series of KafkaTopics for which `exists` is false.
     pub fn retain_topics(&self, exists: impl Fn(&TopicLabels) -> bool) {
-        let mut seen = self.topics_seen.lock().unwrap();
+        let mut seen = lock(&self.topics_seen);
         seen.retain(|labels| {
             if exists(labels) {
                 return true;

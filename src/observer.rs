@@ -6,27 +6,27 @@
 //! snapshot, so the next reconcile sees its own write instead of re-applying it.
 
 use std::collections::{BTreeMap, HashMap};
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::FutureExt;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::creator::Creator;
 use crate::kafka::security::Security;
 use crate::kafka::{KafkaAdmin, KafkaError};
+use crate::metrics::ClusterLabels;
 use crate::model::{ClusterSnapshot, ObservedTopic};
 use crate::plan::ClusterView;
+use crate::sync::lock;
 use crate::writer::Writer;
-
-/// Locks a mutex whose data stays consistent even if a holder panicked (plain maps of
-/// observations): a panic in one reconcile must not poison every later one.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// The latest result of observing a cluster.
 #[derive(Clone, Debug)]
@@ -258,6 +258,8 @@ pub struct Observers {
     resync: Duration,
     request_timeout: Duration,
     connect: Box<Connector>,
+    /// Observers started again after a panic, per cluster (`kto_observer_restarts_total`).
+    restarts: Family<ClusterLabels, Counter>,
 }
 
 impl Observers {
@@ -268,8 +270,10 @@ impl Observers {
         + Send
         + Sync
         + 'static,
+        restarts: Family<ClusterLabels, Counter>,
     ) -> Self {
         Observers {
+            restarts,
             observers: Mutex::new(HashMap::new()),
             updates: watch::channel(0).0,
             changes: tokio::sync::broadcast::channel(1024).0,
@@ -358,109 +362,38 @@ impl Observers {
             creator: Creator::start(weak.clone()),
             writer: Writer::start(weak.clone()),
         });
-        let weak = Arc::downgrade(&observer);
-        let updates = self.updates.clone();
-        let changes = self.changes.clone();
-        let resync = self.resync;
+        let looper = ObserveLoop {
+            key,
+            admin,
+            observer: Arc::downgrade(&observer),
+            tx,
+            updates: self.updates.clone(),
+            changes: self.changes.clone(),
+            resync: self.resync,
+            cancel,
+            refresh_now,
+        };
+        let restarts = self.restarts.clone();
         tokio::spawn(async move {
-            let mut failures: u32 = 0;
-            let mut last: Option<Arc<ClusterSnapshot>> = None;
+            // Supervised: a panic in a look at the cluster (a bug) must not freeze the snapshot
+            // of every topic of the cluster; the loop starts again from scratch.
             loop {
-                let started = Instant::now();
-                let result = tokio::select! {
-                    _ = cancel.cancelled() => return,
-                    r = admin.snapshot() => r,
-                };
-                let failures_before = failures;
-                let wait = match result {
-                    Ok(snapshot) => {
-                        if failures > 0 {
-                            info!(cluster = %key.1, "Kafka reachable again");
+                match AssertUnwindSafe(looper.run()).catch_unwind().await {
+                    Ok(()) => return, // cancelled
+                    Err(panic) => {
+                        let message = crate::controller::panic_message(panic.as_ref());
+                        error!(cluster = %looper.key.1, %message, "the cluster observer panicked; starting it again");
+                        restarts
+                            .get_or_create(&ClusterLabels {
+                                namespace: looper.key.0.clone(),
+                                cluster: looper.key.1.clone(),
+                            })
+                            .inc();
+                        tokio::select! {
+                            _ = looper.cancel.cancelled() => return,
+                            _ = tokio::time::sleep(RESTART_PAUSE) => {}
                         }
-                        failures = 0;
-                        debug!(cluster = %key.1, topics = snapshot.topics.len(), "snapshot");
-                        // Topics the operator re-read after a write are compared with that
-                        // read, not with the previous snapshot: a change made behind its back
-                        // between the two would otherwise look like no change at all.
-                        let mut repatched = Vec::new();
-                        if let Some(observer) = weak.upgrade() {
-                            let mut patches = lock(&observer.patches);
-                            repatched = patches
-                                .iter()
-                                .filter(|(name, (_, t))| snapshot.topics.get(*name) != t.as_ref())
-                                .map(|(name, _)| name.clone())
-                                .collect();
-                            // Patches older than this snapshot are superseded by it.
-                            patches.retain(|_, (at, _)| *at > started);
-                            observer.version.fetch_add(1, Ordering::Relaxed);
-                        }
-                        let snapshot = Arc::new(snapshot);
-                        let changed = if failures_before > 0 {
-                            Changed::All
-                        } else {
-                            match diff(last.as_deref(), &snapshot) {
-                                Changed::Topics(mut names) => {
-                                    names.extend(repatched);
-                                    names.sort();
-                                    names.dedup();
-                                    Changed::Topics(names)
-                                }
-                                all => all,
-                            }
-                        };
-                        last = Some(snapshot.clone());
-                        tx.send_replace(Observation::Observed {
-                            started,
-                            snapshot,
-                            stale: None,
-                        });
-                        if changed != Changed::Topics(vec![]) {
-                            let _ = changes.send(Change {
-                                cluster: key.clone(),
-                                changed,
-                            });
-                        }
-                        resync
                     }
-                    Err(KafkaError::Slow { api, detail }) if last.is_some() => {
-                        // A slow answer is not an unreachable cluster: keep the last good view.
-                        failures += 1;
-                        let retry_in = backoff(failures, resync);
-                        let last_good = match &*tx.borrow() {
-                            Observation::Observed { started, .. } => Some(*started),
-                            _ => None,
-                        };
-                        let age = last_good.map(|t| t.elapsed().as_secs()).unwrap_or(0);
-                        warn!(cluster = %key.1, api, %detail, "Kafka is slow; keeping the last good snapshot");
-                        tx.send_modify(|o| {
-                            if let Observation::Observed { stale, .. } = o {
-                                *stale = Some(format!(
-                                    "Kafka is slow: {detail} ({api}); showing the snapshot from {age} s ago, next attempt in {} s",
-                                    retry_in.as_secs()
-                                ));
-                            }
-                        });
-                        retry_in
-                    }
-                    Err(error) => {
-                        failures += 1;
-                        let retry_in = backoff(failures, resync);
-                        warn!(cluster = %key.1, %error, retry_in_s = retry_in.as_secs_f32(), "observing Kafka failed");
-                        tx.send_replace(failed(&error, retry_in));
-                        if failures == 1 {
-                            let _ = changes.send(Change {
-                                cluster: key.clone(),
-                                changed: Changed::All,
-                            });
-                        }
-                        retry_in
-                    }
-                };
-                updates.send_modify(|n| *n = n.wrapping_add(1));
-                tokio::select! {
-                    _ = cancel.cancelled() => return,
-                    _ = tokio::time::sleep(wait) => {}
-                    _ = refresh_now.notified() => {}
                 }
             }
         });
@@ -483,9 +416,223 @@ pub fn backoff(failures: u32, resync: Duration) -> Duration {
         .min(Duration::from_secs(300))
 }
 
+/// How long a panicked observer waits before it starts again.
+const RESTART_PAUSE: Duration = Duration::from_secs(1);
+
+/// What the observing loop of one cluster works with.
+struct ObserveLoop {
+    key: ClusterKey,
+    admin: Arc<dyn KafkaAdmin>,
+    observer: std::sync::Weak<ClusterObserver>,
+    tx: watch::Sender<Observation>,
+    updates: watch::Sender<u64>,
+    changes: tokio::sync::broadcast::Sender<Change>,
+    resync: Duration,
+    cancel: CancellationToken,
+    refresh_now: Arc<Notify>,
+}
+
+impl ObserveLoop {
+    /// Looks at the cluster every resync (sooner when asked) until cancelled. A fresh start
+    /// (also after a panic) has no previous snapshot, so its first look reconciles every topic.
+    async fn run(&self) {
+        let (key, admin, tx, cancel) = (&self.key, &self.admin, &self.tx, &self.cancel);
+        let (weak, updates, changes, resync) =
+            (&self.observer, &self.updates, &self.changes, self.resync);
+        let refresh_now = &self.refresh_now;
+        let mut failures: u32 = 0;
+        let mut last: Option<Arc<ClusterSnapshot>> = None;
+        loop {
+            let started = Instant::now();
+            let result = tokio::select! {
+                _ = cancel.cancelled() => return,
+                r = admin.snapshot() => r,
+            };
+            let failures_before = failures;
+            let wait = match result {
+                Ok(snapshot) => {
+                    if failures > 0 {
+                        info!(cluster = %key.1, "Kafka reachable again");
+                    }
+                    failures = 0;
+                    debug!(cluster = %key.1, topics = snapshot.topics.len(), "snapshot");
+                    // Topics the operator re-read after a write are compared with that
+                    // read, not with the previous snapshot: a change made behind its back
+                    // between the two would otherwise look like no change at all.
+                    let mut repatched = Vec::new();
+                    if let Some(observer) = weak.upgrade() {
+                        let mut patches = lock(&observer.patches);
+                        repatched = patches
+                            .iter()
+                            .filter(|(name, (_, t))| snapshot.topics.get(*name) != t.as_ref())
+                            .map(|(name, _)| name.clone())
+                            .collect();
+                        // Patches older than this snapshot are superseded by it.
+                        patches.retain(|_, (at, _)| *at > started);
+                        observer.version.fetch_add(1, Ordering::Relaxed);
+                    }
+                    let snapshot = Arc::new(snapshot);
+                    let changed = if failures_before > 0 {
+                        Changed::All
+                    } else {
+                        match diff(last.as_deref(), &snapshot) {
+                            Changed::Topics(mut names) => {
+                                names.extend(repatched);
+                                names.sort();
+                                names.dedup();
+                                Changed::Topics(names)
+                            }
+                            all => all,
+                        }
+                    };
+                    last = Some(snapshot.clone());
+                    tx.send_replace(Observation::Observed {
+                        started,
+                        snapshot,
+                        stale: None,
+                    });
+                    if changed != Changed::Topics(vec![]) {
+                        let _ = changes.send(Change {
+                            cluster: key.clone(),
+                            changed,
+                        });
+                    }
+                    resync
+                }
+                Err(KafkaError::Slow { api, detail }) if last.is_some() => {
+                    // A slow answer is not an unreachable cluster: keep the last good view.
+                    failures += 1;
+                    let retry_in = backoff(failures, resync);
+                    let last_good = match &*tx.borrow() {
+                        Observation::Observed { started, .. } => Some(*started),
+                        _ => None,
+                    };
+                    let age = last_good.map(|t| t.elapsed().as_secs()).unwrap_or(0);
+                    warn!(cluster = %key.1, api, %detail, "Kafka is slow; keeping the last good snapshot");
+                    tx.send_modify(|o| {
+                    if let Observation::Observed { stale, .. } = o {
+                        *stale = Some(format!(
+                            "Kafka is slow: {detail} ({api}); showing the snapshot from {age} s ago, next attempt in {} s",
+                            retry_in.as_secs()
+                        ));
+                    }
+                });
+                    retry_in
+                }
+                Err(error) => {
+                    failures += 1;
+                    let retry_in = backoff(failures, resync);
+                    warn!(cluster = %key.1, %error, retry_in_s = retry_in.as_secs_f32(), "observing Kafka failed");
+                    tx.send_replace(failed(&error, retry_in));
+                    if failures == 1 {
+                        let _ = changes.send(Change {
+                            cluster: key.clone(),
+                            changed: Changed::All,
+                        });
+                    }
+                    retry_in
+                }
+            };
+            updates.send_modify(|n| *n = n.wrapping_add(1));
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::sleep(wait) => {}
+                _ = refresh_now.notified() => {}
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kafka::{Described, PartitionGrowth, TopicResults, TopicToCreate};
+    use crate::model::ConfigChanges;
+    use std::sync::atomic::AtomicUsize;
+
+    /// A cluster whose first snapshot hits a bug (a panic); later ones work. The observer only
+    /// reads snapshots, so nothing else is ever called.
+    struct PanicsOnce(AtomicUsize);
+
+    #[async_trait::async_trait]
+    impl KafkaAdmin for PanicsOnce {
+        async fn snapshot(&self) -> Result<ClusterSnapshot, KafkaError> {
+            if self.0.fetch_add(1, Ordering::SeqCst) == 0 {
+                panic!("a bug while reading the snapshot");
+            }
+            Ok(snapshot(&[("orders", 1)]))
+        }
+        async fn describe_topics_each(&self, _: &[String]) -> Result<Described, KafkaError> {
+            unreachable!("not used by the observer")
+        }
+        async fn create_topics(
+            &self,
+            _: &[TopicToCreate],
+            _: bool,
+        ) -> Result<TopicResults, KafkaError> {
+            unreachable!("not used by the observer")
+        }
+        async fn grow_topics(&self, _: &[PartitionGrowth]) -> Result<TopicResults, KafkaError> {
+            unreachable!("not used by the observer")
+        }
+        async fn alter_broker_configs(&self, _: i32, _: &ConfigChanges) -> Result<(), KafkaError> {
+            unreachable!("not used by the observer")
+        }
+        async fn alter_reassignments(
+            &self,
+            _: &str,
+            _: &BTreeMap<i32, Vec<i32>>,
+        ) -> Result<(), KafkaError> {
+            unreachable!("not used by the observer")
+        }
+        async fn elect_preferred_leaders(&self, _: &str, _: &[i32]) -> Result<(), KafkaError> {
+            unreachable!("not used by the observer")
+        }
+        async fn alter_topics_configs(
+            &self,
+            _: &[(String, ConfigChanges)],
+            _: bool,
+        ) -> Result<TopicResults, KafkaError> {
+            unreachable!("not used by the observer")
+        }
+        async fn delete_topic(&self, _: &str) -> Result<(), KafkaError> {
+            unreachable!("not used by the observer")
+        }
+        fn request_counts(&self) -> BTreeMap<&'static str, u64> {
+            BTreeMap::new()
+        }
+    }
+
+    #[tokio::test]
+    async fn an_observer_that_panics_is_started_again_and_counted() {
+        let restarts: Family<ClusterLabels, Counter> = Family::default();
+        let observers = Observers::new(
+            Duration::from_secs(3600),
+            Duration::from_secs(5),
+            |_: &ClusterKey, _: &[String], _: &Security, _: Duration| -> Arc<dyn KafkaAdmin> {
+                Arc::new(PanicsOnce(AtomicUsize::new(0)))
+            },
+            restarts.clone(),
+        );
+        let key: ClusterKey = ("ns".into(), "kafka".into());
+        let observer = observers.ensure(&key, &["kafka:9092".into()], &Security::default());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !matches!(
+            observer.topic("orders"),
+            TopicView::Observed { topic: Some(_), .. }
+        ) {
+            assert!(
+                Instant::now() < deadline,
+                "the observer did not recover from its panic"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let labels = ClusterLabels {
+            namespace: "ns".into(),
+            cluster: "kafka".into(),
+        };
+        assert_eq!(restarts.get_or_create(&labels).get(), 1);
+    }
 
     #[test]
     fn backoff_doubles_up_to_the_resync_interval() {

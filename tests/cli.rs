@@ -85,7 +85,7 @@ async fn imported_yaml_applied_unchanged_changes_nothing_in_kafka() {
     let weak_name = weak.replace('_', "-");
     env.wait_ready(&weak_name).await;
     env.wait_ready(&tuned).await;
-    tokio::time::sleep(RESYNC * 2).await;
+    env.wait_resyncs(2).await;
     assert_eq!(
         env.kafka_writes(),
         0,

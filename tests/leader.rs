@@ -46,6 +46,18 @@ fn holder(ns: &str) -> String {
     ])
 }
 
+fn renew_time(ns: &str) -> String {
+    kubectl(&[
+        "get",
+        "lease",
+        "kafka-topic-operator",
+        "-n",
+        ns,
+        "-o",
+        "jsonpath={.spec.renewTime}",
+    ])
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_standby_takes_over_when_the_leader_dies() {
     let env = TestEnv::without_operator("leader", ClusterOptions::default()).await;
@@ -63,7 +75,19 @@ async fn the_standby_takes_over_when_the_leader_dies() {
     let first = unique("led-by-a");
     env.apply_topic("first", json!({"topicName": first})).await;
     env.wait_ready("first").await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The standby has had two renewals' worth of chances to take a lease that is alive.
+    let mut seen = renew_time(&env.ns);
+    let deadline = Instant::now() + WAIT;
+    for renewal in 1..=2 {
+        while renew_time(&env.ns) == seen {
+            assert!(
+                Instant::now() < deadline,
+                "renewal {renewal} of the live leader's lease did not happen"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        seen = renew_time(&env.ns);
+    }
     assert_eq!(
         holder(&env.ns),
         "replica-a",

@@ -268,7 +268,7 @@ async fn a_replication_factor_above_the_live_brokers_sends_nothing() {
     let t = env.wait_reason("too-high", "NotEnoughBrokers").await;
     let message = condition(&t, "Ready").unwrap().2;
     assert!(message.contains("ids 1, 2, 3"), "{message}");
-    tokio::time::sleep(RESYNC * 2).await;
+    env.wait_resyncs(2).await;
     assert_eq!(env.kafka_requests("AlterPartitionReassignments"), 0);
     assert_eq!(kafka_cli::describe(&name).unwrap().replication_factor, 3);
 }

@@ -109,7 +109,7 @@ spec:\n  bootstrapServers: [{servers}]\n  policy:\n    tenants:\n    - namespace
         condition(&t, "Ready")
     );
 
-    tokio::time::sleep(RESYNC * 2).await;
+    wait_resyncs(&runtime.observers, 2).await;
     assert!(kafka_cli::exists(&allowed));
     assert!(
         !kafka_cli::exists(&wrong_prefix),

@@ -294,7 +294,7 @@ async fn drift_in_observe_mode_is_reported_and_left_alone() {
     );
     assert_eq!(condition(&t, "Drifted").unwrap().0, "True");
     env.wait_event("observed", "DriftDetected").await;
-    tokio::time::sleep(RESYNC * 3).await;
+    env.wait_resyncs(3).await;
     assert_eq!(
         kafka_cli::overrides(&name)
             .get("retention.ms")
@@ -329,7 +329,7 @@ async fn two_declarations_of_one_topic_the_older_owns_it() {
     .await;
     let t = env.wait_reason("second", "Conflict").await;
     assert!(condition(&t, "Ready").unwrap().2.contains("/first"));
-    tokio::time::sleep(RESYNC * 2).await;
+    env.wait_resyncs(2).await;
     assert_eq!(
         kafka_cli::overrides(&name)
             .get("retention.ms")
@@ -399,7 +399,7 @@ async fn nothing_is_written_when_nothing_changed() {
     .await;
     env.wait_ready("idle").await;
     // Let the first read-back settle, then watch several resyncs.
-    tokio::time::sleep(RESYNC * 2).await;
+    env.wait_resyncs(2).await;
     let before = env.get_topic("idle").await;
     let writes_before = env.kafka_writes();
     let reads_before = env
@@ -567,7 +567,7 @@ async fn reapplying_the_same_manifest_after_reconcile_changes_nothing() {
     };
     apply(&yaml);
     env.wait_ready("gitops").await;
-    tokio::time::sleep(RESYNC * 2).await;
+    env.wait_resyncs(2).await;
     let before = env.get_topic("gitops").await;
     let out = apply(&yaml);
     assert!(out.contains("serverside-applied"), "{out}");

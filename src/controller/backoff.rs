@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+
+use crate::sync::lock;
 use std::time::Duration;
 
 /// First retry after a failure.
@@ -20,8 +22,7 @@ impl Backoff {
     /// Records a failure of `key` and returns how long to wait before the next try:
     /// 1 s, 2 s, 4 s, ... up to 5 minutes.
     pub fn failed(&self, key: &str) -> Duration {
-        // A panic elsewhere while holding the lock leaves plain counters behind: still usable.
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let mut failures = lock(&self.failures);
         let n = failures.entry(key.to_string()).or_default();
         *n = n.saturating_add(1);
         delay(*n)
@@ -29,7 +30,7 @@ impl Backoff {
 
     /// Forgets the failures of `key`.
     pub fn succeeded(&self, key: &str) {
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let mut failures = lock(&self.failures);
         failures.remove(key);
     }
 }

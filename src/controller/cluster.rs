@@ -54,6 +54,12 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
             },
         ),
     };
+    if matches!(observation, Observation::Pending) && cluster.status.is_some() {
+        // The first look after a (re)start is a moment away: the status keeps what was last
+        // seen rather than flipping Ready to Connecting and back (two status writes and two
+        // events for every restart of the operator).
+        return Ok(Action::requeue(Duration::from_secs(1)));
+    }
     if cluster.spec.policy.mode == PolicyMode::Enforce
         && let Some(observer) = &observer
         && let Observation::Observed { snapshot, .. } = &observation

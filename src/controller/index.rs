@@ -5,7 +5,7 @@
 //! every reconcile and every snapshot work proportional to the number of topics.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::RwLock;
 
 use kube::ResourceExt;
 use kube::runtime::reflector::ObjectRef;
@@ -14,6 +14,7 @@ use kube::runtime::watcher::Event;
 use super::ownership::cluster_key;
 use crate::api::KafkaTopic;
 use crate::observer::ClusterKey;
+use crate::sync::{read, write};
 
 /// A KafkaTopic's namespace and name.
 type ObjectKey = (String, String);
@@ -129,18 +130,6 @@ impl TopicIndex {
 
 fn object_ref((namespace, name): &ObjectKey) -> ObjectRef<KafkaTopic> {
     ObjectRef::new(name).within(namespace)
-}
-
-// A panic elsewhere while holding the lock leaves the index as it was before that one update;
-// carrying on with it is better than failing every later reconcile.
-fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
-    lock.read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
-    lock.write()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]

@@ -80,6 +80,7 @@ impl Runtime {
             settings.resync,
             settings.kafka_timeout,
             connect,
+            metrics.observer_restarts.clone(),
         ));
         Runtime {
             observers,
@@ -305,11 +306,7 @@ async fn measured(
     let result = match std::panic::AssertUnwindSafe(reconcile).catch_unwind().await {
         Ok(result) => result,
         Err(panic) => {
-            let message = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
+            let message = panic_message(panic.as_ref());
             error!(controller, %message, "reconcile panicked");
             Err(Error::Panicked(message))
         }
@@ -320,6 +317,15 @@ async fn measured(
         ctx.backoff.succeeded(&key);
     }
     result
+}
+
+/// What a caught panic said.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
 }
 
 /// `Kind/namespace/name`: the key of an object's failure count.

@@ -1,6 +1,7 @@
 //! [`KafkaAdmin`] over the Kafka protocol: one connection to a bootstrap server at a time,
 //! requests serialized on it, reconnecting (to the next bootstrap server) when it breaks.
 
+use crate::sync::lock;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex as SyncMutex};
 use std::time::Duration;
@@ -131,7 +132,7 @@ impl KafkaProtocolAdmin {
     }
 
     async fn connect(&self) -> Result<Connection, KafkaError> {
-        let start = *self.next_server.lock().unwrap();
+        let start = *lock(&self.next_server);
         let mut failures = Vec::new();
         for i in 0..self.bootstrap.len() {
             let idx = (start + i) % self.bootstrap.len();
@@ -139,7 +140,7 @@ impl KafkaProtocolAdmin {
             match Connection::open(addr, self.request_timeout, &self.security).await {
                 Ok(conn) => {
                     debug!(%addr, "connected to Kafka");
-                    *self.next_server.lock().unwrap() = idx;
+                    *lock(&self.next_server) = idx;
                     return Ok(conn);
                 }
                 Err(CallError::Io(e) | CallError::TimedOut(e)) => failures.push(e),
@@ -181,7 +182,7 @@ impl KafkaProtocolAdmin {
         if kind == Kind::Write && !crate::leader::write_fence() {
             return Err(KafkaError::NotLeader { api });
         }
-        *self.counts.lock().unwrap().entry(api).or_default() += 1;
+        *lock(&self.counts).entry(api).or_default() += 1;
         let mut guard = match kind {
             Kind::Read => self.read_connection.lock().await,
             Kind::Write => self.write_connection.lock().await,
@@ -210,7 +211,7 @@ impl KafkaProtocolAdmin {
             // request's): drop it and try the next bootstrap server.
             debug!(error = %failure, "Kafka connection broken; reconnecting");
             *guard = None;
-            let mut next = self.next_server.lock().unwrap();
+            let mut next = lock(&self.next_server);
             *next = (*next + 1) % self.bootstrap.len().max(1);
             if kind == Kind::Write {
                 return Err(KafkaError::WriteUnconfirmed {
@@ -254,7 +255,7 @@ impl KafkaProtocolAdmin {
         } else {
             api
         };
-        *self.counts.lock().unwrap().entry(counted).or_default() += 1;
+        *lock(&self.counts).entry(counted).or_default() += 1;
         let addr = self
             .broker_addrs
             .lock()
@@ -330,7 +331,7 @@ impl KafkaProtocolAdmin {
             .iter()
             .map(|b| (b.node_id.0, format!("{}:{}", b.host, b.port)))
             .collect();
-        *self.broker_addrs.lock().unwrap() = addrs;
+        *lock(&self.broker_addrs) = addrs;
         Ok(response)
     }
 
@@ -1014,6 +1015,6 @@ impl KafkaAdmin for KafkaProtocolAdmin {
     }
 
     fn request_counts(&self) -> BTreeMap<&'static str, u64> {
-        self.counts.lock().unwrap().clone()
+        lock(&self.counts).clone()
     }
 }

@@ -428,6 +428,8 @@ struct TopicState {
     ready: bool,
     first_ready: Option<Instant>,
     reason: String,
+    /// Degraded=True (under-replicated, under min ISR or offline).
+    degraded: bool,
 }
 
 #[derive(Default)]
@@ -435,6 +437,8 @@ struct Watched {
     topics: HashMap<String, TopicState>,
     /// Ready=True -> anything else, after the first Ready.
     regressions: u64,
+    /// Every not-Ready reason a topic showed, with the topics that showed it.
+    reasons_seen: BTreeMap<String, std::collections::BTreeSet<String>>,
 }
 
 impl Watched {
@@ -451,6 +455,12 @@ impl Watched {
             .unwrap_or("(no status)")
             .to_string();
         let now = Instant::now();
+        if !ready {
+            self.reasons_seen
+                .entry(reason.clone())
+                .or_default()
+                .insert(name.clone());
+        }
         let t = self.topics.entry(name).or_default();
         t.seen.get_or_insert(now);
         if t.ready && !ready {
@@ -461,6 +471,10 @@ impl Watched {
         }
         t.ready = ready;
         t.reason = if ready { "Ready".into() } else { reason };
+        t.degraded = obj.data["status"]["conditions"]
+            .as_array()
+            .and_then(|cs| cs.iter().find(|c| c["type"] == "Degraded"))
+            .is_some_and(|c| c["status"] == "True");
     }
 
     fn counts(&self) -> (usize, usize) {
@@ -468,6 +482,10 @@ impl Watched {
             self.topics.len(),
             self.topics.values().filter(|t| t.ready).count(),
         )
+    }
+
+    fn degraded(&self) -> usize {
+        self.topics.values().filter(|t| t.degraded).count()
     }
 
     fn reasons(&self) -> BTreeMap<String, usize> {
@@ -956,8 +974,9 @@ async fn run(cx: &mut Ctx, op_slot: &mut Option<Operator>) -> Result<()> {
         }
         ticker.tick(|| {
             format!(
-                "t={:.0}s {seen}/{n} applied, {ready} Ready; operator CPU {:.1} s, RSS {:.0} MiB",
+                "t={:.0}s {seen}/{n} applied, {ready} Ready (not Ready: {:?}); operator CPU {:.1} s, RSS {:.0} MiB",
                 apply_start.elapsed().as_secs_f64(),
+                state.lock().unwrap().reasons(),
                 cpu_ticks(op.pid).unwrap_or(0) as f64 / cx.tck,
                 status_mib(op.pid, "VmRSS:").unwrap_or(0.0)
             )
@@ -966,12 +985,23 @@ async fn run(cx: &mut Ctx, op_slot: &mut Option<Operator>) -> Result<()> {
     };
     let s1 = cx.sample(op, s0.log_offset).await;
     let ready_at = s1.at;
-    let (first_ready, last_seen, reasons, regressions_creation) = {
+    let (first_ready, last_seen, reasons, regressions_creation, reasons_seen) = {
         let st = state.lock().unwrap();
         let mut first: Vec<Instant> = st.topics.values().filter_map(|t| t.first_ready).collect();
         first.sort();
         let last_seen = st.topics.values().filter_map(|t| t.seen).max();
-        (first, last_seen, st.reasons(), st.regressions)
+        let reasons_seen: Vec<String> = st
+            .reasons_seen
+            .iter()
+            .map(|(r, topics)| format!("{r} {}", topics.len()))
+            .collect();
+        (
+            first,
+            last_seen,
+            st.reasons(),
+            st.regressions,
+            reasons_seen.join(", "),
+        )
     };
     // The moment the last topic became Ready (exact from the watch when none fell back; else
     // when the poll saw all Ready, within 200 ms).
@@ -1022,6 +1052,9 @@ async fn run(cx: &mut Ctx, op_slot: &mut Option<Operator>) -> Result<()> {
     }
     cx.out(format!(
         "| Ready -> not Ready regressions while creating | {regressions_creation} |"
+    ));
+    cx.out(format!(
+        "| not-Ready reasons shown on the way (topics that showed each) | {reasons_seen} |"
     ));
     cx.out(format!(
         "| operator CPU, from the start of the apply to all Ready | {:.1} s |",
@@ -1087,7 +1120,7 @@ async fn run(cx: &mut Ctx, op_slot: &mut Option<Operator>) -> Result<()> {
     requests(cx, &s0, &s1, s2.as_ref());
 
     // ---- drift on one topic, then a cold start: only from a settled state
-    if let Some(s2) = &s2 {
+    if let Some((_, s2)) = &s2 {
         drift(cx, op, s2).await?;
         cold_start(cx, op_slot).await?;
     }
@@ -1230,10 +1263,27 @@ async fn idle(
     state: &Mutex<Watched>,
     s1: &Sample,
     regressions_creation: u64,
-) -> Result<Sample> {
+) -> Result<(Sample, Sample)> {
     let n = cx.settings.topics;
+    // In sync means settled too: right after creation, followers are still joining the ISR
+    // and topics show Degraded for a moment (each such change is a status write).
+    let settling = Instant::now();
+    let mut ticker = Ticker::new();
+    let settled = loop {
+        let degraded = state.lock().unwrap().degraded();
+        if degraded == 0 {
+            break Some(settling.elapsed());
+        }
+        if settling.elapsed() > Duration::from_secs(300) {
+            break None;
+        }
+        ticker.tick(|| format!("waiting for {degraded} Degraded topics to settle"));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let idle_start_sample = cx.sample(op, s1.log_offset).await;
+    let s1 = &idle_start_sample;
     progress(format!(
-        "all {n} Ready; idle for {}",
+        "all {n} Ready and healthy; idle for {}",
         secs(cx.settings.idle)
     ));
     let idle_start = Instant::now();
@@ -1270,6 +1320,10 @@ async fn idle(
     cx.out("| what | value |");
     cx.out("|---|---|");
     cx.out(format!(
+        "| from all Ready to no topic Degraded (followers joining the ISR), before the idle window | {} |",
+        settled.map_or("not within 300 s (idle measured anyway)".into(), secs)
+    ));
+    cx.out(format!(
         "| **operator CPU** | **{idle_cpu:.2} s ({:.1}% of one core)** |",
         idle_cpu / idle_secs * 100.0
     ));
@@ -1305,7 +1359,7 @@ async fn idle(
     }
     cx.out("");
 
-    Ok(s2)
+    Ok((idle_start_sample, s2))
 }
 
 /// Kafka write operations in a counters delta (every `kto_kafka_requests_total` operation
@@ -1405,7 +1459,7 @@ async fn drift(cx: &mut Ctx, op: &mut Operator, s2: &Sample) -> Result<()> {
         Some(d) => cx.out(format!(
             "| Kafka write operations by the operator | {} ({}) |",
             kafka_write_ops(&d),
-            breakdown(&d, "kto_kafka_requests_total operation=alter")
+            breakdown(&d, "kto_kafka_requests_total operation=")
         )),
         None => cx.out("| Kafka write operations by the operator | n/a (/metrics scrape failed) |"),
     }
@@ -1506,29 +1560,29 @@ async fn cold_start(cx: &mut Ctx, op_slot: &mut Option<Operator>) -> Result<()> 
 type Phase = Result<BTreeMap<String, f64>, &'static str>;
 
 /// The counters of both phases, side by side.
-fn requests(cx: &mut Ctx, s0: &Sample, s1: &Sample, s2: Option<&Sample>) {
+fn requests(cx: &mut Ctx, s0: &Sample, s1: &Sample, idle: Option<&(Sample, Sample)>) {
     cx.out("## Requests (creation = start of the apply to all Ready; idle as above)");
     cx.out("");
     cx.out("| source | request | creation | idle |");
     cx.out("|---|---|---|---|");
     let failed = "n/a (scrape failed)";
     let scraped = |d: Option<BTreeMap<String, f64>>| d.ok_or(failed);
-    let idle_or = |f: &dyn Fn(&Sample) -> Phase| s2.map_or(Err("-"), f);
+    let idle_or = |f: &dyn Fn(&Sample, &Sample) -> Phase| idle.map_or(Err("-"), |(a, b)| f(a, b));
     let sources: [(&str, Phase, Phase); 3] = [
         (
             "operator /metrics",
             scraped(delta_of(&s1.counters, &s0.counters)),
-            idle_or(&|s2| scraped(delta_of(&s2.counters, &s1.counters))),
+            idle_or(&|s1, s2| scraped(delta_of(&s2.counters, &s1.counters))),
         ),
         (
             "operator's apiserver requests (its log)",
             Ok(s1.kube_log.clone()),
-            idle_or(&|s2| Ok(s2.kube_log.clone())),
+            idle_or(&|_, s2| Ok(s2.kube_log.clone())),
         ),
         (
             "apiserver_request_total writes, all clients (incl. the bench's apply)",
             scraped(delta_of(&s1.apiserver, &s0.apiserver)),
-            idle_or(&|s2| scraped(delta_of(&s2.apiserver, &s1.apiserver))),
+            idle_or(&|s1, s2| scraped(delta_of(&s2.apiserver, &s1.apiserver))),
         ),
     ];
     let cell = |phase: &Phase, key: &str| match phase {

@@ -451,6 +451,13 @@ impl TestEnv {
         names
     }
 
+    /// Waits until the operator has looked at Kafka `n` more times (full snapshots). For "nothing
+    /// happens" assertions: they hold over a counted number of resyncs, whatever the machine's
+    /// speed, instead of over a guessed time.
+    pub async fn wait_resyncs(&self, n: usize) {
+        wait_resyncs(&self.observers, n).await
+    }
+
     /// Waits until `done` holds, failing with `what` after the deadline.
     pub async fn wait_for(&self, what: &str, mut done: impl FnMut() -> bool) {
         let deadline = tokio::time::Instant::now() + WAIT;
@@ -511,6 +518,17 @@ fn settings(ns: &str, http_addr: std::net::SocketAddr) -> Settings {
         resync: RESYNC,
         kafka_timeout: Duration::from_secs(10),
         http_addr: Some(http_addr),
+    }
+}
+
+/// Waits until `observers` have refreshed `n` more times (see [`TestEnv::wait_resyncs`]).
+pub async fn wait_resyncs(observers: &Observers, n: usize) {
+    let mut updates = observers.updates();
+    for i in 1..=n {
+        tokio::time::timeout(WAIT, updates.changed())
+            .await
+            .unwrap_or_else(|_| panic!("resync {i} of {n} did not happen within {WAIT:?}"))
+            .expect("the observers are gone");
     }
 }
 
