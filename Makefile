@@ -43,11 +43,12 @@ test:
 
 # Figures for docs/benchmarks.md: planning cost (pure) and snapshot cost on the live environment
 # (scale), then N KafkaTopics applied at once to the operator's release build (e2e):
-# `make bench N=5000` (from 5000 topics 1 partition, RF 3; SHAPE=3/3/2 overrides).
+# `make bench N=5000` (from 5000 topics 1 partition, RF 3, Kafka heap 2g; SHAPE=3/3/2 and
+# KAFKA_HEAP=... override).
 N ?= 1000
 SHAPE ?=
 bench:
-	tests/env/up.sh
+	KAFKA_HEAP=$${KAFKA_HEAP:-$$( [ $(N) -ge 5000 ] && echo 2g || echo 512m )} tests/env/up.sh
 	trap 'tests/env/down.sh' EXIT; source "$${KTO_ENV_DIR:-/tmp/kto-env}/env.sh" && \
 	  KTO_BENCH_TOPICS=$(N) KTO_BENCH_SHAPE=$(SHAPE) $(CARGO) bench --locked --bench scale --bench e2e
 

@@ -37,6 +37,9 @@ use crate::writer::{self, TopicWrite, WriteError, WriteOutcome};
 /// Added to KafkaTopics with deletionPolicy Delete, so the topic is deleted before the resource.
 pub const DELETE_FINALIZER: &str = "kafka.topic-operator.dev/delete-topic";
 
+/// The reason while the cluster's connection or first snapshot is not there yet.
+const CONNECTING: &str = "Connecting";
+
 /// How soon to look again while Kafka is still settling (a topic just created, a first snapshot).
 const SETTLING: Duration = Duration::from_secs(1);
 
@@ -57,6 +60,9 @@ pub async fn reconcile(topic: Arc<KafkaTopic>, ctx: Arc<Context>) -> Result<Requ
     }
 
     let (report, requeue) = match cluster {
+        // At start-up the KafkaCluster cache may not be filled yet: not finding the cluster
+        // means nothing then, and must not be written over the status.
+        None if !caches_synced(&ctx) => return Ok(Requeue::requeue(SETTLING)),
         None => (
             not_synced(
                 &topic,
@@ -73,8 +79,20 @@ pub async fn reconcile(topic: Arc<KafkaTopic>, ctx: Arc<Context>) -> Result<Requ
         ),
         Some(cluster) => sync(&topic, &cluster, &ctx).await,
     };
+    if report.verdict.reason == CONNECTING && topic.status.is_some() {
+        // The operator just started and has not looked at the cluster yet: the status keeps
+        // what was last seen. Writing CONNECTING (and then the same status as before) for
+        // every topic would cost two apiserver writes per KafkaTopic on every restart.
+        return Ok(requeue);
+    }
     write_status(&topic, &report, &api, &ctx).await?;
     Ok(requeue)
+}
+
+/// Whether the KafkaCluster cache has its first full list.
+fn caches_synced(ctx: &Context) -> bool {
+    use futures::FutureExt;
+    ctx.clusters.wait_until_ready().now_or_never().is_some()
 }
 
 /// Whether the cluster's tenancy rules let this KafkaTopic manage its topic.
@@ -162,7 +180,7 @@ async fn sync(topic: &KafkaTopic, cluster: &KafkaCluster, ctx: &Context) -> (Top
             not_synced(
                 topic,
                 Verdict::not_ready(
-                    "Connecting",
+                    CONNECTING,
                     "waiting for the KafkaCluster's connection to Kafka",
                 ),
             ),
@@ -174,7 +192,7 @@ async fn sync(topic: &KafkaTopic, cluster: &KafkaCluster, ctx: &Context) -> (Top
             return (
                 not_synced(
                     topic,
-                    Verdict::not_ready("Connecting", "waiting for the first look at the cluster"),
+                    Verdict::not_ready(CONNECTING, "waiting for the first look at the cluster"),
                 ),
                 settle,
             );
@@ -842,7 +860,7 @@ async fn write_status(
     let was = ready_reason(topic);
     if was.as_deref() != Some(report.verdict.reason.as_str())
         && !report.verdict.ready
-        && !matches!(report.verdict.reason.as_str(), "Creating" | "Connecting")
+        && !matches!(report.verdict.reason.as_str(), "Creating" | CONNECTING)
     {
         // Failures found while applying already sent their own event.
         if !is_apply_failure(&report.verdict.reason) {

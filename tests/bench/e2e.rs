@@ -230,6 +230,19 @@ fn env_pid(name: &str) -> Option<u32> {
         .ok()
 }
 
+/// The `-Xmx` of Kafka node 1, from its command line.
+fn kafka_heap() -> String {
+    env_pid("kafka-1")
+        .and_then(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).ok())
+        .and_then(|cmdline| {
+            cmdline
+                .split(|b| *b == 0)
+                .filter_map(|arg| std::str::from_utf8(arg).ok())
+                .find_map(|arg| arg.strip_prefix("-Xmx").map(String::from))
+        })
+        .unwrap_or_else(|| "?".into())
+}
+
 // ---------------------------------------------------------------- metrics texts
 
 /// Parses one Prometheus text line `name{a="x",b="y"} value` into (name, labels, value).
@@ -901,6 +914,7 @@ async fn run(cx: &mut Ctx, op_slot: &mut Option<Operator>) -> Result<()> {
         status_mem_gib()
     ));
     cx.out(format!("| topics | {n}, {} |", cx.settings.shape()));
+    cx.out(format!("| Kafka heap per node | {} |", kafka_heap()));
     cx.out(format!(
         "| resync | {} |",
         resync.unwrap_or_else(|| format!("operator default ({})", default_resync()))

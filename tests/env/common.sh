@@ -27,6 +27,9 @@ APISERVER_PORT="${APISERVER_PORT:-16443}"
 KAFKA_BASE_PORT="${KAFKA_BASE_PORT:-19092}"
 KAFKA_CONTROLLER_BASE_PORT="${KAFKA_CONTROLLER_BASE_PORT:-19192}"
 KAFKA_NODES=3
+# Heap of each Kafka node. 512m holds the tests' few hundred topics; a few thousand replicas per
+# node need more (`make bench` sets 2g from 5000 topics on: 512m ran out of heap there).
+KAFKA_HEAP="${KAFKA_HEAP:-512m}"
 # A separate single-node cluster with auto.create.topics.enable=true.
 KAFKA_AUTOCREATE_PORT="${KAFKA_AUTOCREATE_PORT:-19096}"
 KAFKA_AUTOCREATE_CONTROLLER_PORT="${KAFKA_AUTOCREATE_CONTROLLER_PORT:-19196}"
