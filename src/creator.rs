@@ -189,9 +189,20 @@ async fn create_batch(observer: &ClusterObserver, batch: Vec<Request>) {
             tokio::time::sleep(READ_BACK_PAUSE).await;
         }
         let read_at = Instant::now();
-        let Ok(mut fresh) = observer.admin.describe_topics_each(&missing).await else {
-            break; // the reconciles report Creating and look again
+        let mut fresh = match observer.admin.describe_topics_each(&missing).await {
+            Ok(fresh) => fresh,
+            Err(error) => {
+                debug!(%error, topics = missing.len(), "reading created topics back failed");
+                break; // the reconciles report Creating and look again
+            }
         };
+        debug!(
+            attempt,
+            asked = missing.len(),
+            found = fresh.topics.len(),
+            errors = fresh.errors.len(),
+            "reading created topics back"
+        );
         // A topic not described yet (no leader yet) is asked for again; one Kafka refuses to
         // describe is left to its reconcile, which reports the reason from the next snapshot.
         missing.retain(|name| match fresh.topics.remove(name) {

@@ -11,6 +11,7 @@ pub mod creator;
 pub mod http;
 pub mod kafka;
 pub mod leader;
+pub mod memory;
 pub mod metrics;
 pub mod model;
 pub mod observer;

@@ -491,6 +491,8 @@ impl ObserveLoop {
                         snapshot,
                         stale: None,
                     });
+                    // The previous snapshot and this one's decoded answers are gone now.
+                    crate::memory::release_free_memory();
                     if changed != Changed::Topics(vec![]) {
                         let _ = changes.send(Change {
                             cluster: key.clone(),

@@ -425,7 +425,9 @@ impl KafkaProtocolAdmin {
                     id: p.partition_index,
                     leader: p.leader_id.0,
                     replicas: p.replica_nodes.iter().map(|b| b.0).collect(),
-                    isr: p.isr_nodes.iter().map(|b| b.0).collect(),
+                    // A set: its order changes with shrinks and expands and means nothing, and
+                    // would make an idle topic look changed from one snapshot to the next.
+                    isr: sorted(p.isr_nodes.iter().map(|b| b.0).collect()),
                     adding: vec![],
                     removing: vec![],
                 })
@@ -466,6 +468,16 @@ impl KafkaProtocolAdmin {
         }
         let (mut configs, config_errors) = self.topic_configs(&names).await?;
         errors.extend(config_errors);
+        if !all {
+            let unconfigured: Vec<&String> =
+                names.iter().filter(|n| !configs.contains_key(*n)).collect();
+            debug!(
+                described = configs.len(),
+                ?unconfigured,
+                errors = ?errors.iter().map(|(t, e)| (t, e.reason())).collect::<Vec<_>>(),
+                "topics read by name"
+            );
+        }
         // A topic deleted between the two calls has no configs: leave it out rather than show
         // it half (and so is one whose configs Kafka refused: its error says why).
         topics.retain(|name, _| configs.contains_key(name));
@@ -642,6 +654,11 @@ fn per_topic<'a>(
             (name, outcome)
         })
         .collect()
+}
+
+fn sorted(mut ids: Vec<i32>) -> Vec<i32> {
+    ids.sort_unstable();
+    ids
 }
 
 /// The set and delete operations of `changes`, as IncrementalAlterConfigs wants them.
