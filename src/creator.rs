@@ -9,8 +9,14 @@
 //! with Kafka's message), replicas are placed by our placement with the load of the whole batch
 //! counted, and a request whose answer was lost is never resent: every topic in it gets
 //! WriteUnconfirmed and its reconcile reads Kafka again.
+//!
+//! The re-check and the CreateTopics requests hold the cluster's write lock; the read-back does
+//! not: it waits (up to 30 s) until Kafka's metadata shows the new topics, which takes seconds
+//! when brokers are busy creating thousands of replicas, while the next batch is re-checked,
+//! placed (counting the replicas still being read back) and sent. Each reconcile gets its
+//! answer once its topic is read back, so its first status is the real one, not "Creating".
 
-use std::sync::Weak;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use kafka_protocol::ResponseError;
@@ -22,11 +28,14 @@ use crate::batch;
 use crate::kafka::{KafkaError, TopicToCreate};
 use crate::model::{DesiredTopic, ObservedTopic};
 use crate::observer::ClusterObserver;
-use crate::plan::placement::{self, Brokers};
+use crate::plan::placement::{self, Brokers, Load};
+use crate::sync::lock;
 
-/// Read-backs while Kafka's metadata does not show a just-created topic yet.
-const READ_BACK_TRIES: usize = 10;
+/// How long created topics are read back while Kafka's metadata does not show them yet (a
+/// broker busy creating thousands of replicas lags seconds behind), and the pauses between.
+const READ_BACK_FOR: Duration = Duration::from_secs(30);
 const READ_BACK_PAUSE: Duration = Duration::from_millis(300);
+const READ_BACK_MAX_PAUSE: Duration = Duration::from_secs(2);
 
 /// What a creation did.
 #[derive(Debug)]
@@ -70,15 +79,36 @@ impl Creator {
 }
 
 async fn run(observer: Weak<ClusterObserver>, mut rx: mpsc::UnboundedReceiver<Request>) {
+    // Replicas sent to Kafka whose topics are not read back yet: the snapshot does not count
+    // them, so placement adds them (the next batch is placed while the last is read back).
+    let in_flight = Arc::new(Mutex::new(Load::default()));
     while let Some(batch) = batch::next(&mut rx).await {
         let Some(observer) = observer.upgrade() else {
             return;
         };
-        create_batch(&observer, batch).await;
+        let sent = create_batch(&observer, batch, &in_flight).await;
+        // Reading back waits for Kafka's metadata to show the new topics, which takes seconds
+        // when brokers are busy creating thousands of replicas: the next batch goes meanwhile.
+        if !sent.is_empty() {
+            tokio::spawn(read_back(observer, sent, in_flight.clone()));
+        }
     }
 }
 
-async fn create_batch(observer: &ClusterObserver, batch: Vec<Request>) {
+/// A topic sent to Kafka (created, or found to exist by Kafka's answer), waiting for its read-back.
+struct Sent {
+    request: Request,
+    assignments: Vec<Vec<i32>>,
+    existed: bool,
+}
+
+/// Re-checks, places and creates one batch under the cluster's write lock; returns the topics
+/// to read back.
+async fn create_batch(
+    observer: &ClusterObserver,
+    batch: Vec<Request>,
+    in_flight: &Mutex<Load>,
+) -> Vec<Sent> {
     // Under the cluster's write lock, like every other write: nothing else plans meanwhile.
     let _guard = observer.write_lock.lock().await;
     // Re-check before writing: the reconciles planned these creations on a snapshot up to one
@@ -92,7 +122,7 @@ async fn create_batch(observer: &ClusterObserver, batch: Vec<Request>) {
             for request in batch {
                 let _ = request.reply.send(Err(error.clone()));
             }
-            return;
+            return vec![];
         }
     };
     let mut fresh = Vec::new();
@@ -125,6 +155,7 @@ async fn create_batch(observer: &ClusterObserver, batch: Vec<Request>) {
     let view = observer.view(0, 0);
     let brokers = Brokers::new(&view.live);
     let mut load = view.load.clone();
+    load.add_load(&lock(in_flight));
     let mut pending = Vec::new();
     for request in batch {
         let rf = request.topic.replication_factor as usize;
@@ -148,7 +179,7 @@ async fn create_batch(observer: &ClusterObserver, batch: Vec<Request>) {
         }
     }
     if pending.is_empty() {
-        return;
+        return vec![];
     }
     let to_create: Vec<TopicToCreate> = pending
         .iter()
@@ -164,30 +195,51 @@ async fn create_batch(observer: &ClusterObserver, batch: Vec<Request>) {
             for (request, _) in pending {
                 let _ = request.reply.send(Err(error.clone()));
             }
-            return;
+            return vec![];
         }
     };
-    // Which topics exist now (created, or already there): read them back together.
-    let mut done = Vec::new();
+    // Which topics exist now (created, or already there): read back together, after the lock.
+    let mut sent = Vec::new();
     for (request, assignments) in pending {
         match results.remove(&request.topic.name).unwrap_or(Ok(())) {
-            Ok(()) => done.push((request, assignments, false)),
-            Err(e) if e.code() == Some(ResponseError::TopicAlreadyExists) => {
-                done.push((request, vec![], true))
+            Ok(()) => {
+                lock(in_flight).add(assignments.iter().map(Vec::as_slice));
+                sent.push(Sent {
+                    request,
+                    assignments,
+                    existed: false,
+                });
             }
+            Err(e) if e.code() == Some(ResponseError::TopicAlreadyExists) => sent.push(Sent {
+                request,
+                assignments: vec![],
+                existed: true,
+            }),
             Err(e) => {
                 let _ = request.reply.send(Err(e));
             }
         }
     }
-    let mut missing: Vec<String> = done.iter().map(|(r, _, _)| r.topic.name.clone()).collect();
-    for attempt in 0..READ_BACK_TRIES {
-        if missing.is_empty() {
-            break;
-        }
+    sent
+}
+
+/// Reads the sent topics back until Kafka's metadata shows them (or [`READ_BACK_FOR`] passed:
+/// their reconciles then report Creating and look again), patches them into the snapshot and
+/// answers each reconcile.
+async fn read_back(observer: Arc<ClusterObserver>, sent: Vec<Sent>, in_flight: Arc<Mutex<Load>>) {
+    let mut missing: Vec<String> = sent.iter().map(|s| s.request.topic.name.clone()).collect();
+    let deadline = Instant::now() + READ_BACK_FOR;
+    let mut pause = READ_BACK_PAUSE;
+    let mut attempt = 0;
+    while !missing.is_empty() {
         if attempt > 0 {
-            tokio::time::sleep(READ_BACK_PAUSE).await;
+            if Instant::now() + pause > deadline {
+                break;
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 3 / 2).min(READ_BACK_MAX_PAUSE);
         }
+        attempt += 1;
         let read_at = Instant::now();
         let mut fresh = match observer.admin.describe_topics_each(&missing).await {
             Ok(fresh) => fresh,
@@ -203,8 +255,9 @@ async fn create_batch(observer: &ClusterObserver, batch: Vec<Request>) {
             errors = fresh.errors.len(),
             "reading created topics back"
         );
-        // A topic not described yet (no leader yet) is asked for again; one Kafka refuses to
-        // describe is left to its reconcile, which reports the reason from the next snapshot.
+        // A topic not described yet (its broker's metadata lags, or no leader yet) is asked
+        // for again; one Kafka refuses to describe is left to its reconcile, which reports the
+        // reason from the next snapshot.
         missing.retain(|name| match fresh.topics.remove(name) {
             Some(topic) => {
                 observer.patch(name, read_at, Some(topic));
@@ -213,14 +266,16 @@ async fn create_batch(observer: &ClusterObserver, batch: Vec<Request>) {
             None => fresh.errors.get(name).is_none_or(is_being_created),
         });
     }
-    for (request, assignments, existed) in done {
-        let observed = match observer.topic(&request.topic.name) {
+    for s in sent {
+        // Counted by the snapshot from now on (patched), or no longer expected to be.
+        lock(&in_flight).remove(s.assignments.iter().map(Vec::as_slice));
+        let observed = match observer.topic(&s.request.topic.name) {
             crate::observer::TopicView::Observed { topic, .. } => topic,
             _ => None,
         };
-        let _ = request.reply.send(Ok(Created {
-            assignments,
-            existed,
+        let _ = s.request.reply.send(Ok(Created {
+            assignments: s.assignments,
+            existed: s.existed,
             observed,
         }));
     }

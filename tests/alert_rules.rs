@@ -31,6 +31,12 @@ fn exported_metric_names() -> BTreeSet<String> {
             })
             .set(0);
     }
+    m.observer_restarts
+        .get_or_create(&kafka_topic_operator::metrics::ClusterLabels {
+            namespace: "n".into(),
+            cluster: "c".into(),
+        })
+        .inc();
     m.kafka_requests
         .get_or_create(&kafka_topic_operator::metrics::AdminResultLabels {
             cluster: "c".into(),

@@ -36,6 +36,30 @@ impl Load {
         load
     }
 
+    /// Counts another load too.
+    pub fn add_load(&mut self, other: &Load) {
+        for (b, n) in &other.replicas {
+            *self.replicas.entry(*b).or_default() += n;
+        }
+        for (b, n) in &other.leaders {
+            *self.leaders.entry(*b).or_default() += n;
+        }
+    }
+
+    /// Stops counting replica sets counted before with [`Load::add`].
+    pub fn remove<'a>(&mut self, sets: impl IntoIterator<Item = &'a [i32]>) {
+        for set in sets {
+            for b in set {
+                if let Some(n) = self.replicas.get_mut(b) {
+                    *n = n.saturating_sub(1);
+                }
+            }
+            if let Some(n) = set.first().and_then(|f| self.leaders.get_mut(f)) {
+                *n = n.saturating_sub(1);
+            }
+        }
+    }
+
     /// Counts more replica sets (first replica = preferred leader).
     pub fn add<'a>(&mut self, sets: impl IntoIterator<Item = &'a [i32]>) {
         for set in sets {
