@@ -5,8 +5,11 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use kafka_topic_operator::api::KafkaCluster;
 use kafka_topic_operator::cli;
+use kafka_topic_operator::cli::security::SecurityArgs;
 use kafka_topic_operator::controller::{self, Settings};
+use kafka_topic_operator::kafka::security::Security;
 use kafka_topic_operator::kafka::{KafkaAdmin, KafkaProtocolAdmin};
 use kafka_topic_operator::leader::{Elector, LeaseSettings};
 use kafka_topic_operator::telemetry::{self, LogFormat};
@@ -65,7 +68,7 @@ enum Command {
     Crd,
     /// Show what reconcile would do for KafkaTopic manifests against the live cluster (a review
     /// step for GitOps pull requests). Writes nothing. Exit 1 when a manifest is invalid or
-    /// blocked, 2 when the files or Kafka cannot be read.
+    /// blocked, 2 when the files or Kafka cannot be read or the security settings are wrong.
     Plan {
         /// A file holding the KafkaCluster (bootstrap servers, topicDefaults, policy).
         #[arg(long)]
@@ -75,6 +78,8 @@ enum Command {
         files: Vec<PathBuf>,
         #[arg(long, default_value = "15s", value_parser = parse_duration)]
         kafka_timeout: Duration,
+        #[command(flatten)]
+        security: SecurityArgs,
     },
     /// Print KafkaTopic YAML for topics that exist in the cluster, with their observed values:
     /// applying it unchanged changes nothing in Kafka.
@@ -93,12 +98,24 @@ enum Command {
         namespace: Option<String>,
         #[arg(long, default_value = "15s", value_parser = parse_duration)]
         kafka_timeout: Duration,
+        #[command(flatten)]
+        security: SecurityArgs,
     },
 }
 
 fn fail(error: impl std::fmt::Display) -> ! {
     eprintln!("error: {error}");
     std::process::exit(2)
+}
+
+/// The TLS/SASL settings of `plan` and `import`, checked before anything connects.
+fn connection_security(cluster: &KafkaCluster, args: &SecurityArgs) -> Security {
+    cli::security::resolve(
+        args,
+        cluster.spec.security.as_ref(),
+        std::env::var_os(cli::security::PASSWORD_ENV),
+    )
+    .unwrap_or_else(|e| fail(e))
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -128,14 +145,19 @@ async fn run() -> anyhow::Result<()> {
             cluster,
             files,
             kafka_timeout,
+            security,
         } => {
             let cluster = cli::manifests::read_cluster(&cluster).unwrap_or_else(|e| fail(e));
+            let security = connection_security(&cluster, &security);
             let topics = cli::manifests::read_topics(&files).unwrap_or_else(|e| fail(e));
-            let admin =
-                KafkaProtocolAdmin::new(cluster.spec.bootstrap_servers.clone(), kafka_timeout);
+            let admin = KafkaProtocolAdmin::with_security(
+                cluster.spec.bootstrap_servers.clone(),
+                security.clone(),
+                kafka_timeout,
+            );
             let report = cli::plan::plan(&cluster, &topics, &admin)
                 .await
-                .unwrap_or_else(|e| fail(e));
+                .unwrap_or_else(|e| fail(cli::security::explain(&e, &security)));
             print!("{}", report.text);
             std::process::exit(if report.ok { 0 } else { 1 });
         }
@@ -145,11 +167,19 @@ async fn run() -> anyhow::Result<()> {
             patterns,
             namespace,
             kafka_timeout,
+            security,
         } => {
             let cluster = cli::manifests::read_cluster(&cluster).unwrap_or_else(|e| fail(e));
-            let admin =
-                KafkaProtocolAdmin::new(cluster.spec.bootstrap_servers.clone(), kafka_timeout);
-            let snapshot = admin.snapshot().await.unwrap_or_else(|e| fail(e));
+            let security = connection_security(&cluster, &security);
+            let admin = KafkaProtocolAdmin::with_security(
+                cluster.spec.bootstrap_servers.clone(),
+                security.clone(),
+                kafka_timeout,
+            );
+            let snapshot = admin
+                .snapshot()
+                .await
+                .unwrap_or_else(|e| fail(cli::security::explain(&e, &security)));
             let selection = cli::import::Selection {
                 names: topics,
                 patterns,
@@ -296,5 +326,26 @@ mod tests {
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert!(parse_duration("2h").is_err());
         assert!(parse_duration("s").is_err());
+    }
+
+    #[test]
+    fn no_flag_takes_a_password() {
+        for command in [
+            &["kto", "plan", "--cluster", "c.yaml", "-f", "t.yaml"][..],
+            &["kto", "import", "--cluster", "c.yaml"][..],
+        ] {
+            let with = |extra: &[&str]| {
+                Cli::try_parse_from(command.iter().chain(extra).copied()).map(|_| ())
+            };
+            assert!(with(&["--sasl-password-file", "pw"]).is_ok());
+            let refused = with(&["--sasl-password", "hunter2"]).unwrap_err();
+            assert_eq!(refused.kind(), clap::error::ErrorKind::UnknownArgument);
+            assert_eq!(
+                with(&["--security-protocol", "SASL_TLS"])
+                    .unwrap_err()
+                    .kind(),
+                clap::error::ErrorKind::ValueValidation
+            );
+        }
     }
 }
