@@ -11,64 +11,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use common::proxy::StallingProxy;
 use common::*;
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
 
 const LEASE: Duration = Duration::from_secs(6);
 const RENEW: Duration = Duration::from_secs(2);
-
-/// A TCP proxy to the apiserver that a test can stall: once cut, bytes stop flowing both ways
-/// on every connection, old and new (a network partition, not a refused connection).
-struct StallingProxy {
-    addr: SocketAddr,
-    cut: Arc<AtomicBool>,
-}
-
-impl StallingProxy {
-    async fn start(target: String) -> StallingProxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let cut = Arc::new(AtomicBool::new(false));
-        let flag = cut.clone();
-        tokio::spawn(async move {
-            while let Ok((client, _)) = listener.accept().await {
-                let (target, flag) = (target.clone(), flag.clone());
-                tokio::spawn(async move {
-                    let Ok(server) = TcpStream::connect(&target).await else {
-                        return;
-                    };
-                    let (cr, cw) = client.into_split();
-                    let (sr, sw) = server.into_split();
-                    tokio::join!(pump(cr, sw, flag.clone()), pump(sr, cw, flag));
-                });
-            }
-        });
-        StallingProxy { addr, cut }
-    }
-}
-
-async fn pump(
-    mut from: tokio::net::tcp::OwnedReadHalf,
-    mut to: tokio::net::tcp::OwnedWriteHalf,
-    cut: Arc<AtomicBool>,
-) {
-    let mut buf = vec![0u8; 16 * 1024];
-    loop {
-        let n = match from.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
-        // Stalled: hold the bytes for ever (the connection stays open, silent).
-        while cut.load(Ordering::Relaxed) {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        if to.write_all(&buf[..n]).await.is_err() {
-            return;
-        }
-    }
-}
 
 fn start(ns: &str, identity: &str, http: SocketAddr, kubeconfig: &str) -> OperatorProcess {
     let http = http.to_string();
@@ -126,19 +74,10 @@ fn holder(ns: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_cut_off_from_the_apiserver_stops_writing_before_the_standby_starts() {
     let env = TestEnv::without_operator("fencing", ClusterOptions::default()).await;
-    let kubeconfig = std::fs::read_to_string(env_var("KUBECONFIG")).unwrap();
-    let apiserver = kubeconfig
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("server: https://"))
-        .expect("server in the kubeconfig")
-        .to_string();
-    let proxy = StallingProxy::start(apiserver.clone()).await;
-    let proxied = std::env::temp_dir().join(format!("{}-proxied.kubeconfig", env.ns));
-    std::fs::write(
-        &proxied,
-        kubeconfig.replace(&apiserver, &proxy.addr.to_string()),
+    let (proxy, proxied) = StallingProxy::to_apiserver(
+        std::env::temp_dir().join(format!("{}-proxied.kubeconfig", env.ns)),
     )
-    .unwrap();
+    .await;
 
     let (http_a, http_b) = (free_addr(), free_addr());
     let _a = start(&env.ns, "replica-a", http_a, proxied.to_str().unwrap());
@@ -178,7 +117,7 @@ async fn a_leader_cut_off_from_the_apiserver_stops_writing_before_the_standby_st
     }
 
     // Partition replica-a from the apiserver. Watch both replicas' writes.
-    proxy.cut.store(true, Ordering::Relaxed);
+    proxy.stall();
     let cut_at = Instant::now();
     let (mut a_writes, mut a_last) = (config_writes(http_a), cut_at);
     let mut b_first: Option<Instant> = None;

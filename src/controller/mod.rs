@@ -247,7 +247,7 @@ where
         + 'static,
 {
     use kube::runtime::WatchStreamExt;
-    watcher(api, config)
+    let events = watcher(api, config)
         .default_backoff()
         .modify(|obj: &mut K| {
             obj.managed_fields_mut().clear();
@@ -256,8 +256,47 @@ where
         })
         .reflect(writer)
         // After the cache: whoever reads the index finds the object in the cache too.
-        .inspect_ok(on_event)
-        .applied_objects()
+        .inspect_ok(on_event);
+    triggered_after_lists(events)
+}
+
+/// The objects to reconcile from a reflected watch: each change as it comes, and the objects of
+/// a (re-)list only once the whole list is in the cache.
+///
+/// `applied_objects()` triggered each listed object as soon as its page arrived. A re-list (after
+/// a watch expired with 410 Gone, or the apiserver restarted) fills a new cache that replaces the
+/// old one only when the list is complete, and a reconcile reads the cache, not the event: when a
+/// list of several pages (500 objects each) took longer than the controller's debounce, the
+/// reconciles of the first pages ran against the old cache, with the spec from before the watch
+/// broke (a change made meanwhile, or a deletion's timestamp, not seen) or not at all for an
+/// object created meanwhile ("not found in local store"); and an idle object is not triggered
+/// again, so the change was missed until the object next changed. Triggering the listed objects
+/// at InitDone, after the cache swapped in the list, is what kube's own shared-store dispatcher
+/// does.
+fn triggered_after_lists<K: Send + 'static>(
+    events: impl futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
+) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static {
+    events
+        .scan(Vec::new(), |listed: &mut Vec<K>, event| {
+            let triggered = match event {
+                Ok(watcher::Event::Apply(obj)) => vec![Ok(obj)],
+                Ok(watcher::Event::Delete(_)) => vec![],
+                Ok(watcher::Event::Init) => {
+                    listed.clear();
+                    vec![]
+                }
+                Ok(watcher::Event::InitApply(obj)) => {
+                    listed.push(obj);
+                    vec![]
+                }
+                Ok(watcher::Event::InitDone) => {
+                    std::mem::take(listed).into_iter().map(Ok).collect()
+                }
+                Err(e) => vec![Err(e)],
+            };
+            futures::future::ready(Some(futures::stream::iter(triggered)))
+        })
+        .flatten()
 }
 
 /// The KafkaTopics to reconcile after each new look at a cluster: only those whose Kafka topic
@@ -338,9 +377,28 @@ fn object_key<K: Resource<DynamicType = ()>>(obj: &K) -> String {
     )
 }
 
-async fn log_failure<T, E: std::fmt::Display>(controller: &'static str, result: Result<T, E>) {
-    if let Err(e) = result {
-        warn!(error = %e, controller, "reconcile failed");
+/// Logs what the controller's output stream reports: failed reconciles, and failures of the
+/// watch that feeds it (which are not reconcile failures, and used to be logged as such).
+async fn log_failure<T, E: std::fmt::Display>(
+    controller: &'static str,
+    result: Result<T, kube::runtime::controller::Error<E, watcher::Error>>,
+) {
+    use kube::runtime::controller::Error as ControllerError;
+    match result {
+        Ok(_) => {}
+        // The apiserver no longer has the history the watch would resume from (its watch cache
+        // moved on, or it restarted): the watcher lists everything again, the cache and the
+        // index (index.rs) are replaced by the list, and every listed object is reconciled, so
+        // changes made meanwhile, deletions included, are not missed.
+        Err(ControllerError::QueueError(watcher::Error::WatchError(status)))
+            if status.code == 410 =>
+        {
+            warn!(controller, error = %status, "watch expired (410 Gone, resource version too old): re-listing and reconciling every object");
+        }
+        Err(ControllerError::QueueError(e)) => {
+            warn!(controller, error = %e, "watch failed; retrying with backoff");
+        }
+        Err(e) => warn!(error = %e, controller, "reconcile failed"),
     }
 }
 
@@ -353,4 +411,40 @@ fn error_policy<K: Resource<DynamicType = ()>>(
     let wait = ctx.backoff.failed(&object_key(&*obj));
     warn!(name = %obj.name_any(), %error, retry_in_s = wait.as_secs(), "reconcile error; retrying");
     Action::requeue(wait)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::runtime::watcher::Event;
+
+    #[tokio::test]
+    async fn listed_objects_are_triggered_once_the_whole_list_is_in_the_cache() {
+        let events = futures::stream::iter(vec![
+            Ok(Event::Apply("changed before the watch broke")),
+            // A re-list of two pages: nothing is triggered until it is complete (the cache
+            // swaps the list in at InitDone, just before this stream sees it).
+            Ok(Event::Init),
+            Ok(Event::InitApply("a")),
+            Ok(Event::InitApply("b")),
+            Ok(Event::InitDone),
+            Ok(Event::Delete("gone")),
+            Ok(Event::Apply("c")),
+            // A re-list that broke off before InitDone, then one that completed.
+            Ok(Event::Init),
+            Ok(Event::InitApply("lost")),
+            Ok(Event::Init),
+            Ok(Event::InitApply("d")),
+            Ok(Event::InitDone),
+        ]);
+        let mut triggered = vec![];
+        let mut stream = std::pin::pin!(triggered_after_lists(events));
+        while let Some(t) = stream.next().await {
+            triggered.push(t.unwrap());
+        }
+        assert_eq!(
+            triggered,
+            ["changed before the watch broke", "a", "b", "c", "d"]
+        );
+    }
 }

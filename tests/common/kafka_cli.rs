@@ -339,3 +339,41 @@ pub fn list() -> Vec<String> {
 pub fn delete_matching(regex: &str) {
     cli("topics", &["--delete", "--topic", regex]);
 }
+
+/// The active KRaft controller and its epoch: `LeaderId` and `LeaderEpoch` of
+/// `kafka-metadata-quorum describe --status`. None while the quorum cannot answer (its leader
+/// just died).
+pub fn quorum_leader() -> Option<(i32, i64)> {
+    let bs = bootstrap();
+    let out = std::process::Command::new(env_var("KTO_KAFKA_CLI"))
+        .args([
+            "metadata-quorum",
+            "--bootstrap-server",
+            &bs,
+            "describe",
+            "--status",
+        ])
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let out = String::from_utf8_lossy(&out.stdout);
+    let value = |key: &str| -> Option<i64> {
+        out.lines()
+            .find_map(|l| l.trim().strip_prefix(key)?.trim().parse().ok())
+    };
+    Some((value("LeaderId:")? as i32, value("LeaderEpoch:")?))
+}
+
+/// Topic ids of the topics whose names match `regex`, from one `kafka-topics --describe`.
+pub fn topic_ids(regex: &str) -> BTreeMap<String, String> {
+    cli("topics", &["--describe", "--topic", regex])
+        .lines()
+        .filter_map(|l| {
+            let name = field(l, "Topic")?;
+            let id = field(l, "TopicId")?;
+            Some((name.to_string(), id.to_string()))
+        })
+        .collect()
+}

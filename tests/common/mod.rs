@@ -7,6 +7,7 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod kafka_cli;
+pub mod proxy;
 pub mod witness;
 
 use std::process::Command;
@@ -542,15 +543,15 @@ pub fn free_addr() -> std::net::SocketAddr {
 
 /// A Kafka node killed with SIGKILL (like a crash), restarted when dropped, so later tests find
 /// every broker even when an assertion fails.
-pub struct BrokerDown(&'static str);
+pub struct BrokerDown(String);
 
 impl BrokerDown {
-    pub fn kill(node: &'static str) -> BrokerDown {
+    pub fn kill(node: &str) -> BrokerDown {
         run(
             &format!("{}/kafka-node.sh", env_var("KTO_ENV_SRC")),
             &["kill", node],
         );
-        BrokerDown(node)
+        BrokerDown(node.to_string())
     }
 }
 
@@ -558,8 +559,40 @@ impl Drop for BrokerDown {
     fn drop(&mut self) {
         run(
             &format!("{}/kafka-node.sh", env_var("KTO_ENV_SRC")),
-            &["start", self.0],
+            &["start", &self.0],
         );
+    }
+}
+
+/// The control plane, etcd and kube-apiserver, killed with SIGKILL (like a crash) and restarted
+/// when dropped with the same flags and data (tests/env/control-plane.sh), so later tests find
+/// it even when an assertion fails. Dropping it returns once the apiserver is ready again.
+pub struct ControlPlaneDown(());
+
+impl ControlPlaneDown {
+    pub fn kill() -> ControlPlaneDown {
+        run(
+            &format!("{}/control-plane.sh", env_var("KTO_ENV_SRC")),
+            &["kill"],
+        );
+        ControlPlaneDown(())
+    }
+}
+
+impl Drop for ControlPlaneDown {
+    fn drop(&mut self) {
+        // Not `run`: a panic here, while a failed assertion unwinds, would abort the whole binary.
+        let out = Command::new(format!("{}/control-plane.sh", env_var("KTO_ENV_SRC")))
+            .arg("start")
+            .output();
+        match out {
+            Ok(out) if out.status.success() => {}
+            Ok(out) => eprintln!(
+                "restarting the control plane failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ),
+            Err(e) => eprintln!("restarting the control plane failed: {e}"),
+        }
     }
 }
 

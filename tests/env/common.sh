@@ -17,6 +17,9 @@ HELM_BIN="$KTO_CACHE/helm-$helm_key/bin/helm"
 KAFKA_LIBS="$KTO_CACHE/kafka-$KAFKA_VERSION-$kafka_key/libs"
 
 # Runtime state (data, logs, pids, certificates): thrown away by down.sh.
+# A second environment beside the first needs its own KTO_ENV_DIR and ports; pick ports below the
+# kernel's ephemeral range (/proc/sys/net/ipv4/ip_local_port_range, usually 32768-60999), where
+# another process's outgoing connection may hold the port at the moment a server binds it.
 KTO_ENV_DIR="${KTO_ENV_DIR:-/tmp/kto-env}"
 
 ETCD_PORT="${ETCD_PORT:-12379}"

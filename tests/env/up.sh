@@ -56,11 +56,17 @@ pki="$RUN/pki"
   cat kafka.key kafka.crt > kafka.pem
 )
 
-# ---- etcd
-start etcd "$K8S_BIN/etcd" --name kto --data-dir "$RUN/etcd" \
-  --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
-  --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+# ---- etcd. The control plane's command lines are kept in $RUN/etcd.sh and $RUN/kube-apiserver.sh,
+# so that control-plane.sh restarts them exactly as they were (same flags, same data directory).
+cat > "$RUN/etcd.sh" <<RUNSH
+#!/bin/sh
+exec "$K8S_BIN/etcd" --name kto --data-dir "$RUN/etcd" \\
+  --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \\
+  --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \\
   --initial-cluster "kto=http://127.0.0.1:$ETCD_PEER_PORT" --unsafe-no-fsync --quota-backend-bytes=2147483648
+RUNSH
+chmod +x "$RUN/etcd.sh"
+start etcd "$RUN/etcd.sh"
 
 # ---- Kafka: format storage and start the KRaft nodes while etcd comes up
 cat > "$RUN/log4j2.yaml" <<'L4J'
@@ -157,16 +163,21 @@ transaction.state.log.min.isr=1"
 
 # ---- kube-apiserver
 wait_for 60 etcd curl -sf "http://127.0.0.1:$ETCD_PORT/health"
-start kube-apiserver "$K8S_BIN/kube-apiserver" \
-  --advertise-address=127.0.0.1 --bind-address=127.0.0.1 --secure-port="$APISERVER_PORT" \
-  --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
-  --tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key" \
-  --client-ca-file="$pki/ca.crt" \
-  --service-account-issuer="https://127.0.0.1:$APISERVER_PORT" \
-  --service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key" \
-  --service-cluster-ip-range=10.0.0.0/24 \
-  --authorization-mode=RBAC --allow-privileged=true \
+cat > "$RUN/kube-apiserver.sh" <<RUNSH
+#!/bin/sh
+exec "$K8S_BIN/kube-apiserver" \\
+  --advertise-address=127.0.0.1 --bind-address=127.0.0.1 --secure-port="$APISERVER_PORT" \\
+  --etcd-servers="http://127.0.0.1:$ETCD_PORT" \\
+  --tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key" \\
+  --client-ca-file="$pki/ca.crt" \\
+  --service-account-issuer="https://127.0.0.1:$APISERVER_PORT" \\
+  --service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key" \\
+  --service-cluster-ip-range=10.0.0.0/24 \\
+  --authorization-mode=RBAC --allow-privileged=true \\
   --disable-admission-plugins=ServiceAccount
+RUNSH
+chmod +x "$RUN/kube-apiserver.sh"
+start kube-apiserver "$RUN/kube-apiserver.sh"
 b64() { base64 -w0 < "$1"; }
 cat > "$RUN/kubeconfig" <<KCFG
 apiVersion: v1
@@ -209,6 +220,7 @@ cat > "$RUN/env.sh" <<ENVSH
 export KUBECONFIG="$RUN/kubeconfig"
 export KTO_ENV_DIR="$RUN"
 export KTO_ENV_SRC="$ENV_SRC"
+export KTO_ETCD_ENDPOINT="http://127.0.0.1:$ETCD_PORT"
 export KTO_KAFKA_BOOTSTRAP="$(kafka_bootstrap)"
 export KTO_KAFKA_AUTOCREATE_BOOTSTRAP="127.0.0.1:$KAFKA_AUTOCREATE_PORT"
 export KTO_KAFKA_SASL_BOOTSTRAP="$(kafka_bootstrap "$KAFKA_SASL_BASE_PORT")"
