@@ -1256,11 +1256,11 @@ async fn run(cx: &mut Ctx, op_slot: &mut Option<Operator>) -> Result<()> {
                 .saturating_duration_since(apply_end)
                 .as_secs_f64();
             cx.out(format!(
-                "| operator / floor, from the start of the apply | {:.0}x |",
+                "| operator / floor, from the start of the apply | {:.1}x |",
                 op_total / d.as_secs_f64()
             ));
             cx.out(format!(
-                "| operator / floor, from the last object applied | {:.0}x |",
+                "| operator / floor, from the last object applied | {:.1}x |",
                 op_own / d.as_secs_f64()
             ));
         }
