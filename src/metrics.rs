@@ -85,6 +85,7 @@ pub struct Metrics {
     pub cluster_managed_topics: Family<ClusterLabels, Gauge>,
     pub cluster_unmanaged_topics: Family<ClusterLabels, Gauge>,
     pub cluster_auto_create_brokers: Family<ClusterLabels, Gauge>,
+    pub cluster_unreadable_brokers: Family<ClusterLabels, Gauge>,
     /// Topic series written so far, so those of deleted KafkaTopics can be dropped.
     topics_seen: Mutex<HashSet<TopicLabels>>,
 }
@@ -115,6 +116,7 @@ impl Metrics {
             cluster_managed_topics: Family::default(),
             cluster_unmanaged_topics: Family::default(),
             cluster_auto_create_brokers: Family::default(),
+            cluster_unreadable_brokers: Family::default(),
             topics_seen: Mutex::new(HashSet::new()),
             registry: Registry::default(),
         };
@@ -197,6 +199,11 @@ impl Metrics {
             "cluster_auto_create_brokers",
             "Brokers with auto.create.topics.enable=true",
             m.cluster_auto_create_brokers.clone(),
+        );
+        registry.register(
+            "cluster_unreadable_brokers",
+            "Brokers whose own configs the last look could not read (unreachable, slow, not authorized)",
+            m.cluster_unreadable_brokers.clone(),
         );
         Metrics { registry, ..m }
     }

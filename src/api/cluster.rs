@@ -380,4 +380,9 @@ pub struct BrokerStatus {
     /// broker.rack, when set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rack: Option<String>,
+    /// Why the operator could not read what only this broker answers (its own configs: throttle
+    /// rates, auto.create.topics.enable) in the last look: unreachable, slow or not authorized.
+    /// The rest of the cluster is managed as usual.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreadable: Option<String>,
 }

@@ -142,6 +142,7 @@ fn cluster_status(
                     host: b.host.clone(),
                     port: b.port,
                     rack: b.rack.clone(),
+                    unreadable: snapshot.broker_errors.get(&b.id).cloned(),
                 })
                 .collect();
             let declared: BTreeSet<String> = ctx
@@ -178,22 +179,31 @@ fn cluster_status(
             } else {
                 format!("Enabled on {}", join_ids(&snapshot.auto_create_brokers))
             });
+            let summary = format!(
+                "{} brokers, {} topics",
+                snapshot.brokers.len(),
+                snapshot.topics.len()
+            );
             match stale {
                 // Still connected and still managing topics, from the last good view.
                 Some(why) => Condition::new("Ready", true, "KafkaSlow", why.clone()),
+                None if snapshot.broker_errors.is_empty() => {
+                    Condition::new("Ready", true, "Connected", summary)
+                }
+                // Still managing topics (brokers answer for their own configs only), but
+                // `kubectl get kc` should show at a glance that a broker is out of reach.
                 None => Condition::new(
                     "Ready",
                     true,
-                    "Connected",
+                    "BrokerUnreadable",
                     format!(
-                        "{} brokers, {} topics{}",
-                        snapshot.brokers.len(),
-                        snapshot.topics.len(),
+                        "{summary}; {}",
                         snapshot
                             .broker_errors
                             .iter()
-                            .map(|(b, e)| format!("; broker {b} unreadable: {e}"))
-                            .collect::<String>()
+                            .map(|(b, e)| format!("broker {b} unreadable: {e}"))
+                            .collect::<Vec<_>>()
+                            .join("; ")
                     ),
                 ),
             }
@@ -344,6 +354,13 @@ fn record_metrics(key: &ClusterKey, status: &KafkaClusterStatus, ctx: &Context) 
     m.cluster_auto_create_brokers
         .get_or_create(&labels)
         .set(status.auto_create_brokers.len() as i64);
+    m.cluster_unreadable_brokers.get_or_create(&labels).set(
+        status
+            .brokers
+            .iter()
+            .filter(|b| b.unreadable.is_some())
+            .count() as i64,
+    );
     // Series of deleted KafkaTopics go (deleted objects are not reconciled themselves).
     m.retain_topics(|l| {
         ctx.topics

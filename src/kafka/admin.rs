@@ -233,7 +233,8 @@ impl KafkaProtocolAdmin {
         })
     }
 
-    /// Like `call`, on the connection to one broker (reconnecting once if it broke).
+    /// Like `call`, on the connection to one broker (reconnecting once if it broke; a broker
+    /// that does not answer in time is reported slow at once).
     async fn call_broker<R, F>(
         &self,
         broker: i32,
@@ -279,11 +280,14 @@ impl KafkaProtocolAdmin {
             if conn_slot.is_none() {
                 match Connection::open(&addr, self.request_timeout, &self.security).await {
                     Ok(c) => *conn_slot = Some(c),
-                    Err(CallError::Io(detail) | CallError::TimedOut(detail)) => {
+                    Err(CallError::Io(detail)) => {
                         return Err(KafkaError::Unreachable {
                             servers: addr,
                             detail,
                         });
+                    }
+                    Err(CallError::TimedOut(detail)) => {
+                        return Err(KafkaError::Slow { api, detail });
                     }
                     Err(CallError::Kafka(err)) => return Err(err),
                 }
@@ -296,11 +300,18 @@ impl KafkaProtocolAdmin {
             {
                 Ok(response) => return Ok(response),
                 Err(CallError::Kafka(e)) => return Err(e),
-                Err(CallError::Io(e) | CallError::TimedOut(e)) => {
+                Err(CallError::Io(e) | CallError::TimedOut(e)) if kind == Kind::Write => {
                     *conn_slot = None;
-                    if kind == Kind::Write {
-                        return Err(KafkaError::WriteUnconfirmed { api, detail: e });
-                    }
+                    return Err(KafkaError::WriteUnconfirmed { api, detail: e });
+                }
+                // Asking the same broker again would only wait as long once more.
+                Err(CallError::TimedOut(detail)) => {
+                    *conn_slot = None;
+                    return Err(KafkaError::Slow { api, detail });
+                }
+                // A connection the broker closed (idle) is worth one more try on a new one.
+                Err(CallError::Io(e)) => {
+                    *conn_slot = None;
                     last_io = e;
                 }
             }

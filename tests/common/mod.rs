@@ -27,6 +27,14 @@ use tokio_util::sync::CancellationToken;
 pub const RESYNC: Duration = Duration::from_secs(2);
 pub const WAIT: Duration = Duration::from_secs(90);
 
+/// With KTO_TEST_LOG set, the in-process operator logs to stderr (filtered by RUST_LOG): run
+/// the test with `-- --nocapture` to see why it waits.
+pub fn log_if_asked() {
+    if std::env::var_os("KTO_TEST_LOG").is_some() {
+        kafka_topic_operator::telemetry::init(kafka_topic_operator::telemetry::LogFormat::Text);
+    }
+}
+
 pub fn env_var(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
         panic!("{name} is not set: integration tests run against the real environment; use `make test`, or `make env-up && source /tmp/kto-env/env.sh` first")

@@ -1,4 +1,5 @@
-//! A TCP proxy between the operator and the apiserver that a test can stall and heal.
+//! A TCP proxy between the operator and the apiserver (or one Kafka broker) that a test can
+//! stall, slow down and heal.
 //!
 //! Stalled, bytes stop flowing both ways on every connection, old and new: a network partition,
 //! not a refused connection (requests hang, nothing errors). Healed with [`StallingProxy::sever`],
@@ -20,20 +21,35 @@ use super::env_var;
 pub struct StallingProxy {
     pub addr: SocketAddr,
     cut: Arc<AtomicBool>,
+    /// Added before every chunk of bytes is passed on, both ways (milliseconds).
+    delay_ms: Arc<AtomicU64>,
     /// Connections opened before the last [`StallingProxy::sever`] are closed.
     epoch: Arc<AtomicU64>,
 }
 
 impl StallingProxy {
     pub async fn start(target: String) -> StallingProxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on("127.0.0.1:0", target).await
+    }
+
+    /// A proxy listening on `listen` (a fixed address, e.g. one that Kafka advertises).
+    pub async fn start_on(listen: &str, target: String) -> StallingProxy {
+        let listener = TcpListener::bind(listen)
+            .await
+            .unwrap_or_else(|e| panic!("proxy cannot listen on {listen}: {e}"));
         let addr = listener.local_addr().unwrap();
         let cut = Arc::new(AtomicBool::new(false));
         let epoch = Arc::new(AtomicU64::new(0));
-        let (flag, generation) = (cut.clone(), epoch.clone());
+        let delay_ms = Arc::new(AtomicU64::new(0));
+        let (flag, generation, delay) = (cut.clone(), epoch.clone(), delay_ms.clone());
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                let (target, flag, generation) = (target.clone(), flag.clone(), generation.clone());
+                let (target, flag, generation, delay) = (
+                    target.clone(),
+                    flag.clone(),
+                    generation.clone(),
+                    delay.clone(),
+                );
                 tokio::spawn(async move {
                     let born = generation.load(Ordering::SeqCst);
                     let Ok(server) = TcpStream::connect(&target).await else {
@@ -43,6 +59,7 @@ impl StallingProxy {
                     let (sr, sw) = server.into_split();
                     let stall = Stall {
                         cut: flag,
+                        delay_ms: delay,
                         epoch: generation.clone(),
                         born,
                     };
@@ -59,7 +76,12 @@ impl StallingProxy {
                 });
             }
         });
-        StallingProxy { addr, cut, epoch }
+        StallingProxy {
+            addr,
+            cut,
+            delay_ms,
+            epoch,
+        }
     }
 
     /// The proxy to the apiserver of $KUBECONFIG, and a copy of that kubeconfig pointing at it
@@ -80,6 +102,12 @@ impl StallingProxy {
         (proxy, path)
     }
 
+    /// Holds every chunk of bytes for `delay` before passing it on (zero: no delay).
+    pub fn set_delay(&self, delay: Duration) {
+        self.delay_ms
+            .store(delay.as_millis() as u64, Ordering::SeqCst);
+    }
+
     /// Stops bytes on every connection, old and new.
     pub fn stall(&self) {
         self.cut.store(true, Ordering::SeqCst);
@@ -95,6 +123,7 @@ impl StallingProxy {
 /// What one connection's pumps look at.
 struct Stall {
     cut: Arc<AtomicBool>,
+    delay_ms: Arc<AtomicU64>,
     epoch: Arc<AtomicU64>,
     born: u64,
 }
@@ -113,6 +142,10 @@ async fn pump(
         // Stalled: hold the bytes (the connection stays open, silent).
         while stall.cut.load(Ordering::SeqCst) {
             tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let delay = stall.delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
         }
         // Severed while stalled: the held bytes are lost with the connection, never delivered
         // late (a watch must not receive the events it missed through its old connection).

@@ -42,6 +42,13 @@ KAFKA_SASL_BASE_PORT="${KAFKA_SASL_BASE_PORT:-19292}"
 KAFKA_SASL_USER=kto
 KAFKA_SASL_PASSWORD="${KAFKA_SASL_PASSWORD:-kto-test-secret-$(date +%s%N | sha256sum | cut -c1-12)}"
 
+# A third client listener per node, advertised at an address where nothing listens until a test
+# starts a proxy there (tests/broker_unreachable.rs): node i listens on KAFKA_PROXIED_BASE_PORT+i-1
+# and tells clients of that listener to use KAFKA_VIA_PROXY_BASE_PORT+i-1, so the test can slow
+# down or blackhole one broker for the operator alone, while Kafka itself stays healthy.
+KAFKA_PROXIED_BASE_PORT="${KAFKA_PROXIED_BASE_PORT:-19392}"
+KAFKA_VIA_PROXY_BASE_PORT="${KAFKA_VIA_PROXY_BASE_PORT:-19492}"
+
 kafka_bootstrap() { # [base port]
   local out="" i base=${1:-$KAFKA_BASE_PORT}
   for i in $(seq 1 "$KAFKA_NODES"); do out+="${out:+,}127.0.0.1:$((base + i - 1))"; done

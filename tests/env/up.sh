@@ -137,12 +137,14 @@ for i in $(seq 1 "$KAFKA_NODES"); do voters+="${voters:+,}$i@127.0.0.1:$((KAFKA_
 for i in $(seq 1 "$KAFKA_NODES"); do
   rack="rack-$(printf "\\x$(printf %x $((96 + i)))")"
   port=$((KAFKA_BASE_PORT + i - 1)); sasl_port=$((KAFKA_SASL_BASE_PORT + i - 1)); cport=$((KAFKA_CONTROLLER_BASE_PORT + i - 1))
+  proxied_port=$((KAFKA_PROXIED_BASE_PORT + i - 1)); via_proxy_port=$((KAFKA_VIA_PROXY_BASE_PORT + i - 1))
   start_kafka_node "kafka-$i" "$i" "$port" "$cport" "$voters" "$cluster_id" \
 "broker.rack=$rack
-# A second listener with TLS and SCRAM-SHA-512 users, for the security tests.
-listeners=PLAINTEXT://127.0.0.1:$port,SASL_SSL://127.0.0.1:$sasl_port,CONTROLLER://127.0.0.1:$cport
-advertised.listeners=PLAINTEXT://127.0.0.1:$port,SASL_SSL://127.0.0.1:$sasl_port
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT
+# A second listener with TLS and SCRAM-SHA-512 users, for the security tests, and a third one
+# reached through a test's proxy (common.sh, KAFKA_PROXIED_BASE_PORT).
+listeners=PLAINTEXT://127.0.0.1:$port,SASL_SSL://127.0.0.1:$sasl_port,VIA_PROXY://127.0.0.1:$proxied_port,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=PLAINTEXT://127.0.0.1:$port,SASL_SSL://127.0.0.1:$sasl_port,VIA_PROXY://127.0.0.1:$via_proxy_port
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,VIA_PROXY:PLAINTEXT,CONTROLLER:PLAINTEXT
 sasl.enabled.mechanisms=SCRAM-SHA-512
 listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 ssl.keystore.type=PEM
@@ -225,6 +227,8 @@ export KTO_KAFKA_BOOTSTRAP="$(kafka_bootstrap)"
 export KTO_KAFKA_AUTOCREATE_BOOTSTRAP="127.0.0.1:$KAFKA_AUTOCREATE_PORT"
 export KTO_KAFKA_SASL_BOOTSTRAP="$(kafka_bootstrap "$KAFKA_SASL_BASE_PORT")"
 export KTO_KAFKA_SASL_USER="$KAFKA_SASL_USER"
+export KTO_KAFKA_PROXIED_BOOTSTRAP="$(kafka_bootstrap "$KAFKA_PROXIED_BASE_PORT")"
+export KTO_KAFKA_VIA_PROXY_BOOTSTRAP="$(kafka_bootstrap "$KAFKA_VIA_PROXY_BASE_PORT")"
 export KTO_KAFKA_SASL_PASSWORD="$KAFKA_SASL_PASSWORD"
 export KTO_KAFKA_CA="$pki/ca.crt"
 export KTO_KAFKA_CLI="$ENV_SRC/kafka-cli.sh"
