@@ -23,6 +23,7 @@ fn exported_metric_names() -> BTreeSet<String> {
         &m.cluster_managed_topics,
         &m.cluster_unmanaged_topics,
         &m.cluster_auto_create_brokers,
+        &m.cluster_unreadable_brokers,
     ] {
         family
             .get_or_create(&kafka_topic_operator::metrics::ClusterLabels {

@@ -37,6 +37,10 @@ use crate::writer::{self, TopicWrite, WriteError, WriteOutcome};
 /// Added to KafkaTopics with deletionPolicy Delete, so the topic is deleted before the resource.
 pub const DELETE_FINALIZER: &str = "kafka.topic-operator.dev/delete-topic";
 
+/// What the controller does after a reconcile that wrote its status: look again later (or on
+/// a change), or, for a Kafka failure that retrying can help, fail so it retries with backoff.
+type Next = Result<Requeue, KafkaError>;
+
 /// The reason while the cluster's connection or first snapshot is not there yet.
 const CONNECTING: &str = "Connecting";
 
@@ -59,7 +63,7 @@ pub async fn reconcile(topic: Arc<KafkaTopic>, ctx: Arc<Context>) -> Result<Requ
         return Ok(Requeue::await_change());
     }
 
-    let (report, requeue) = match cluster {
+    let (report, next) = match cluster {
         // At start-up the KafkaCluster cache may not be filled yet: not finding the cluster
         // means nothing then, and must not be written over the status.
         None if !caches_synced(&ctx) => return Ok(Requeue::requeue(SETTLING)),
@@ -75,7 +79,7 @@ pub async fn reconcile(topic: Arc<KafkaTopic>, ctx: Arc<Context>) -> Result<Requ
                     ),
                 ),
             ),
-            Requeue::requeue(ctx.settings.resync),
+            Ok(Requeue::requeue(ctx.settings.resync)),
         ),
         Some(cluster) => sync(&topic, &cluster, &ctx).await,
     };
@@ -83,10 +87,10 @@ pub async fn reconcile(topic: Arc<KafkaTopic>, ctx: Arc<Context>) -> Result<Requ
         // The operator just started and has not looked at the cluster yet: the status keeps
         // what was last seen. Writing CONNECTING (and then the same status as before) for
         // every topic would cost two apiserver writes per KafkaTopic on every restart.
-        return Ok(requeue);
+        return next.map_err(Error::Kafka);
     }
     write_status(&topic, &report, &api, &ctx).await?;
-    Ok(requeue)
+    next.map_err(Error::Kafka)
 }
 
 /// Whether the KafkaCluster cache has its first full list.
@@ -138,9 +142,9 @@ fn not_synced(topic: &KafkaTopic, verdict: Verdict) -> TopicReport {
 }
 
 /// Compares the declaration with Kafka and, in Enforce mode, makes Kafka match.
-async fn sync(topic: &KafkaTopic, cluster: &KafkaCluster, ctx: &Context) -> (TopicReport, Requeue) {
-    let settle = Requeue::requeue(SETTLING);
-    let idle = Requeue::await_change();
+async fn sync(topic: &KafkaTopic, cluster: &KafkaCluster, ctx: &Context) -> (TopicReport, Next) {
+    let settle = Ok(Requeue::requeue(SETTLING));
+    let idle = Ok(Requeue::await_change());
     let name = topic.kafka_topic_name();
 
     let desired = match desired_topic(&name, &topic.spec, &cluster.spec.topic_defaults) {
@@ -169,7 +173,7 @@ async fn sync(topic: &KafkaTopic, cluster: &KafkaCluster, ctx: &Context) -> (Top
         // Looked at again every resync: when the owner goes, this one takes over.
         return (
             not_synced(topic, Verdict::not_ready("Conflict", message)),
-            Requeue::requeue(ctx.settings.resync),
+            Ok(Requeue::requeue(ctx.settings.resync)),
         );
     }
 
@@ -245,12 +249,7 @@ async fn sync(topic: &KafkaTopic, cluster: &KafkaCluster, ctx: &Context) -> (Top
                 written = Some(w);
             }
             Ok(WriteOutcome::Alone) => {}
-            Err(WriteError::Read(error)) => {
-                return (
-                    not_synced(topic, Verdict::not_ready(error.reason(), error.to_string())),
-                    Requeue::requeue(ctx.settings.resync),
-                );
-            }
+            Err(WriteError::Read(error)) => return read_failed(topic, error),
             Err(WriteError::Write(error)) => {
                 warn!(topic = %name, %error, "applying the plan failed");
                 let mut report = not_synced(topic, Verdict::ready(""));
@@ -278,12 +277,7 @@ async fn sync(topic: &KafkaTopic, cluster: &KafkaCluster, ctx: &Context) -> (Top
                     &memory,
                 );
             }
-            Err(error) => {
-                return (
-                    not_synced(topic, Verdict::not_ready(error.reason(), error.to_string())),
-                    Requeue::requeue(ctx.settings.resync),
-                );
-            }
+            Err(error) => return read_failed(topic, error),
         }
         Some(guard)
     } else {
@@ -320,7 +314,9 @@ async fn sync(topic: &KafkaTopic, cluster: &KafkaCluster, ctx: &Context) -> (Top
         }
         return (report, idle);
     }
-    let reassigning = Requeue::requeue(ctx.settings.resync.min(Duration::from_secs(5)));
+    let reassigning = Ok(Requeue::requeue(
+        ctx.settings.resync.min(Duration::from_secs(5)),
+    ));
     if plan.actions.is_empty() {
         report.reassignment = reassignment_status(topic, &plan, cluster);
         report.verdict = verdict(&plan, &plan.held);
@@ -360,7 +356,7 @@ async fn sync(topic: &KafkaTopic, cluster: &KafkaCluster, ctx: &Context) -> (Top
         Ok(read) => read,
         Err(error) => {
             report.verdict = Verdict::not_ready(error.reason(), error.to_string());
-            return (report, Requeue::requeue(ctx.settings.resync));
+            return (report, Ok(Requeue::requeue(ctx.settings.resync)));
         }
     };
     // Declared values Kafka did not take: remembered, so they are not written again and again.
@@ -426,7 +422,7 @@ async fn create(
     cluster: &KafkaCluster,
     desired: &DesiredTopic,
     memory: &Memory,
-) -> (TopicReport, Requeue) {
+) -> (TopicReport, Next) {
     let name = &desired.name;
     let mut report = not_synced(topic, Verdict::ready(""));
     report.mode = Some(format!("{:?}", cluster.spec.policy.mode));
@@ -450,7 +446,7 @@ async fn create(
             "Creating",
             format!("topic {name} created; waiting for it to appear in Kafka's metadata"),
         );
-        return (report, Requeue::requeue(SETTLING));
+        return (report, Ok(Requeue::requeue(SETTLING)));
     };
     let after = plan_topic(
         desired,
@@ -465,22 +461,32 @@ async fn create(
     report.verdict = verdict(&after, &after.held);
     report.observed = Some(fresh);
     let requeue = if after.actions.is_empty() && after.reassignment.is_none() {
-        Requeue::await_change()
+        Ok(Requeue::await_change())
     } else {
-        Requeue::requeue(SETTLING)
+        Ok(Requeue::requeue(SETTLING))
     };
     (report, requeue)
 }
 
+/// The re-read before a write failed: nothing was written. The reason goes in the status and
+/// the reconcile fails, to be retried with backoff.
+fn read_failed(topic: &KafkaTopic, error: KafkaError) -> (TopicReport, Next) {
+    (
+        not_synced(topic, Verdict::not_ready(error.reason(), error.to_string())),
+        Err(error),
+    )
+}
+
 /// A write Kafka refused, or whose answer was lost: the reason in the status (with a Warning
-/// event when it is new); retried at the next resync when retrying can help, else when the
-/// declaration changes.
+/// event when it is new). When retrying can help, the reconcile fails, so the controller
+/// retries it with exponential backoff (src/controller/backoff.rs: 1 s doubling to 5 minutes,
+/// forgotten on success); otherwise it waits for the declaration to change.
 async fn apply_failed(
     topic: &KafkaTopic,
     ctx: &Context,
     mut report: TopicReport,
     error: &KafkaError,
-) -> (TopicReport, Requeue) {
+) -> (TopicReport, Next) {
     let verdict = Verdict::not_ready(error.reason(), error.to_string());
     if ready_reason(topic) != Some(verdict.reason.clone()) {
         ctx.event(
@@ -493,12 +499,12 @@ async fn apply_failed(
         .await;
     }
     report.verdict = verdict;
-    let retry = if error.is_retriable() {
-        Requeue::requeue(ctx.settings.resync)
+    let next = if error.is_retriable() {
+        Err(error.clone())
     } else {
-        Requeue::await_change()
+        Ok(Requeue::await_change())
     };
-    (report, retry)
+    (report, next)
 }
 
 /// What the plan needs to know about the rest of the cluster: built once per snapshot (or
