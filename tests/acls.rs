@@ -31,44 +31,46 @@ fn admin_cli(tool: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// `kafka-acls --add`: `pattern` names the resource (`--cluster`, or `--topic NAME` with an
-/// optional `--resource-pattern-type prefixed`), `principal` is `--allow-principal User:X` or
-/// `--deny-principal User:X`.
-fn add_acls(principal: &[&str], operations: &[&str], pattern: &[&str]) {
-    let mut args = vec!["--add"];
-    args.extend_from_slice(principal);
-    for op in operations {
-        args.extend_from_slice(&["--operation", op]);
-    }
-    args.extend_from_slice(pattern);
-    admin_cli("acls", &args);
-}
-
 /// The user, its ACLs and its topics are removed when the test ends, pass or fail, so the shared
 /// cluster keeps no principal or ACL of this test.
 struct AclUser {
     name: String,
-    /// Resource patterns this test put ACLs on (all of them only for this user).
-    patterns: Vec<Vec<String>>,
+    /// The arguments of every `kafka-acls --add` made, to `--remove` exactly those.
+    added: Vec<Vec<String>>,
+}
+
+impl AclUser {
+    /// `kafka-acls --add`: `permission` is `--allow-principal` or `--deny-principal`, `pattern`
+    /// names the resource (`--cluster`, or `--topic NAME` with an optional
+    /// `--resource-pattern-type prefixed`).
+    fn add_acls(&mut self, permission: &str, operations: &[&str], pattern: &[&str]) {
+        let mut args = vec![permission.to_string(), format!("User:{}", self.name)];
+        for op in operations {
+            args.extend(["--operation".to_string(), op.to_string()]);
+        }
+        args.extend(pattern.iter().map(|a| a.to_string()));
+        self.added.push(args.clone());
+        let mut add = vec!["--add"];
+        add.extend(args.iter().map(String::as_str));
+        admin_cli("acls", &add);
+    }
 }
 
 impl Drop for AclUser {
     fn drop(&mut self) {
-        let principal = format!("User:{}", self.name);
-        for pattern in &self.patterns {
-            for kind in ["--allow-principal", "--deny-principal"] {
-                let mut args = vec![
-                    "acls".to_string(),
-                    "--bootstrap-server".into(),
-                    bootstrap(),
-                    "--remove".into(),
-                    "--force".into(),
-                    kind.into(),
-                    principal.clone(),
-                ];
-                args.extend(pattern.iter().cloned());
-                let _ = Command::new(env_var("KTO_KAFKA_CLI")).args(&args).output();
-            }
+        for args in &self.added {
+            // The same principal, operations and pattern as added: removes exactly those ACLs
+            // (without --operation, kafka-acls would remove only an ACL on operation All).
+            let _ = Command::new(env_var("KTO_KAFKA_CLI"))
+                .args([
+                    "acls",
+                    "--bootstrap-server",
+                    &bootstrap(),
+                    "--remove",
+                    "--force",
+                ])
+                .args(args)
+                .output();
         }
         let _ = Command::new(env_var("KTO_KAFKA_CLI"))
             .args([
@@ -120,19 +122,9 @@ async fn a_user_with_exactly_the_documented_acls_does_the_whole_job() {
         .collect();
 
     // The user: SCRAM-SHA-512 with a random password, created by the super user.
-    let user = AclUser {
+    let mut user = AclUser {
         name: unique("kto-acl"),
-        patterns: vec![
-            vec!["--cluster".into()],
-            vec![
-                "--topic".into(),
-                prefix.clone(),
-                "--resource-pattern-type".into(),
-                "prefixed".into(),
-            ],
-            vec!["--topic".into(), no_alter.clone()],
-            vec!["--topic".into(), hidden.clone()],
-        ],
+        added: Default::default(),
     };
     let password = format!("{:032x}", rand::random::<u128>());
     admin_cli(
@@ -149,14 +141,13 @@ async fn a_user_with_exactly_the_documented_acls_does_the_whole_job() {
     );
 
     // Exactly the ACLs of docs/deployment.md's table, nothing more.
-    let allow = ["--allow-principal", &format!("User:{}", user.name)];
-    add_acls(
-        &allow,
+    user.add_acls(
+        "--allow-principal",
         &["Describe", "DescribeConfigs", "AlterConfigs", "Alter"],
         &["--cluster"],
     );
-    add_acls(
-        &allow,
+    user.add_acls(
+        "--allow-principal",
         &[
             "Describe",
             "DescribeConfigs",
@@ -169,9 +160,8 @@ async fn a_user_with_exactly_the_documented_acls_does_the_whole_job() {
     );
     // Two exceptions inside the prefix (DENY wins over ALLOW): one topic the user may not
     // Alter (so not grow), one it may not even Describe.
-    let deny = ["--deny-principal", &format!("User:{}", user.name)];
-    add_acls(&deny, &["Alter"], &["--topic", &no_alter]);
-    add_acls(&deny, &["Describe"], &["--topic", &hidden]);
+    user.add_acls("--deny-principal", &["Alter"], &["--topic", &no_alter]);
+    user.add_acls("--deny-principal", &["Describe"], &["--topic", &hidden]);
 
     // Topics that exist before the operator: one to adopt, one the user cannot see.
     kafka_cli::create(
@@ -268,6 +258,7 @@ async fn a_user_with_exactly_the_documented_acls_does_the_whole_job() {
         message.contains("TopicAuthorizationFailed"),
         "hidden: {message}"
     );
+    eprintln!("hidden: Ready=False/NotAuthorized: {message}");
     let h = kafka_cli::describe(&hidden).unwrap();
     assert_eq!((h.partition_count, h.replication_factor), (1, 2), "{h:?}");
 
@@ -291,6 +282,7 @@ async fn a_user_with_exactly_the_documented_acls_does_the_whole_job() {
         message.contains("CreatePartitions") && message.contains("TopicAuthorizationFailed"),
         "no-alter: {message}"
     );
+    eprintln!("no-alter: Ready=False/NotAuthorized: {message}");
     // Nothing half-applied: still one partition, no override appeared.
     assert_eq!(kafka_cli::describe(&no_alter).unwrap().partition_count, 1);
     assert_eq!(
