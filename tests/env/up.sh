@@ -152,9 +152,9 @@ ssl.keystore.location=$pki/kafka.pem
 auto.create.topics.enable=false
 # An authorizer, so that tests/acls.rs can prove the ACLs of docs/deployment.md: a principal has
 # exactly its ACLs and nothing more (no ACL on a resource means denied, not allowed). Everything
-# else in the suite is a super user and so unaffected: the PLAINTEXT and CONTROLLER listeners
-# authenticate nobody (User:ANONYMOUS: tests, Kafka's CLI, the brokers among themselves and the
-# KRaft quorum), and kto is the SCRAM user of the SASL_SSL listener.
+# else in the suite is a super user and so unaffected: the PLAINTEXT, VIA_PROXY and CONTROLLER
+# listeners authenticate nobody (User:ANONYMOUS: tests, Kafka's CLI, the brokers among themselves
+# and the KRaft quorum), and kto is the SCRAM user of the SASL_SSL listener.
 authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
 allow.everyone.if.no.acl.found=false
 super.users=User:ANONYMOUS;User:$KAFKA_SASL_USER
