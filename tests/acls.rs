@@ -31,8 +31,8 @@ fn admin_cli(tool: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// The user, its ACLs and its topics are removed when the test ends, pass or fail, so the shared
-/// cluster keeps no principal or ACL of this test.
+/// The user and its ACLs are removed when the test ends, pass or fail (its topics by
+/// `DeleteTopicOnDrop`), so the shared cluster keeps no principal or ACL of this test.
 struct AclUser {
     name: String,
     /// The arguments of every `kafka-acls --add` made, to `--remove` exactly those.

@@ -3,6 +3,7 @@
 # plane without nodes, plus a real three-node Kafka (KRaft, one rack per node):
 #   etcd -> kube-apiserver (client certs, RBAC) -> kubeconfig in $KTO_ENV_DIR/kubeconfig
 #   Kafka nodes 1..3 (broker+controller), racks rack-a..c, auto.create.topics.enable=false
+#   and an ACL authorizer (every principal is a super user but the one tests/acls.rs creates)
 # Writes $KTO_ENV_DIR/env.sh for tests and people: `source /tmp/kto-env/env.sh`.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
