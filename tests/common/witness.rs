@@ -440,6 +440,9 @@ pub struct ReadBack {
     pub found: u64,
     /// Offsets holding a different record than the one acknowledged there.
     pub mismatched: Vec<String>,
+    /// Of those, records acknowledged without an offset (an idempotent retry of a batch Kafka
+    /// already had), found in their partition by value.
+    pub found_without_offset: u64,
     /// Witness records read at another place than where they were acknowledged.
     pub duplicates: u64,
     /// Acknowledged records not found before the deadline (the first few).
@@ -477,10 +480,18 @@ impl WitnessReport {
         }
         consumer.assign(&tpl).expect("assign the witness topic");
 
-        let mut expected: HashMap<(i32, i64), &Acked> = self
-            .records
-            .iter()
+        // librdkafka acknowledges a record without an offset (-1001) when an idempotent
+        // producer's retry finds the batch already written (Kafka answers DuplicateSequence,
+        // seen while a broker died): such a record is looked for by its value instead.
+        let (located, unlocated): (Vec<&Acked>, Vec<&Acked>) =
+            self.records.iter().partition(|r| r.offset >= 0);
+        let mut expected: HashMap<(i32, i64), &Acked> = located
+            .into_iter()
             .map(|r| ((r.partition, r.offset), r))
+            .collect();
+        let mut expected_anywhere: HashMap<&str, &Acked> = unlocated
+            .into_iter()
+            .map(|r| (r.value.as_str(), r))
             .collect();
         let by_value: HashMap<&str, (i32, i64)> = self
             .records
@@ -490,7 +501,7 @@ impl WitnessReport {
         let prefix = format!("{}-", self.scenario);
         let mut out = ReadBack::default();
         let deadline = Instant::now() + READ_BACK;
-        while !expected.is_empty() && Instant::now() < deadline {
+        while !(expected.is_empty() && expected_anywhere.is_empty()) && Instant::now() < deadline {
             match consumer.poll(Duration::from_millis(500)) {
                 None => {}
                 Some(Err(e)) if out.consumer_errors.len() < KEEP_ERRORS => {
@@ -510,6 +521,16 @@ impl WitnessReport {
                                 at.0, at.1, a.key, a.value
                             ));
                         }
+                    } else if let Some(a) = expected_anywhere.remove(value.as_ref()) {
+                        if a.key == key && a.partition == at.0 {
+                            out.found += 1;
+                            out.found_without_offset += 1;
+                        } else {
+                            out.mismatched.push(format!(
+                                "acknowledged without an offset {}={} in partition {}, read as {key} in partition {}",
+                                a.key, a.value, a.partition, at.0
+                            ));
+                        }
                     } else if value.starts_with(&prefix)
                         && by_value.get(value.as_ref()).is_some_and(|p| *p != at)
                     {
@@ -518,7 +539,11 @@ impl WitnessReport {
                 }
             }
         }
-        let mut missing: Vec<Acked> = expected.into_values().cloned().collect();
+        let mut missing: Vec<Acked> = expected
+            .into_values()
+            .chain(expected_anywhere.into_values())
+            .cloned()
+            .collect();
         missing.sort_by_key(|a| (a.partition, a.offset));
         missing.truncate(KEEP_ERRORS);
         out.missing = missing;
@@ -539,7 +564,7 @@ impl WitnessReport {
         let read = self.read_back();
         let secs = self.elapsed.as_secs_f64().max(0.001);
         eprintln!(
-            "witness[{}]: sent {} acked {} failed {} read back {} during-move {} ({:.0} records/s over {:.0}s, longest wait for an ack {:.1}s, unresolved {}, mismatched {}, duplicates {})",
+            "witness[{}]: sent {} acked {} failed {} read back {} during-move {} ({:.0} records/s over {:.0}s, longest wait for an ack {:.1}s, unresolved {}, mismatched {}, duplicates {}, acked without offset {})",
             self.scenario,
             self.sent,
             self.acked,
@@ -552,6 +577,7 @@ impl WitnessReport {
             self.unresolved,
             read.mismatched.len(),
             read.duplicates,
+            read.found_without_offset,
         );
         read
     }
