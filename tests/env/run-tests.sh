@@ -9,6 +9,7 @@ source tests/env/common.sh
 # environment should not sit idle meanwhile.
 cargo test --locked --no-run --lib --bins --tests 2>&1 | tail -n 3
 tests/env/install.sh
+tests/env/node-install.sh   # kubelet, controller manager, scheduler, containerd: for the node stage
 
 # Deployment artifacts: the Dockerfile's build commands work (run outside Docker: no engine
 # here), the chart lints, and the committed manifests and chart CRDs are current.
@@ -26,3 +27,10 @@ source "$KTO_ENV_DIR/env.sh"
 # Tests mostly wait on Kafka and the apiserver; more threads than cores keeps the run short.
 # Test binaries run one after another, so broker_failure (which kills a broker) runs alone.
 RUST_TEST_THREADS="${RUST_TEST_THREADS:-4}" cargo test --locked --lib --bins --tests
+
+# The node stage: the image `make image` builds, installed by its Helm chart onto real kubelets
+# (tests/node.rs). After the main run, because the controller manager's controllers (namespace
+# deletion, garbage collection) would change what those tests see. down.sh stops the nodes too.
+make image
+tests/env/node-up.sh && source "$KTO_ENV_DIR/env.sh"   # adds the nodes' settings
+cargo test --locked --test node -- --ignored
