@@ -23,6 +23,8 @@ for dir in "$NODES"/node-*; do
   [ -d "$dir" ] || continue
   i=${dir##*-}
   stop "node-$i-kubelet"
+  # The Node object goes too, so that a later node-up.sh registers a fresh node (not a cordoned one).
+  "$K8S_BIN/kubectl" --kubeconfig "$RUN/kubeconfig" delete node "kto-node-$i" --wait=false >/dev/null 2>&1
   ctr=("$CONTAINERD_BIN/ctr" --address "$dir/containerd.sock" -n k8s.io)
   if "${ctr[@]}" version >/dev/null 2>&1; then
     tasks=$("${ctr[@]}" tasks ls -q 2>/dev/null)

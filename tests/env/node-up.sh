@@ -61,8 +61,11 @@ rules:
         resources: [leases]
   - level: None
 POLICY
-sed -i "s|--disable-admission-plugins=ServiceAccount|--audit-policy-file=$RUN/audit-policy.yaml --audit-log-path=$RUN/logs/audit.log \\\\\n  --kubelet-client-certificate=$pki/admin.crt --kubelet-client-key=$pki/admin.key|" \
-  "$RUN/kube-apiserver.sh"
+# Written from up.sh's command line, kept as kube-apiserver.sh.main, so a second node-up.sh
+# starts from the same flags.
+[ -f "$RUN/kube-apiserver.sh.main" ] || cp "$RUN/kube-apiserver.sh" "$RUN/kube-apiserver.sh.main"
+sed "s|--disable-admission-plugins=ServiceAccount|--audit-policy-file=$RUN/audit-policy.yaml --audit-log-path=$RUN/logs/audit.log \\\\\n  --kubelet-client-certificate=$pki/admin.crt --kubelet-client-key=$pki/admin.key --kubelet-preferred-address-types=InternalIP|" \
+  "$RUN/kube-apiserver.sh.main" > "$RUN/kube-apiserver.sh"
 pid=$(cat "$RUN/pids/kube-apiserver.pid")
 kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid"
 while kill -0 "$pid" 2>/dev/null; do sleep 0.2; done
@@ -127,6 +130,9 @@ state = "$dir/containerd/state"
       # Imported below: no registry is reachable to pull registry.k8s.io/pause.
       sandbox = "$PAUSE_IMAGE"
   [plugins."io.containerd.cri.v1.runtime"]
+    # Root lacks CAP_SYS_RESOURCE here, so runc may not lower a process's oom_score_adj (the
+    # kubelet asks -998 for sandboxes): keep Pods at or above containerd's own score instead.
+    restrict_oom_score_adj = true
     [plugins."io.containerd.cri.v1.runtime".cni]
       bin_dirs = ["$dir/cni/bin"]
       conf_dir = "$dir/cni/net.d"
@@ -137,6 +143,8 @@ state = "$dir/containerd/state"
         [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc.options]
           BinaryName = "$(command -v runc)"
           SystemdCgroup = false
+          # runc's state, per node (the default, /run/containerd/runc, would be shared).
+          Root = "$dir/runc"
 TOML
   PATH="$CONTAINERD_BIN:$PATH" start "node-$i-containerd" "$CONTAINERD_BIN/containerd" --config "$dir/containerd.toml"
   wait_for 60 "containerd of node $i" "$CONTAINERD_BIN/ctr" --address "$dir/containerd.sock" version
@@ -181,6 +189,7 @@ for i in $(seq 1 "$NODE_COUNT"); do
 done
 
 sockets=""; for i in $(seq 1 "$NODE_COUNT"); do sockets+="${sockets:+ }$NODES/node-$i/containerd.sock"; done
+sed -i '/^# written by tests\/env\/node-up.sh/,$d' "$RUN/env.sh"   # a previous node-up.sh's lines
 cat >> "$RUN/env.sh" <<ENVSH
 # written by tests/env/node-up.sh
 export KTO_NODE_SOCKETS="$sockets"
