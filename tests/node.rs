@@ -49,6 +49,21 @@ fn image_archive() -> String {
     })
 }
 
+/// The image id (its config's digest, as the kubelet reports it) of the one image in an OCI archive.
+fn archive_image_id(archive: &str) -> String {
+    let member = |path: &str| -> Value {
+        serde_json::from_str(&run("tar", &["-xOf", archive, path])).expect("OCI JSON")
+    };
+    let manifest = member("index.json")["manifests"][0]["digest"]
+        .as_str()
+        .expect("a manifest in index.json")
+        .replace("sha256:", "blobs/sha256/");
+    member(&manifest)["config"]["digest"]
+        .as_str()
+        .expect("the manifest's config")
+        .to_string()
+}
+
 /// Polls `probe` until it returns Some, or panics after `limit` with what it last saw.
 fn wait_for<T>(what: &str, limit: Duration, mut probe: impl FnMut() -> Result<T, String>) -> T {
     let deadline = Instant::now() + limit;
@@ -312,6 +327,7 @@ fn helm_install_runs_two_replicas_on_real_nodes_with_failover_upgrade_and_uninst
         std::path::Path::new(&archive).is_file(),
         "{archive} is missing: run `make image` first"
     );
+    let image_id = archive_image_id(&archive);
     let ns = unique("kto-node");
     let topics_ns = unique("kto-node-topics");
     let mut cleanup = Cleanup {
@@ -373,6 +389,8 @@ fn helm_install_runs_two_replicas_on_real_nodes_with_failover_upgrade_and_uninst
         let pod = get_json(&["pod", "-n", &ns, &p.name]);
         let status = &pod["status"]["containerStatuses"][0];
         assert_eq!(status["restartCount"], 0, "{p:?} restarted: {status}");
+        // The very image `make image` built, not an older one under the same name.
+        assert_eq!(status["imageID"], image_id.as_str(), "{p:?}");
         // The projected ServiceAccount token is what in-cluster config reads.
         let mounts = pod["spec"]["containers"][0]["volumeMounts"].to_string();
         assert!(
