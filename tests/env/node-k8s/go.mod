@@ -1,6 +1,8 @@
 // Wrapper module: builds kubelet, kube-controller-manager and kube-scheduler from k8s.io/kubernetes
 // at the version of ../k8s (K8S_VERSION), for the node stage of the test environment (node-up.sh).
 // A module of its own so that the main environment's cache key (../k8s) does not change with it.
+// To move to another Kubernetes release: the version below and the replace block (the same as
+// ../k8s/go.mod's), then `go mod tidy`.
 module kto-test-env/node-k8s
 
 go 1.26.0
