@@ -64,7 +64,7 @@ fn archive_image_id(archive: &str) -> String {
         .to_string()
 }
 
-/// Polls `probe` until it returns Some, or panics after `limit` with what it last saw.
+/// Polls `probe` until it returns Ok, or panics after `limit` with what it last reported.
 fn wait_for<T>(what: &str, limit: Duration, mut probe: impl FnMut() -> Result<T, String>) -> T {
     let deadline = Instant::now() + limit;
     loop {
