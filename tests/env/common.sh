@@ -49,3 +49,12 @@ kafka_bootstrap() { # [base port]
 }
 
 log() { echo "[kto-env] $*" >&2; }
+
+# The container image (`make image`, tests/image.rs). buildah and podman keep their images,
+# containers and build caches (cargo's registry and target directory) here, beside the other
+# cached tools, so a second build reuses them; the base images in it are tagged with a hash of
+# what defines them (tests/env/base-image.sh).
+KTO_CONTAINERS="$KTO_CACHE/containers"
+IMAGE_NAME=localhost/kafka-topic-operator:dev
+# The same image as an OCI archive, for runtimes that import files (`ctr images import`).
+IMAGE_ARCHIVE=target/image/kafka-topic-operator.oci.tar
