@@ -70,3 +70,12 @@ SCHEDULER_PORT="${SCHEDULER_PORT:-17259}"
 KUBELET_BASE_PORT="${KUBELET_BASE_PORT:-17250}"
 # The port tests/node.rs gives the in-cluster operator for /metrics, /healthz and /readyz.
 NODE_HTTP_PORT="${NODE_HTTP_PORT:-17280}"
+
+# The container image (`make image`, tests/image.rs). buildah and podman keep their images,
+# containers and build caches (cargo's registry and target directory) here, beside the other
+# cached tools, so a second build reuses them; the base images in it are tagged with a hash of
+# what defines them (tests/env/base-image.sh).
+KTO_CONTAINERS="$KTO_CACHE/containers"
+IMAGE_NAME=localhost/kafka-topic-operator:dev
+# The same image as an OCI archive, for runtimes that import files (`ctr images import`).
+IMAGE_ARCHIVE=target/image/kafka-topic-operator.oci.tar
