@@ -4,12 +4,13 @@ CARGO ?= cargo
 BIN := target/debug/kafka-topic-operator
 CRDS := crds/kafka.topic-operator.dev.yaml
 
-.PHONY: help build release crds manifests lint unit test env-install env-up env-down demo bench clean
+.PHONY: help build release image crds manifests lint unit test env-install env-up env-down demo bench clean
 
 help:
 	@echo "make demo        start the local environment, run the operator, apply examples/"
 	@echo "make test        build the environment (first time), run unit + integration tests"
 	@echo "make lint        cargo fmt --check and clippy -D warnings"
+	@echo "make image       build the Dockerfile with buildah (docs/deployment.md)"
 	@echo "make crds        regenerate crds/ from the Rust types"
 	@echo "make env-up      start etcd, kube-apiserver and 3 Kafka nodes on 127.0.0.1"
 	@echo "make env-down    stop them"
@@ -20,6 +21,11 @@ build:
 
 release:
 	$(CARGO) build --locked --release
+
+# The Dockerfile built with buildah from base images made from Debian's packages (no Docker engine
+# or registry needed): localhost/kafka-topic-operator:dev and target/image/kafka-topic-operator.oci.tar.
+image:
+	tests/env/image.sh
 
 crds: build
 	$(BIN) crd > $(CRDS)

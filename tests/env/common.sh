@@ -56,3 +56,33 @@ kafka_bootstrap() { # [base port]
 }
 
 log() { echo "[kto-env] $*" >&2; }
+
+# ---- The node stage (node-up.sh, only for tests/node.rs, after the main test run):
+# kube-controller-manager, kube-scheduler and NODE_COUNT kubelets, each on its own containerd + runc.
+node_k8s_key=$(cat "$ENV_SRC/node-k8s/go.mod" "$ENV_SRC/node-k8s/go.sum" | sha256sum | cut -c1-12)
+NODE_K8S_BIN="$KTO_CACHE/node-k8s-$K8S_VERSION-$node_k8s_key/bin"
+containerd_key=$(cat "$ENV_SRC/containerd/go.mod" "$ENV_SRC/containerd/go.sum" | sha256sum | cut -c1-12)
+CONTAINERD_BIN="$KTO_CACHE/containerd-$containerd_key/bin"
+pause_key=$(cat "$ENV_SRC/pause/go.mod" "$ENV_SRC/pause/main.go" "$ENV_SRC/oci-archive.py" | sha256sum | cut -c1-12)
+PAUSE_ARCHIVE="$KTO_CACHE/pause-$pause_key/pause.oci.tar"
+PAUSE_IMAGE=localhost/kto-pause:$pause_key
+# Two nodes, because the operator's Pods use the host's network (node-up.sh says why) and two
+# replicas cannot both hold one port on one node. Node i gets the address $NODE_IP_PREFIX.i, a /32
+# added to lo (the kubelet refuses 127.x node addresses); a second environment needs its own prefix.
+NODE_COUNT="${NODE_COUNT:-2}"
+NODE_IP_PREFIX="${NODE_IP_PREFIX:-10.213.0}"
+KCM_PORT="${KCM_PORT:-17257}"
+SCHEDULER_PORT="${SCHEDULER_PORT:-17259}"
+# Kubelet i serves its API on KUBELET_BASE_PORT+2(i-1) and /healthz on the port after it.
+KUBELET_BASE_PORT="${KUBELET_BASE_PORT:-17250}"
+# The port tests/node.rs gives the in-cluster operator for /metrics, /healthz and /readyz.
+NODE_HTTP_PORT="${NODE_HTTP_PORT:-17280}"
+
+# The container image (`make image`, tests/image.rs). buildah and podman keep their images,
+# containers and build caches (cargo's registry and target directory) here, beside the other
+# cached tools, so a second build reuses them; the base images in it are tagged with a hash of
+# what defines them (tests/env/base-image.sh).
+KTO_CONTAINERS="$KTO_CACHE/containers"
+IMAGE_NAME=localhost/kafka-topic-operator:dev
+# The same image as an OCI archive, for runtimes that import files (`ctr images import`).
+IMAGE_ARCHIVE=target/image/kafka-topic-operator.oci.tar

@@ -3,6 +3,8 @@
 set -uo pipefail
 source "$(dirname "$0")/common.sh"
 [ -d "$KTO_ENV_DIR/pids" ] || exit 0
+# Nodes first: their containers and mounts are not processes of this environment's process groups.
+"$(dirname "$0")/node-down.sh"
 for f in "$KTO_ENV_DIR"/pids/*.pid; do
   [ -f "$f" ] || continue
   pid=$(cat "$f")
