@@ -26,6 +26,7 @@ case $kind in
     # The Dockerfile's default builder names the Rust release; the copied toolchain must match it.
     rust_version=$(sed -n 's/^ARG BUILD_IMAGE=.*rust:\([0-9.]*\)-.*/\1/p' Dockerfile)
     [ -n "$rust_version" ] || { log "no rust:<version> in the Dockerfile's BUILD_IMAGE"; exit 1; }
+    command -v rustup >/dev/null || { log "the build base copies a rustup-managed toolchain: no rustup on PATH"; exit 1; }
     sysroot=$(rustc --print sysroot)
     release=$(rustc -vV | sed -n 's/^release: //p')
     case $release in

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # `containers.sh buildah|podman ARGS...`: runs buildah or podman on the project's own container
 # storage ($KTO_CONTAINERS), so that `make image`, tests/image.rs and a person see the same images.
-# Settings this machine needs: the vfs storage driver (overlay cannot be mounted here); runc, as
-# crun refuses this machine's cgroups (v1 with an empty v2 hierarchy beside: "cgroups in hybrid
-# mode not supported"); cgroupfs and a file event log, as no systemd runs; and open-file and
-# process limits no higher than the ones we have (raising a limit is not permitted here). TMPDIR puts buildah's cache mounts (cargo's registry and
-# target directory) in that storage's folder too, so they survive like the other cached tools.
+# Settings for this machine: the vfs storage driver (plain directories, nothing asked of the kernel;
+# overlay would copy less); runc, as crun refuses this machine's cgroups (v1 controllers with a v2
+# hierarchy mounted beside them: "cgroups in hybrid mode not supported"); cgroupfs and a file event
+# log, as no systemd runs; open-file and process limits no higher than ours (raising a limit is not
+# permitted here). TMPDIR puts buildah's cache mounts (cargo's registry and target directory) in
+# the same folder, so they are kept like the other cached tools.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
