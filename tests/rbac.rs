@@ -60,8 +60,39 @@ fn can_i(args: &[&str]) -> bool {
     String::from_utf8_lossy(&out.stdout).trim() == "yes"
 }
 
+/// Removes what the manifests installed besides the CRDs (which every other test uses): the
+/// cluster-scoped RBAC, whose fixed names a later `helm install` (tests/node.rs) would otherwise
+/// find taken, and the Deployment, which would be scheduled once the node stage adds nodes. The
+/// namespace stays: without a controller manager a deleted namespace never finishes terminating,
+/// and a second run of this test could not install into it.
+struct RemoveInstallation;
+
+impl Drop for RemoveInstallation {
+    fn drop(&mut self) {
+        for args in [
+            &[
+                "delete",
+                "clusterrolebinding,clusterrole",
+                "kafka-topic-operator",
+                "--ignore-not-found",
+            ][..],
+            &[
+                "delete",
+                "deployment",
+                "kafka-topic-operator",
+                "-n",
+                OPERATOR_NS,
+                "--ignore-not-found",
+            ][..],
+        ] {
+            let _ = Command::new(env_var("KTO_KUBECTL")).args(args).output();
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_operator_runs_with_its_own_least_privilege_rbac() {
+    let _cleanup = RemoveInstallation;
     let _ = Command::new(env_var("KTO_KUBECTL"))
         .args(["create", "namespace", OPERATOR_NS])
         .output();
