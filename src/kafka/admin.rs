@@ -134,6 +134,7 @@ impl KafkaProtocolAdmin {
     async fn connect(&self) -> Result<Connection, KafkaError> {
         let start = *lock(&self.next_server);
         let mut failures = Vec::new();
+        let mut refused = None;
         for i in 0..self.bootstrap.len() {
             let idx = (start + i) % self.bootstrap.len();
             let addr = &self.bootstrap[idx];
@@ -144,9 +145,18 @@ impl KafkaProtocolAdmin {
                     return Ok(conn);
                 }
                 Err(CallError::Io(e) | CallError::TimedOut(e)) => failures.push(e),
-                // Authentication and TLS failures are the same on every server: say so.
-                Err(CallError::Kafka(e)) => return Err(e),
+                // An authentication failure is usually the same on every server, but not
+                // always: SCRAM credentials reach each broker asynchronously through the
+                // metadata log, so a broker that is behind (just restarted) refuses a user the
+                // others accept. Try them all; say what the servers refused if none took us.
+                Err(CallError::Kafka(e)) => {
+                    debug!(%addr, error = %e, "Kafka server refused the connection");
+                    refused.get_or_insert(e);
+                }
             }
+        }
+        if let Some(e) = refused {
+            return Err(e);
         }
         Err(KafkaError::Unreachable {
             servers: self.bootstrap.join(","),
