@@ -89,22 +89,6 @@ impl Drop for AclUser {
     }
 }
 
-fn secret(ns: &str, name: &str, data: &[(&str, &str)]) {
-    let mut args = vec![
-        "create".to_string(),
-        "secret".into(),
-        "generic".into(),
-        name.into(),
-        "-n".into(),
-        ns.into(),
-    ];
-    for (k, v) in data {
-        args.push(format!("--from-literal={k}={v}"));
-    }
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    kubectl(&args);
-}
-
 fn ready(t: &kafka_topic_operator::api::KafkaTopic) -> bool {
     condition(t, "Ready").is_some_and(|c| c.0 == "True")
 }

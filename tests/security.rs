@@ -7,22 +7,6 @@ mod common;
 use common::*;
 use serde_json::json;
 
-fn secret(ns: &str, name: &str, data: &[(&str, &str)]) {
-    let mut args = vec![
-        "create".to_string(),
-        "secret".into(),
-        "generic".into(),
-        name.into(),
-        "-n".into(),
-        ns.into(),
-    ];
-    for (k, v) in data {
-        args.push(format!("--from-literal={k}={v}"));
-    }
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    kubectl(&args);
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sasl_ssl_with_credentials_from_secrets_and_no_secret_in_the_logs() {
     let password = env_var("KTO_KAFKA_SASL_PASSWORD");

@@ -35,6 +35,23 @@ pub fn log_if_asked() {
     }
 }
 
+/// A generic Secret in `ns` with `data` (values given literally, never printed).
+pub fn secret(ns: &str, name: &str, data: &[(&str, &str)]) {
+    let mut args = vec![
+        "create".to_string(),
+        "secret".into(),
+        "generic".into(),
+        name.into(),
+        "-n".into(),
+        ns.into(),
+    ];
+    for (k, v) in data {
+        args.push(format!("--from-literal={k}={v}"));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    kubectl(&args);
+}
+
 pub fn env_var(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
         panic!("{name} is not set: integration tests run against the real environment; use `make test`, or `make env-up && source /tmp/kto-env/env.sh` first")
