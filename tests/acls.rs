@@ -7,87 +7,10 @@
 
 mod common;
 
-use std::process::Command;
-
+use common::kafka_user::ScramUser;
 use common::witness::DeleteTopicOnDrop;
 use common::*;
 use serde_json::json;
-
-/// Runs one of Kafka's tools (tests/env/kafka-cli.sh) against the PLAINTEXT listener, whose
-/// principal (User:ANONYMOUS) is a super user. Unlike `run`, a failure does not echo the
-/// arguments: one of them may hold the user's password.
-fn admin_cli(tool: &str, args: &[&str]) -> String {
-    let out = Command::new(env_var("KTO_KAFKA_CLI"))
-        .arg(tool)
-        .args(["--bootstrap-server", &bootstrap()])
-        .args(args)
-        .output()
-        .expect("kafka-cli.sh");
-    assert!(
-        out.status.success(),
-        "kafka-cli.sh {tool} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// The user and its ACLs are removed when the test ends, pass or fail (its topics by
-/// `DeleteTopicOnDrop`), so the shared cluster keeps no principal or ACL of this test.
-struct AclUser {
-    name: String,
-    /// The arguments of every `kafka-acls --add` made, to `--remove` exactly those.
-    added: Vec<Vec<String>>,
-}
-
-impl AclUser {
-    /// `kafka-acls --add`: `permission` is `--allow-principal` or `--deny-principal`, `pattern`
-    /// names the resource (`--cluster`, or `--topic NAME` with an optional
-    /// `--resource-pattern-type prefixed`).
-    fn add_acls(&mut self, permission: &str, operations: &[&str], pattern: &[&str]) {
-        let mut args = vec![permission.to_string(), format!("User:{}", self.name)];
-        for op in operations {
-            args.extend(["--operation".to_string(), op.to_string()]);
-        }
-        args.extend(pattern.iter().map(|a| a.to_string()));
-        self.added.push(args.clone());
-        let mut add = vec!["--add"];
-        add.extend(args.iter().map(String::as_str));
-        admin_cli("acls", &add);
-    }
-}
-
-impl Drop for AclUser {
-    fn drop(&mut self) {
-        for args in &self.added {
-            // The same principal, operations and pattern as added: removes exactly those ACLs
-            // (without --operation, kafka-acls would remove only an ACL on operation All).
-            let _ = Command::new(env_var("KTO_KAFKA_CLI"))
-                .args([
-                    "acls",
-                    "--bootstrap-server",
-                    &bootstrap(),
-                    "--remove",
-                    "--force",
-                ])
-                .args(args)
-                .output();
-        }
-        let _ = Command::new(env_var("KTO_KAFKA_CLI"))
-            .args([
-                "configs",
-                "--bootstrap-server",
-                &bootstrap(),
-                "--alter",
-                "--entity-type",
-                "users",
-                "--entity-name",
-                &self.name,
-                "--delete-config",
-                "SCRAM-SHA-512",
-            ])
-            .output();
-    }
-}
 
 fn ready(t: &kafka_topic_operator::api::KafkaTopic) -> bool {
     condition(t, "Ready").is_some_and(|c| c.0 == "True")
@@ -106,23 +29,7 @@ async fn a_user_with_exactly_the_documented_acls_does_the_whole_job() {
         .collect();
 
     // The user: SCRAM-SHA-512 with a random password, created by the super user.
-    let mut user = AclUser {
-        name: unique("kto-acl"),
-        added: Default::default(),
-    };
-    let password = format!("{:032x}", rand::random::<u128>());
-    admin_cli(
-        "configs",
-        &[
-            "--alter",
-            "--entity-type",
-            "users",
-            "--entity-name",
-            &user.name,
-            "--add-config",
-            &format!("SCRAM-SHA-512=[iterations=4096,password={password}]"),
-        ],
-    );
+    let (mut user, password) = ScramUser::create("kto-acl");
 
     // Exactly the ACLs of docs/deployment.md's table, nothing more.
     user.add_acls(

@@ -4,12 +4,20 @@
 
 mod common;
 
+use common::kafka_user::ScramUser;
 use common::*;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sasl_ssl_with_credentials_from_secrets_and_no_secret_in_the_logs() {
-    let password = env_var("KTO_KAFKA_SASL_PASSWORD");
+    // A user of this test's own, allowed everything. The environment's long-lived `kto` user is
+    // shared with the whole suite, and in two whole-suite runs every broker refused it to this
+    // test for 90 s, ten minutes after tests/cli.rs had authenticated as kto; running the same
+    // test binaries one by one never reproduced it, so the cause is not known. A fresh user
+    // keeps this test about what it proves (TLS, SCRAM and Secrets); tests/acls.rs proves ACLs.
+    let (mut user, password) = ScramUser::create("kto-sec");
+    user.add_acls("--allow-principal", &["All"], &["--cluster"]);
+    user.add_acls("--allow-principal", &["All"], &["--topic", "*"]);
     let wrong_password = unique("definitely-wrong");
     let sasl_bootstrap: Vec<String> = env_var("KTO_KAFKA_SASL_BOOTSTRAP")
         .split(',')
@@ -32,18 +40,12 @@ async fn sasl_ssl_with_credentials_from_secrets_and_no_secret_in_the_logs() {
     secret(
         &env.ns,
         "kafka-user",
-        &[
-            ("username", &env_var("KTO_KAFKA_SASL_USER")),
-            ("password", &password),
-        ],
+        &[("username", &user.name), ("password", &password)],
     );
     secret(
         &env.ns,
         "bad-user",
-        &[
-            ("username", &env_var("KTO_KAFKA_SASL_USER")),
-            ("password", &wrong_password),
-        ],
+        &[("username", &user.name), ("password", &wrong_password)],
     );
     let ca = std::fs::read_to_string(env_var("KTO_KAFKA_CA")).unwrap();
     secret(&env.ns, "kafka-ca", &[("ca.crt", &ca)]);

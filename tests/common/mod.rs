@@ -7,6 +7,7 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod kafka_cli;
+pub mod kafka_user;
 pub mod proxy;
 pub mod witness;
 

@@ -25,7 +25,17 @@ diff -u crds/kafka.topic-operator.dev.yaml deploy/helm/kafka-topic-operator/crds
   || { echo "the chart's CRDs are stale: run make crds" >&2; exit 1; }
 
 tests/env/up.sh
-trap 'tests/env/down.sh' EXIT INT TERM
+# A failed run keeps the environment's logs (brokers, apiserver, etcd) in target/env-logs, for
+# what the test output alone cannot say; down.sh removes the environment's directory.
+keep_logs_if_failed() {
+  local rc=$?
+  if [ "$rc" -ne 0 ] && [ -d "$KTO_ENV_DIR/logs" ]; then
+    rm -rf target/env-logs && cp -r "$KTO_ENV_DIR/logs" target/env-logs \
+      && echo "[kto-env] the run failed: the environment's logs are in target/env-logs" >&2
+  fi
+  tests/env/down.sh
+}
+trap keep_logs_if_failed EXIT INT TERM
 source "$KTO_ENV_DIR/env.sh"
 
 # Tests mostly wait on Kafka and the apiserver; more threads than cores keeps the run short.
