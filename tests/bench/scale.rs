@@ -126,6 +126,26 @@ fn bench_planning() {
     }
 }
 
+/// Creates one setup topic. A broker busy with a previous run (the e2e benchmark's clean-up
+/// deletes thousands of topics just before) may drop the connection: the answer is then lost,
+/// so the topic is asked for again, and "already exists" means the lost request did create it.
+async fn create_with_retries(admin: &KafkaProtocolAdmin, topic: &DesiredTopic) {
+    const ATTEMPTS: u32 = 5;
+    for attempt in 1..=ATTEMPTS {
+        match admin.create_topic(topic, &[], false).await {
+            Ok(()) => return,
+            Err(e) if e.code() == Some(kafka_protocol::ResponseError::TopicAlreadyExists) => {
+                return;
+            }
+            Err(e) if attempt < ATTEMPTS => {
+                eprintln!("create {}: {e}; trying again", topic.name);
+                tokio::time::sleep(Duration::from_secs(attempt.into())).await;
+            }
+            Err(e) => panic!("create bench topic {}: {e}", topic.name),
+        }
+    }
+}
+
 async fn bench_snapshot(bootstrap: Vec<String>) {
     let topics = 1_000;
     println!("\n## observing a live cluster (3 KRaft nodes on this machine)");
@@ -140,10 +160,7 @@ async fn bench_snapshot(bootstrap: Vec<String>) {
             min_in_sync_replicas: 1,
             configs: Default::default(),
         };
-        admin
-            .create_topic(&t, &[], false)
-            .await
-            .expect("create bench topic");
+        create_with_retries(&admin, &t).await;
     }
     println!(
         "(created {topics} topics in {:.1}s)",
