@@ -60,6 +60,13 @@ pub struct Elector {
     seen: Mutex<Option<(String, tokio::time::Instant)>>,
 }
 
+/// How long a leader waits before it tries again to renew after a failed attempt: a fifth of
+/// the renew interval, at least 200 ms (client-go's leader election retries every 2 s of a
+/// 10 s renew deadline, the same ratio).
+fn retry_after_failed_renewal(renew: Duration) -> Duration {
+    (renew / 5).max(Duration::from_millis(200))
+}
+
 /// Whether a lease held by someone else has expired, judged only on our clock: it has, once we
 /// have watched it stay unchanged (same resourceVersion) for longer than its duration.
 fn expired_locally(
@@ -122,6 +129,7 @@ impl Elector {
     /// until leadership is lost (returns false: the caller must stop reconciling).
     pub async fn hold(&self, shutdown: &CancellationToken) -> bool {
         let mut last_renewal = tokio::time::Instant::now();
+        let mut next_attempt = self.settings.renew;
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => {
@@ -130,12 +138,13 @@ impl Elector {
                     self.release().await;
                     return true;
                 }
-                _ = tokio::time::sleep(self.settings.renew) => {}
+                _ = tokio::time::sleep(next_attempt) => {}
             }
             let started = tokio::time::Instant::now();
             match self.try_acquire_timed().await {
                 Ok(Attempt::Acquired) => {
                     last_renewal = started;
+                    next_attempt = self.settings.renew;
                     self.fence_from(started);
                 }
                 Ok(Attempt::HeldBy(holder)) => {
@@ -151,6 +160,10 @@ impl Elector {
                         set_write_deadline(None);
                         return false;
                     }
+                    // Try again soon rather than a whole renew interval later: a busy
+                    // apiserver (429 Too Many Requests, a timeout) usually answers the next
+                    // call, and every attempt before the lease lapses is a chance to keep it.
+                    next_attempt = retry_after_failed_renewal(self.settings.renew);
                 }
             }
         }
@@ -260,6 +273,18 @@ impl Elector {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_renewal_is_retried_well_within_the_renew_interval() {
+        assert_eq!(
+            retry_after_failed_renewal(Duration::from_secs(5)),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            retry_after_failed_renewal(Duration::from_millis(500)),
+            Duration::from_millis(200)
+        );
+    }
 
     #[test]
     fn a_lease_expires_only_after_we_watched_it_unchanged_for_its_duration() {

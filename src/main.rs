@@ -250,8 +250,14 @@ async fn run() -> anyhow::Result<()> {
                     std::process::id()
                 )
             });
+            // The lease has a client (and connections) of its own: renewals must not queue
+            // behind the controllers' requests, or a leader busy with thousands of objects
+            // would lose its lease (and restart) because of its own traffic.
+            let lease_client = kube::Client::try_default()
+                .await
+                .context("connecting to Kubernetes")?;
             let elector = Elector::new(
-                client.clone(),
+                lease_client,
                 LeaseSettings {
                     namespace: lease_namespace,
                     name: lease_name,

@@ -168,6 +168,20 @@ fn http_status(ip: &str, path: &str) -> Result<u16, String> {
         .ok_or_else(|| format!("no status line in {response:?}"))
 }
 
+/// apiserver_flowcontrol_dispatched_requests_total for one FlowSchema and priority level.
+fn dispatched_by_flow_schema(flow_schema: &str, priority_level: &str) -> f64 {
+    let wanted = [
+        format!("flow_schema=\"{flow_schema}\""),
+        format!("priority_level=\"{priority_level}\""),
+    ];
+    kubectl(&["get", "--raw", "/metrics"])
+        .lines()
+        .filter(|l| l.starts_with("apiserver_flowcontrol_dispatched_requests_total{"))
+        .filter(|l| wanted.iter().all(|w| l.contains(w.as_str())))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 fn logs(ns: &str, pod: &str) -> String {
     kubectl(&["logs", "-n", ns, pod])
 }
@@ -285,6 +299,11 @@ impl Drop for Cleanup {
                 sh(&kubectl, &["get", "pods,events", "-n", ns, "-o", "wide"]);
                 for p in pods(ns) {
                     sh(&kubectl, &["logs", "-n", ns, &p.name, "--tail=40"]);
+                    // A container that restarted: why its previous run ended.
+                    sh(
+                        &kubectl,
+                        &["logs", "-n", ns, &p.name, "--previous", "--tail=40"],
+                    );
                 }
             }
             sh(&kubectl, &["get", "nodes", "-o", "wide"]);
@@ -439,6 +458,19 @@ fn helm_install_runs_two_replicas_on_real_nodes_with_failover_upgrade_and_uninst
         }
     });
     assert!(!logs(&ns, &standby.name).contains("became the leader"));
+
+    // ---- the Lease calls go through the chart's FlowSchema to the leader-election priority
+    // level (the apiserver's own count of what it dispatched there), not the workload level the
+    // operator's other traffic crowds.
+    wait_for(
+        "Lease requests dispatched through the chart's FlowSchema",
+        WAIT,
+        || {
+            let n =
+                dispatched_by_flow_schema(&format!("{NAME}-leader-election"), "leader-election");
+            if n > 0.0 { Ok(()) } else { Err(format!("{n}")) }
+        },
+    );
 
     // ---- a KafkaTopic reconciled by the in-cluster operator, with its ServiceAccount's rights
     let brokers = env_var("KTO_KAFKA_BOOTSTRAP")

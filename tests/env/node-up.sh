@@ -188,6 +188,28 @@ for i in $(seq 1 "$NODE_COUNT"); do
   wait_for 120 "node kto-node-$i to be Ready" "${KUBECTL[@]}" wait --for=condition=Ready --timeout=5s node "kto-node-$i"
 done
 
+# The main run leaves its namespaces Terminating (no namespace controller ran then); the controller
+# manager started above deletes them now, with everything in them. Wait for that before the node
+# stage: while it lasts, the apiserver answers slowly or with 500s and a cluster-wide operator
+# installed now would start on thousands of doomed objects; tests/node.rs is about installing and
+# failing over, not about that storm.
+terminating() { "${KUBECTL[@]}" get namespaces --no-headers 2>/dev/null | grep -c ' Terminating ' || true; }
+left=$(terminating)
+if [ "$left" -gt 0 ]; then
+  log "waiting for the controller manager to delete $left namespaces left Terminating"
+  # No operator runs now to release a KafkaTopic's finalizer: release those a test left behind.
+  "${KUBECTL[@]}" get kafkatopics -A --no-headers \
+      -o custom-columns='NS:.metadata.namespace,NAME:.metadata.name,F:.metadata.finalizers' 2>/dev/null \
+    | awk '$3 != "<none>" {print $1, $2}' | while read -r ns name; do
+      "${KUBECTL[@]}" patch kafkatopic -n "$ns" "$name" --type=merge -p '{"metadata":{"finalizers":null}}' >/dev/null 2>&1 || true
+    done
+  deadline=$((SECONDS + 300))
+  while [ "$(terminating)" -gt 0 ] && [ $SECONDS -lt $deadline ]; do sleep 2; done
+  left=$(terminating)
+  [ "$left" -eq 0 ] && log "namespaces deleted" \
+    || log "WARNING: $left namespaces still Terminating after 300 s; the node stage starts anyway"
+fi
+
 sockets=""; for i in $(seq 1 "$NODE_COUNT"); do sockets+="${sockets:+ }$NODES/node-$i/containerd.sock"; done
 sed -i '/^# written by tests\/env\/node-up.sh/,$d' "$RUN/env.sh"   # a previous node-up.sh's lines
 cat >> "$RUN/env.sh" <<ENVSH
