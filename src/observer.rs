@@ -260,6 +260,7 @@ pub struct Observers {
     connect: Box<Connector>,
     /// Observers started again after a panic, per cluster (`kto_observer_restarts_total`).
     restarts: Family<ClusterLabels, Counter>,
+    snapshot_turns: Arc<tokio::sync::Semaphore>,
 }
 
 impl Observers {
@@ -280,6 +281,7 @@ impl Observers {
             resync,
             request_timeout,
             connect: Box::new(connect),
+            snapshot_turns: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_SNAPSHOTS)),
         }
     }
 
@@ -372,6 +374,7 @@ impl Observers {
             resync: self.resync,
             cancel,
             refresh_now,
+            snapshot_turns: self.snapshot_turns.clone(),
         };
         let restarts = self.restarts.clone();
         tokio::spawn(async move {
@@ -416,22 +419,23 @@ pub fn backoff(failures: u32, resync: Duration) -> Duration {
         .min(Duration::from_secs(300))
 }
 
-/// How many clusters may take a snapshot at the same time, process-wide. A snapshot decodes
+/// How many clusters may take a snapshot at the same time, per operator. A snapshot decodes
 /// every topic's full config list (defaults included) before keeping it, so its peak memory is
 /// several times what it keeps; a restart that finds a hundred KafkaClusters (one per team
 /// namespace, all on the same Kafka) would otherwise decode a hundred such answers at once and
 /// break the Pod's memory limit. Found by the node stage: 160 KafkaClusters on one 1500-topic
-/// Kafka took the operator past 256 MiB within 6 s of starting.
-const CONCURRENT_SNAPSHOTS: usize = 4;
-static SNAPSHOT_TURNS: tokio::sync::Semaphore =
-    tokio::sync::Semaphore::const_new(CONCURRENT_SNAPSHOTS);
+/// Kafka took the operator past 256 MiB within 6 s of starting. A cluster whose look waits on
+/// a timeout (a blackholed address) holds its turn meanwhile, at most once per backoff period:
+/// it takes many such clusters to keep the others waiting.
+const CONCURRENT_SNAPSHOTS: usize = 8;
 
-/// Takes a snapshot once a turn is free; returns when its requests started (after the wait:
-/// anything written before that is in it) with the result.
+/// Takes a snapshot once one of `turns` is free; returns when its requests started (after the
+/// wait: anything written before that is in it) with the result.
 async fn snapshot_in_turn(
     admin: &dyn KafkaAdmin,
+    turns: &tokio::sync::Semaphore,
 ) -> (Instant, Result<ClusterSnapshot, KafkaError>) {
-    let _turn = SNAPSHOT_TURNS
+    let _turn = turns
         .acquire()
         .await
         .expect("the semaphore is never closed");
@@ -453,6 +457,8 @@ struct ObserveLoop {
     resync: Duration,
     cancel: CancellationToken,
     refresh_now: Arc<Notify>,
+    /// Shared by every cluster of the operator ([`CONCURRENT_SNAPSHOTS`]).
+    snapshot_turns: Arc<tokio::sync::Semaphore>,
 }
 
 impl ObserveLoop {
@@ -468,7 +474,7 @@ impl ObserveLoop {
         loop {
             let (started, result) = tokio::select! {
                 _ = cancel.cancelled() => return,
-                r = snapshot_in_turn(admin.as_ref()) => r,
+                r = snapshot_in_turn(admin.as_ref(), &self.snapshot_turns) => r,
             };
             let failures_before = failures;
             let wait = match result {
@@ -574,16 +580,29 @@ mod tests {
     use crate::model::ConfigChanges;
     use std::sync::atomic::AtomicUsize;
 
-    /// A cluster whose first snapshot hits a bug (a panic); later ones work. The observer only
-    /// reads snapshots, so nothing else is ever called.
-    struct PanicsOnce(AtomicUsize);
+    /// A cluster as the observer sees it: snapshots only, so nothing else is ever called.
+    #[derive(Default)]
+    struct FakeCluster {
+        /// The first snapshot hits a bug (a panic); later ones work.
+        panics_once: bool,
+        calls: AtomicUsize,
+        /// How long a snapshot takes.
+        takes: Duration,
+        /// Snapshots being taken right now, and the most ever at once (shared by clusters).
+        running: Arc<AtomicUsize>,
+        most: Arc<AtomicUsize>,
+    }
 
     #[async_trait::async_trait]
-    impl KafkaAdmin for PanicsOnce {
+    impl KafkaAdmin for FakeCluster {
         async fn snapshot(&self) -> Result<ClusterSnapshot, KafkaError> {
-            if self.0.fetch_add(1, Ordering::SeqCst) == 0 {
+            if self.calls.fetch_add(1, Ordering::SeqCst) == 0 && self.panics_once {
                 panic!("a bug while reading the snapshot");
             }
+            let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(self.takes).await;
+            self.running.fetch_sub(1, Ordering::SeqCst);
             Ok(snapshot(&[("orders", 1)]))
         }
         async fn describe_topics_each(&self, _: &[String]) -> Result<Described, KafkaError> {
@@ -634,7 +653,10 @@ mod tests {
             Duration::from_secs(3600),
             Duration::from_secs(5),
             |_: &ClusterKey, _: &[String], _: &Security, _: Duration| -> Arc<dyn KafkaAdmin> {
-                Arc::new(PanicsOnce(AtomicUsize::new(0)))
+                Arc::new(FakeCluster {
+                    panics_once: true,
+                    ..Default::default()
+                })
             },
             restarts.clone(),
         );
@@ -656,6 +678,41 @@ mod tests {
             cluster: "kafka".into(),
         };
         assert_eq!(restarts.get_or_create(&labels).get(), 1);
+    }
+
+    #[tokio::test]
+    async fn many_clusters_take_their_snapshots_a_few_at_a_time() {
+        let (running, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (r, m) = (running.clone(), most.clone());
+        let observers = Observers::new(
+            Duration::from_secs(3600),
+            Duration::from_secs(5),
+            move |_: &ClusterKey, _: &[String], _: &Security, _: Duration| -> Arc<dyn KafkaAdmin> {
+                Arc::new(FakeCluster {
+                    takes: Duration::from_millis(50),
+                    running: r.clone(),
+                    most: m.clone(),
+                    ..Default::default()
+                })
+            },
+            Family::default(),
+        );
+        let clusters: Vec<Arc<ClusterObserver>> = (0..4 * CONCURRENT_SNAPSHOTS)
+            .map(|i| {
+                let key: ClusterKey = (format!("team-{i}"), "kafka".into());
+                observers.ensure(&key, &["kafka:9092".into()], &Security::default())
+            })
+            .collect();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        for observer in &clusters {
+            while !matches!(observer.topic("orders"), TopicView::Observed { .. }) {
+                assert!(Instant::now() < deadline, "not every cluster was observed");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        // Every cluster got its look, never more than the turns allow at once (and the turns
+        // were used: the limit is what held them back).
+        assert_eq!(most.load(Ordering::SeqCst), CONCURRENT_SNAPSHOTS);
     }
 
     #[test]
