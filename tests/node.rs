@@ -613,10 +613,14 @@ spec:
             "{kind} {NAME} left behind"
         );
     }
-    for kind in ["clusterrole", "clusterrolebinding"] {
+    for (kind, name) in [
+        ("clusterrole", NAME.to_string()),
+        ("clusterrolebinding", NAME.to_string()),
+        ("flowschema", format!("{NAME}-leader-election")),
+    ] {
         assert!(
-            get_opt(&[kind, NAME]).is_none(),
-            "{kind} {NAME} left behind"
+            get_opt(&[kind, &name]).is_none(),
+            "{kind} {name} left behind"
         );
     }
     assert!(helm(&["list", "-n", &ns, "-q"]).trim().is_empty());

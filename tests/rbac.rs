@@ -61,7 +61,7 @@ fn can_i(args: &[&str]) -> bool {
 }
 
 /// Removes what the manifests installed besides the CRDs (which every other test uses): the
-/// cluster-scoped RBAC, whose fixed names a later `helm install` (tests/node.rs) would otherwise
+/// cluster-scoped RBAC and FlowSchema, whose fixed names a later `helm install` (tests/node.rs) would otherwise
 /// find taken, and the Deployment, which would be scheduled once the node stage adds nodes. The
 /// namespace stays: without a controller manager a deleted namespace never finishes terminating,
 /// and a second run of this test could not install into it.
@@ -74,6 +74,12 @@ impl Drop for RemoveInstallation {
                 "delete",
                 "clusterrolebinding,clusterrole",
                 "kafka-topic-operator",
+                "--ignore-not-found",
+            ][..],
+            &[
+                "delete",
+                "flowschema",
+                "kafka-topic-operator-leader-election",
                 "--ignore-not-found",
             ][..],
             &[
@@ -116,6 +122,7 @@ async fn the_operator_runs_with_its_own_least_privilege_rbac() {
         "rolebinding",
         "service",
         "deployment",
+        "flowschema",
     ] {
         assert!(
             out.contains(&format!("{kind}/")) || out.contains(&format!("{kind}.")),
