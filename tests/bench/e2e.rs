@@ -63,6 +63,9 @@ const GROUP: &str = "kafka.topic-operator.dev";
 const VERSION: &str = "v1alpha1";
 /// How often progress goes to stderr.
 const PROGRESS: Duration = Duration::from_secs(10);
+/// How long the brokers' CPU is watched after the floor's topics are in place.
+const FLOOR_AFTER: Duration = Duration::from_secs(30);
+
 /// Topics per CreateTopics request of the floor (see where it is used).
 const FLOOR_BATCH: usize = 1000;
 /// kube_client logs one "requesting" event per HTTP request (method and URL in its span) at
@@ -1262,6 +1265,21 @@ async fn run(cx: &mut Ctx, op_slot: &mut Option<Operator>) -> Result<()> {
         ticker.tick(|| format!("floor: {in_sync}/{n} topics with every replica in sync"));
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
+    // What the brokers spend after that, with the floor's topics added to the operator's: to
+    // compare with the idle window's brokers' CPU (the same topics less the floor's) and with
+    // their CPU while the operator created its topics.
+    let after_start = brokers_cpu(cx.tck);
+    progress(format!(
+        "floor: the brokers' CPU over the next {}",
+        secs(FLOOR_AFTER)
+    ));
+    tokio::time::sleep(FLOOR_AFTER).await;
+    let floor_after_row = format!(
+        "| the brokers' CPU in the {} after that (all {} topics in place, nothing else sent) | {:.1} s |",
+        secs(FLOOR_AFTER),
+        2 * n,
+        brokers_cpu(cx.tck) - after_start
+    );
     let floor_in_sync_row = match floor_in_sync {
         Some((d, cpu)) => format!(
             "| all {n} with every replica in the ISR / the brokers' CPU until then | {} / {cpu:.1} s |",
@@ -1301,6 +1319,7 @@ async fn run(cx: &mut Ctx, op_slot: &mut Option<Operator>) -> Result<()> {
                 secs(d)
             ));
             cx.out(floor_in_sync_row);
+            cx.out(floor_after_row.clone());
             if !all_ready {
                 cx.out("| operator / floor | (the operator did not finish) |");
                 cx.out("");
@@ -1322,6 +1341,7 @@ async fn run(cx: &mut Ctx, op_slot: &mut Option<Operator>) -> Result<()> {
         None => {
             cx.out("| all in metadata | not within 600 s |");
             cx.out(floor_in_sync_row);
+            cx.out(floor_after_row.clone());
         }
     }
     cx.out("");
