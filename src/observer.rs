@@ -385,7 +385,7 @@ impl Observers {
                     Ok(()) => return, // cancelled
                     Err(panic) => {
                         let message = crate::controller::panic_message(panic.as_ref());
-                        error!(cluster = %looper.key.1, %message, "the cluster observer panicked; starting it again");
+                        error!(namespace = %looper.key.0, cluster = %looper.key.1, %message, "the cluster observer panicked; starting it again");
                         restarts
                             .get_or_create(&ClusterLabels {
                                 namespace: looper.key.0.clone(),
@@ -480,10 +480,10 @@ impl ObserveLoop {
             let wait = match result {
                 Ok(snapshot) => {
                     if failures > 0 {
-                        info!(cluster = %key.1, "Kafka reachable again");
+                        info!(namespace = %key.0, cluster = %key.1, "Kafka reachable again");
                     }
                     failures = 0;
-                    debug!(cluster = %key.1, topics = snapshot.topics.len(), "snapshot");
+                    debug!(namespace = %key.0, cluster = %key.1, topics = snapshot.topics.len(), "snapshot");
                     // Topics the operator re-read after a write are compared with that
                     // read, not with the previous snapshot: a change made behind its back
                     // between the two would otherwise look like no change at all.
@@ -538,7 +538,7 @@ impl ObserveLoop {
                         _ => None,
                     };
                     let age = last_good.map(|t| t.elapsed().as_secs()).unwrap_or(0);
-                    warn!(cluster = %key.1, api, %detail, "Kafka is slow; keeping the last good snapshot");
+                    warn!(namespace = %key.0, cluster = %key.1, api, %detail, "Kafka is slow; keeping the last good snapshot");
                     tx.send_modify(|o| {
                     if let Observation::Observed { stale, .. } = o {
                         *stale = Some(format!(
@@ -552,7 +552,7 @@ impl ObserveLoop {
                 Err(error) => {
                     failures += 1;
                     let retry_in = backoff(failures, resync);
-                    warn!(cluster = %key.1, %error, retry_in_s = retry_in.as_secs_f32(), "observing Kafka failed");
+                    warn!(namespace = %key.0, cluster = %key.1, %error, retry_in_s = retry_in.as_secs_f32(), "observing Kafka failed");
                     tx.send_replace(failed(&error, retry_in));
                     if failures == 1 {
                         let _ = changes.send(Change {
