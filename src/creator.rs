@@ -14,8 +14,10 @@
 //! not: it waits (up to 30 s) until Kafka's metadata shows the new topics, which takes seconds
 //! when brokers are busy creating thousands of replicas, while the next batch is re-checked,
 //! placed (counting the replicas still being read back) and sent. Each reconcile gets its
-//! answer once its topic is read back, so its first status is the real one, not "Creating".
+//! answer once its own topic is read back (not when the whole batch is), so its first status
+//! is the real one, not "Creating", and comes as soon as Kafka shows the topic.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -225,13 +227,17 @@ async fn create_batch(
 
 /// Reads the sent topics back until Kafka's metadata shows them (or [`READ_BACK_FOR`] passed:
 /// their reconciles then report Creating and look again), patches them into the snapshot and
-/// answers each reconcile.
+/// answers each reconcile as soon as its own topic is read back: a batch of hundreds shows up on
+/// busy brokers over tens of seconds, and each topic's status should follow its own.
 async fn read_back(observer: Arc<ClusterObserver>, sent: Vec<Sent>, in_flight: Arc<Mutex<Load>>) {
-    let mut missing: Vec<String> = sent.iter().map(|s| s.request.topic.name.clone()).collect();
+    let mut waiting: HashMap<String, Sent> = sent
+        .into_iter()
+        .map(|s| (s.request.topic.name.clone(), s))
+        .collect();
     let deadline = Instant::now() + READ_BACK_FOR;
     let mut pause = READ_BACK_PAUSE;
     let mut attempt = 0;
-    while !missing.is_empty() {
+    while !waiting.is_empty() {
         if attempt > 0 {
             if Instant::now() + pause > deadline {
                 break;
@@ -240,49 +246,238 @@ async fn read_back(observer: Arc<ClusterObserver>, sent: Vec<Sent>, in_flight: A
             pause = (pause * 3 / 2).min(READ_BACK_MAX_PAUSE);
         }
         attempt += 1;
+        let names: Vec<String> = waiting.keys().cloned().collect();
         let read_at = Instant::now();
-        let mut fresh = match observer.admin.describe_topics_each(&missing).await {
+        let mut fresh = match observer.admin.describe_topics_each(&names).await {
             Ok(fresh) => fresh,
             Err(error) => {
-                debug!(%error, topics = missing.len(), "reading created topics back failed");
+                debug!(%error, topics = names.len(), "reading created topics back failed");
                 break; // the reconciles report Creating and look again
             }
         };
         debug!(
             attempt,
-            asked = missing.len(),
+            asked = names.len(),
             found = fresh.topics.len(),
             errors = fresh.errors.len(),
             "reading created topics back"
         );
-        // A topic not described yet (its broker's metadata lags, or no leader yet) is asked
-        // for again; one Kafka refuses to describe is left to its reconcile, which reports the
-        // reason from the next snapshot.
-        missing.retain(|name| match fresh.topics.remove(name) {
-            Some(topic) => {
-                observer.patch(name, read_at, Some(topic));
-                false
+        for name in names {
+            if let Some(topic) = fresh.topics.remove(&name) {
+                observer.patch(&name, read_at, Some(topic.clone()));
+                if let Some(sent) = waiting.remove(&name) {
+                    answer(sent, Some(topic), &in_flight);
+                }
+            } else if fresh
+                .errors
+                .get(&name)
+                .is_some_and(|e| !is_being_created(e))
+            {
+                // Kafka refuses to describe it: left to its reconcile, which reports the
+                // reason from the next snapshot. (Not described yet, or no leader yet: asked
+                // for again.)
+                if let Some(sent) = waiting.remove(&name) {
+                    let observed = observed(&observer, &name);
+                    answer(sent, observed, &in_flight);
+                }
             }
-            None => fresh.errors.get(name).is_none_or(is_being_created),
-        });
+        }
     }
-    for s in sent {
-        // Counted by the snapshot from now on (patched), or no longer expected to be.
-        lock(&in_flight).remove(s.assignments.iter().map(Vec::as_slice));
-        let observed = match observer.topic(&s.request.topic.name) {
-            crate::observer::TopicView::Observed { topic, .. } => topic,
-            _ => None,
-        };
-        let _ = s.request.reply.send(Ok(Created {
-            assignments: s.assignments,
-            existed: s.existed,
-            observed,
-        }));
+    for (name, sent) in waiting {
+        let observed = observed(&observer, &name);
+        answer(sent, observed, &in_flight);
     }
+}
+
+/// The topic as the cluster's snapshot (with patches) shows it.
+fn observed(observer: &ClusterObserver, name: &str) -> Option<ObservedTopic> {
+    match observer.topic(name) {
+        crate::observer::TopicView::Observed { topic, .. } => topic,
+        _ => None,
+    }
+}
+
+/// Answers one creation's reconcile; its replicas are counted by the snapshot from now on
+/// (patched), or no longer expected to be.
+fn answer(sent: Sent, observed: Option<ObservedTopic>, in_flight: &Mutex<Load>) {
+    lock(in_flight).remove(sent.assignments.iter().map(Vec::as_slice));
+    let _ = sent.request.reply.send(Ok(Created {
+        assignments: sent.assignments,
+        existed: sent.existed,
+        observed,
+    }));
 }
 
 /// A topic Kafka has but cannot describe yet: its partitions have no leader so soon after the
 /// creation.
 fn is_being_created(error: &KafkaError) -> bool {
     error.code() == Some(ResponseError::LeaderNotAvailable)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, HashSet};
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use prometheus_client::metrics::family::Family;
+
+    use super::*;
+    use crate::kafka::security::Security;
+    use crate::kafka::{Described, KafkaAdmin, PartitionGrowth, TopicResults};
+    use crate::model::{Broker, ClusterSnapshot, ConfigChanges, ObservedPartition};
+    use crate::observer::{ClusterKey, Observers, TopicView};
+
+    /// One broker whose metadata shows created topics late: "slow" only once `show_slow` is set,
+    /// as a broker busy creating the replicas of earlier topics does.
+    #[derive(Default)]
+    struct LaggingBroker {
+        created: Mutex<HashSet<String>>,
+        show_slow: AtomicBool,
+    }
+
+    fn observed(name: &str) -> ObservedTopic {
+        ObservedTopic {
+            name: name.into(),
+            topic_id: None,
+            is_internal: false,
+            partitions: vec![ObservedPartition {
+                id: 0,
+                leader: 1,
+                replicas: vec![1],
+                isr: vec![1],
+                adding: vec![],
+                removing: vec![],
+            }],
+            configs: Default::default(),
+            defaults: Default::default(),
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl KafkaAdmin for LaggingBroker {
+        async fn snapshot(&self) -> Result<ClusterSnapshot, KafkaError> {
+            Ok(ClusterSnapshot {
+                brokers: vec![Broker {
+                    id: 1,
+                    host: "kafka".into(),
+                    port: 9092,
+                    rack: None,
+                }],
+                ..Default::default()
+            })
+        }
+        async fn describe_topics_each(&self, names: &[String]) -> Result<Described, KafkaError> {
+            let created = lock(&self.created);
+            let shown = |n: &String| {
+                created.contains(n) && (n != "slow" || self.show_slow.load(Ordering::SeqCst))
+            };
+            Ok(Described {
+                topics: names
+                    .iter()
+                    .filter(|n| shown(n))
+                    .map(|n| (n.clone(), observed(n)))
+                    .collect(),
+                errors: BTreeMap::new(),
+            })
+        }
+        async fn create_topics(
+            &self,
+            topics: &[TopicToCreate],
+            _: bool,
+        ) -> Result<TopicResults, KafkaError> {
+            let mut created = lock(&self.created);
+            Ok(topics
+                .iter()
+                .map(|t| {
+                    created.insert(t.topic.name.clone());
+                    (t.topic.name.clone(), Ok(()))
+                })
+                .collect())
+        }
+        async fn grow_topics(&self, _: &[PartitionGrowth]) -> Result<TopicResults, KafkaError> {
+            unreachable!()
+        }
+        async fn alter_broker_configs(&self, _: i32, _: &ConfigChanges) -> Result<(), KafkaError> {
+            unreachable!()
+        }
+        async fn alter_reassignments(
+            &self,
+            _: &str,
+            _: &BTreeMap<i32, Vec<i32>>,
+        ) -> Result<(), KafkaError> {
+            unreachable!()
+        }
+        async fn elect_preferred_leaders(&self, _: &str, _: &[i32]) -> Result<(), KafkaError> {
+            unreachable!()
+        }
+        async fn alter_topics_configs(
+            &self,
+            _: &[(String, ConfigChanges)],
+            _: bool,
+        ) -> Result<TopicResults, KafkaError> {
+            unreachable!()
+        }
+        async fn delete_topic(&self, _: &str) -> Result<(), KafkaError> {
+            unreachable!()
+        }
+        fn request_counts(&self) -> BTreeMap<&'static str, u64> {
+            BTreeMap::new()
+        }
+    }
+
+    fn desired(name: &str) -> DesiredTopic {
+        DesiredTopic {
+            name: name.into(),
+            partitions: 1,
+            replication_factor: 1,
+            min_in_sync_replicas: 1,
+            configs: BTreeMap::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn each_creation_is_answered_when_its_own_topic_shows_not_when_the_whole_batch_does() {
+        let broker = Arc::new(LaggingBroker::default());
+        let admin = broker.clone();
+        let observers = Observers::new(
+            Duration::from_secs(3600),
+            Duration::from_secs(5),
+            move |_: &ClusterKey, _: &[String], _: &Security, _: Duration| -> Arc<dyn KafkaAdmin> {
+                admin.clone()
+            },
+            Family::default(),
+        );
+        let observer = observers.ensure(
+            &("ns".into(), "kafka".into()),
+            &["kafka:9092".into()],
+            &Security::default(),
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !matches!(observer.topic("any"), TopicView::Observed { .. }) {
+            assert!(Instant::now() < deadline, "the cluster was never observed");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // Both arrive together, so they go to Kafka in one batch and are read back together.
+        let (fast, slow) = (observer.clone(), observer.clone());
+        let fast = tokio::spawn(async move { fast.creator.create(desired("fast")).await });
+        let slow = tokio::spawn(async move { slow.creator.create(desired("slow")).await });
+        let fast = tokio::time::timeout(Duration::from_secs(5), fast)
+            .await
+            .expect("the topic Kafka shows was answered while the other was still missing")
+            .unwrap()
+            .unwrap();
+        assert!(fast.observed.is_some() && !fast.existed);
+        assert!(!slow.is_finished(), "the slow topic is not shown yet");
+        assert!(
+            lock(&broker.created).contains("slow"),
+            "sent in the same batch"
+        );
+        broker.show_slow.store(true, Ordering::SeqCst);
+        let slow = tokio::time::timeout(Duration::from_secs(10), slow)
+            .await
+            .expect("answered once shown")
+            .unwrap()
+            .unwrap();
+        assert_eq!(slow.observed.map(|t| t.name), Some("slow".to_string()));
+    }
 }

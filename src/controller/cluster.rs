@@ -287,7 +287,7 @@ async fn remove_idle_throttles(
             .await?;
     }
     ctx.event(cluster, EventType::Normal, "ThrottlesRemoved", "Reassign", format!(
-        "no replica moves under way: replication throttle rates removed from brokers {throttled:?}")).await;
+        "no replica moves under way: replication throttle rates removed from brokers {throttled:?}"));
     observer.refresh_now();
     Ok(())
 }
@@ -330,8 +330,7 @@ async fn announce_transition(
         return; // only the message changed (e.g. the next retry time)
     }
     info!(cluster = %cluster.name_any(), condition = type_, status = %now.status, reason = %now.reason, "cluster condition changed");
-    ctx.event(cluster, kind, &now.reason, "Observe", now.message.clone())
-        .await;
+    ctx.event(cluster, kind, &now.reason, "Observe", now.message.clone());
 }
 
 fn record_metrics(key: &ClusterKey, status: &KafkaClusterStatus, ctx: &Context) {

@@ -9,6 +9,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 
 use super::index::TopicIndex;
 use kube::{Client, Resource};
+use tokio::sync::Semaphore;
 use tracing::warn;
 
 use crate::api::{KafkaCluster, KafkaTopic};
@@ -39,6 +40,8 @@ pub struct Context {
     pub observers: Arc<Observers>,
     pub metrics: Arc<Metrics>,
     pub recorder: Recorder,
+    /// Events being posted (see [`Context::event`]).
+    events_in_flight: Arc<Semaphore>,
     pub settings: Settings,
     /// Retry delays of failing reconciles.
     pub backoff: super::backoff::Backoff,
@@ -61,6 +64,7 @@ impl Context {
         Context {
             backoff: Default::default(),
             recorder: Recorder::new(client.clone(), reporter),
+            events_in_flight: Arc::new(Semaphore::new(EVENTS_IN_FLIGHT)),
             client,
             clusters,
             topics,
@@ -75,8 +79,14 @@ impl Context {
         self.clusters.get(&ObjectRef::new(&key.1).within(&key.0))
     }
 
-    /// Publishes an event; failing to is logged, never fatal.
-    pub async fn event<K: Resource<DynamicType = ()>>(
+    /// Publishes an event in the background; failing to is logged, never fatal.
+    ///
+    /// A reconcile never waits for its events: the status is what people and tools read, and
+    /// under a mass creation the apiserver answered writes tens of seconds late, so a status
+    /// written after its event reached the apiserver that much later. At most
+    /// [`EVENTS_IN_FLIGHT`] events are posted at once; the rest wait here, behind the status
+    /// writes instead of ahead of them. An event still waiting when the operator exits is lost.
+    pub fn event<K: Resource<DynamicType = ()>>(
         &self,
         obj: &K,
         type_: EventType,
@@ -91,11 +101,22 @@ impl Context {
             action: action.into(),
             secondary: None,
         };
-        if let Err(error) = self.recorder.publish(&event, &obj.object_ref(&())).await {
-            warn!(%error, reason, "could not publish event");
-        }
+        let reference = obj.object_ref(&());
+        let recorder = self.recorder.clone();
+        let in_flight = self.events_in_flight.clone();
+        tokio::spawn(async move {
+            let Ok(_permit) = in_flight.acquire_owned().await else {
+                return;
+            };
+            if let Err(error) = recorder.publish(&event, &reference).await {
+                warn!(%error, reason = %event.reason, "could not publish event");
+            }
+        });
     }
 }
+
+/// Events posted to the apiserver at once, at most (see [`Context::event`]).
+const EVENTS_IN_FLIGHT: usize = 8;
 
 fn truncate(mut s: String, max: usize) -> String {
     if s.len() > max {
@@ -107,4 +128,95 @@ fn truncate(mut s: String, max: usize) -> String {
         s.push('…');
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use kube::client::Body;
+    use prometheus_client::metrics::counter::Counter;
+    use prometheus_client::metrics::family::Family;
+
+    use super::*;
+    use crate::api::{ClusterRef, KafkaTopicSpec};
+
+    /// An apiserver that takes every request and never answers, counting what reached it.
+    fn stuck_apiserver() -> (Client, Arc<AtomicUsize>) {
+        let reached = Arc::new(AtomicUsize::new(0));
+        let counter = reached.clone();
+        let service = tower::service_fn(move |_: http::Request<Body>| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            std::future::pending::<Result<http::Response<Body>, std::convert::Infallible>>()
+        });
+        (Client::new(service, "default"), reached)
+    }
+
+    #[tokio::test]
+    async fn a_reconcile_never_waits_for_its_events_and_only_a_few_are_posted_at_once() {
+        let (client, reached) = stuck_apiserver();
+        let observers = Observers::new(
+            Duration::from_secs(30),
+            Duration::from_secs(5),
+            |_: &ClusterKey,
+             _: &[String],
+             _: &crate::kafka::security::Security,
+             _: Duration|
+             -> Arc<dyn crate::kafka::KafkaAdmin> {
+                unreachable!("no cluster is observed")
+            },
+            Family::<crate::metrics::ClusterLabels, Counter>::default(),
+        );
+        let ctx = Context::new(
+            client,
+            kube::runtime::reflector::store().0,
+            kube::runtime::reflector::store().0,
+            Arc::default(),
+            Arc::new(observers),
+            Arc::new(Metrics::new()),
+            Settings {
+                namespace: None,
+                selector: None,
+                resync: Duration::from_secs(30),
+                kafka_timeout: Duration::from_secs(5),
+                http_addr: None,
+            },
+        );
+        let mut topic = KafkaTopic::new(
+            "orders",
+            KafkaTopicSpec {
+                cluster_ref: ClusterRef {
+                    name: "kafka".into(),
+                    namespace: None,
+                },
+                topic_name: None,
+                partitions: None,
+                replication_factor: None,
+                min_in_sync_replicas: None,
+                config: Default::default(),
+                deletion_policy: None,
+            },
+        );
+        topic.metadata.namespace = Some("team".into());
+        // 50 events to an apiserver that never answers: each call returns at once.
+        for i in 0..50 {
+            let started = std::time::Instant::now();
+            ctx.event(
+                &topic,
+                EventType::Normal,
+                "TopicCreated",
+                "Apply",
+                format!("event {i}"),
+            );
+            assert!(started.elapsed() < Duration::from_millis(100));
+        }
+        // ... and only EVENTS_IN_FLIGHT of them reach the apiserver; the rest wait their turn.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while reached.load(Ordering::SeqCst) < EVENTS_IN_FLIGHT {
+            assert!(std::time::Instant::now() < deadline, "events never posted");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(reached.load(Ordering::SeqCst), EVENTS_IN_FLIGHT);
+    }
 }

@@ -309,8 +309,7 @@ async fn sync(topic: &KafkaTopic, cluster: &KafkaCluster, ctx: &Context) -> (Top
                 "DriftDetected",
                 "Observe",
                 format!("Observe mode, not corrected: {}", describe(&plan.drift)),
-            )
-            .await;
+            );
         }
         return (report, idle);
     }
@@ -399,7 +398,7 @@ async fn sync(topic: &KafkaTopic, cluster: &KafkaCluster, ctx: &Context) -> (Top
             .any(|a| matches!(a, Action::ElectLeaders { .. } | Action::Unthrottle(_)))
     {
         ctx.event(topic, EventType::Normal, "ReassignmentCompleted", "Apply", format!(
-            "every partition has {} replicas with a full ISR; throttles removed, preferred leaders elected", desired.replication_factor)).await;
+            "every partition has {} replicas with a full ISR; throttles removed, preferred leaders elected", desired.replication_factor));
     }
     report.reassignment = reassignment_status(topic, &after, cluster);
     report.verdict = verdict(&after, &report.held);
@@ -495,8 +494,7 @@ async fn apply_failed(
             &verdict.reason,
             "Apply",
             verdict.message.clone(),
-        )
-        .await;
+        );
     }
     report.verdict = verdict;
     let next = if error.is_retriable() {
@@ -771,8 +769,7 @@ async fn announce(
             }
         };
         info!(topic = %topic.kafka_topic_name(), reason, "{note}");
-        ctx.event(topic, EventType::Normal, reason, "Apply", note)
-            .await;
+        ctx.event(topic, EventType::Normal, reason, "Apply", note);
     }
 }
 
@@ -876,8 +873,7 @@ async fn write_status(
                 &report.verdict.reason,
                 "Reconcile",
                 report.verdict.message.clone(),
-            )
-            .await;
+            );
         }
     }
     status.last_sync_time = Some(Utc::now());
@@ -935,8 +931,7 @@ async fn announce_health(
             &now.reason,
             "Observe",
             now.message.clone(),
-        )
-        .await;
+        );
     } else if before.is_some_and(|(was_degraded, _)| was_degraded) {
         ctx.event(
             topic,
@@ -944,8 +939,7 @@ async fn announce_health(
             "Recovered",
             "Observe",
             now.message.clone(),
-        )
-        .await;
+        );
     }
 }
 
@@ -1012,8 +1006,7 @@ async fn finalize(
                     "KafkaCluster {} is gone: topic {name} was not deleted from Kafka",
                     topic.spec.cluster_ref.name
                 ),
-            )
-            .await;
+            );
         }
         Some(cluster) => {
             let declaring = declaring(ctx, topic);
@@ -1043,8 +1036,7 @@ async fn finalize(
                     "TopicDeleted",
                     "Delete",
                     format!("deleted topic {name} from Kafka"),
-                )
-                .await;
+                );
             } else {
                 let why = if !is_owner {
                     "another KafkaTopic owns it"

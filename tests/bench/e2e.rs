@@ -6,7 +6,8 @@
 //! 2. N KafkaTopics in ONE `kubectl apply --server-side -f FILE`; a watch records when each object
 //!    appears and first becomes Ready=True (and any Ready -> not Ready regression).
 //! 3. Until all N are Ready (deadline KTO_BENCH_DEADLINE_SECS, default 1800): time from the start
-//!    of the apply and from the last object applied, Ready per 10 s, operator CPU and peak RSS,
+//!    of the apply and from the last object applied, Ready per 10 s beside the topics Kafka's
+//!    metadata shows (polled every 500 ms: the brokers' part), operator CPU and peak RSS,
 //!    the operator's counters (/metrics: Kafka operations, reconciles), the operator's apiserver
 //!    requests (its kube client's request log) and apiserver writes by all clients.
 //! 4. Once no topic is Degraded any more (followers have joined the ISR), idle for
@@ -20,6 +21,12 @@
 //!    every partition with a leader; the ratio operator / floor.
 //! 8. Cleanup (also after a failure, Ctrl-C or SIGTERM): operator stopped, the KafkaTopics, the cluster
 //!    and the namespace deleted, every topic of the run deleted from Kafka.
+//!
+//! With `--paced-floor S` (KTO_BENCH_PACED_FLOOR) none of the above runs: no operator, the N
+//! topics go to Kafka in CreateTopics of 100 spread over S seconds (the pace at which an apply
+//! hands the operator its objects), and the time until the brokers' metadata shows them all is
+//! the floor for an apply that takes S seconds. Run it on a fresh environment, like the
+//! operator's run it is compared with.
 //!
 //! Settings (environment or arguments): KTO_BENCH_TOPICS / `--topics N` (default 1000),
 //! KTO_BENCH_SHAPE / `--shape P/RF/MINISR` (default 3/3/2, and 1/3/2 from 5000 topics up),
@@ -83,6 +90,9 @@ struct Settings {
     deadline: Duration,
     resync: Option<String>,
     cleanup: Option<String>,
+    /// `--paced-floor S`: no operator; the topics go to Kafka in CreateTopics of 100 spread over
+    /// S seconds (an apply's pace), and the time until the brokers show them all is reported.
+    paced_floor: Option<Duration>,
 }
 
 impl Settings {
@@ -101,6 +111,7 @@ impl Settings {
                 "--deadline" => "KTO_BENCH_DEADLINE_SECS",
                 "--resync" => "KTO_BENCH_RESYNC",
                 "--cleanup" => "KTO_BENCH_CLEANUP",
+                "--paced-floor" => "KTO_BENCH_PACED_FLOOR",
                 _ => {
                     i += 1;
                     continue;
@@ -151,6 +162,12 @@ impl Settings {
                 .get("KTO_BENCH_CLEANUP")
                 .filter(|v| !v.is_empty())
                 .cloned(),
+            paced_floor: vars
+                .get("KTO_BENCH_PACED_FLOOR")
+                .filter(|v| !v.is_empty())
+                .map(|v| v.parse::<f64>().map(Duration::from_secs_f64))
+                .transpose()
+                .context("KTO_BENCH_PACED_FLOOR: expected seconds")?,
         })
     }
 
@@ -243,15 +260,28 @@ fn env_pid(name: &str) -> Option<u32> {
 
 /// The `-Xmx` of Kafka node 1, from its command line.
 fn kafka_heap() -> String {
+    kafka_jvm_arg("-Xmx").unwrap_or_else(|| "?".into())
+}
+
+/// The brokers' JIT: "C1 only" when the environment stops tiered compilation at level 1
+/// (tests/env/up.sh, KAFKA_JVM_EXTRA), else the JVM's default (C1 then C2).
+fn kafka_jit() -> &'static str {
+    match kafka_jvm_arg("-XX:TieredStopAtLevel=").as_deref() {
+        Some("1") => "C1 only (-XX:TieredStopAtLevel=1)",
+        _ => "the JVM's default (C1 then C2)",
+    }
+}
+
+/// The value of the first argument of kafka-1's command line that starts with `prefix`.
+fn kafka_jvm_arg(prefix: &str) -> Option<String> {
     env_pid("kafka-1")
         .and_then(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).ok())
         .and_then(|cmdline| {
             cmdline
                 .split(|b| *b == 0)
                 .filter_map(|arg| std::str::from_utf8(arg).ok())
-                .find_map(|arg| arg.strip_prefix("-Xmx").map(String::from))
+                .find_map(|arg| arg.strip_prefix(prefix).map(String::from))
         })
-        .unwrap_or_else(|| "?".into())
 }
 
 // ---------------------------------------------------------------- metrics texts
@@ -752,29 +782,60 @@ impl Ctx {
         }
     }
 
-    /// Kafka metadata of every topic (blocking call on a worker thread).
+    /// Kafka metadata of every topic.
     async fn metadata(&self) -> Result<BTreeMap<String, TopicMeta>> {
-        let admin = self.admin.clone();
-        tokio::task::spawn_blocking(move || -> Result<BTreeMap<String, TopicMeta>> {
-            let md = admin
-                .inner()
-                .fetch_metadata(None, Duration::from_secs(30))?;
-            Ok(md
-                .topics()
-                .iter()
-                .filter(|t| t.error().is_none())
-                .map(|t| {
-                    let parts = t.partitions();
-                    let meta = TopicMeta {
-                        partitions: parts.len(),
-                        led: parts.iter().all(|p| p.leader() >= 0),
-                    };
-                    (t.name().to_string(), meta)
-                })
-                .collect())
-        })
-        .await?
+        kafka_metadata(self.admin.clone()).await
     }
+}
+
+/// Kafka metadata of every topic (a blocking call, on a worker thread).
+async fn kafka_metadata(
+    admin: Arc<AdminClient<DefaultClientContext>>,
+) -> Result<BTreeMap<String, TopicMeta>> {
+    tokio::task::spawn_blocking(move || -> Result<BTreeMap<String, TopicMeta>> {
+        let md = admin
+            .inner()
+            .fetch_metadata(None, Duration::from_secs(30))?;
+        Ok(md
+            .topics()
+            .iter()
+            .filter(|t| t.error().is_none())
+            .map(|t| {
+                let parts = t.partitions();
+                let meta = TopicMeta {
+                    partitions: parts.len(),
+                    led: parts.iter().all(|p| p.leader() >= 0),
+                };
+                (t.name().to_string(), meta)
+            })
+            .collect())
+    })
+    .await?
+}
+
+/// When each of the run's topics first showed in Kafka's metadata with every partition led:
+/// polled every 500 ms while the operator creates them, so that the time to all Ready splits
+/// into the brokers' part (until the last topic shows) and the operator's (Ready after that).
+fn spawn_kafka_watch(
+    admin: Arc<AdminClient<DefaultClientContext>>,
+    prefix: String,
+    partitions: usize,
+    shown: Arc<Mutex<HashMap<String, Instant>>>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            if let Ok(md) = kafka_metadata(admin.clone()).await {
+                let now = Instant::now();
+                let mut shown = shown.lock().unwrap();
+                for (name, meta) in md {
+                    if name.starts_with(&prefix) && meta.partitions == partitions && meta.led {
+                        shown.entry(name).or_insert(now);
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    })
 }
 
 /// One topic in Kafka's metadata, as the floor and the clean-up look at it.
@@ -948,7 +1009,11 @@ async fn run(cx: &mut Ctx, op_slot: &mut Option<Operator>) -> Result<()> {
         status_mem_gib()
     ));
     cx.out(format!("| topics | {n}, {} |", cx.settings.shape()));
-    cx.out(format!("| Kafka heap per node | {} |", kafka_heap()));
+    cx.out(format!(
+        "| Kafka heap per node / JIT | {} / {} |",
+        kafka_heap(),
+        kafka_jit()
+    ));
     cx.out(format!(
         "| resync | {} |",
         resync.unwrap_or_else(|| format!("operator default ({})", default_resync()))
@@ -966,6 +1031,13 @@ async fn run(cx: &mut Ctx, op_slot: &mut Option<Operator>) -> Result<()> {
     // ---- mass creation
     let state = Arc::new(Mutex::new(Watched::default()));
     let watch = spawn_watch(cx.topic_api(), state.clone());
+    let shown_in_kafka = Arc::new(Mutex::new(HashMap::new()));
+    let kafka_watch = spawn_kafka_watch(
+        cx.admin.clone(),
+        format!("{}-", cx.prefix),
+        cx.settings.partitions as usize,
+        shown_in_kafka.clone(),
+    );
     let yaml_path = cx.dir.join("topics.yaml");
     std::fs::write(&yaml_path, topics_yaml(cx))?;
     let s0 = cx.sample(op, 0).await;
@@ -1032,6 +1104,7 @@ async fn run(cx: &mut Ctx, op_slot: &mut Option<Operator>) -> Result<()> {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     let s1 = cx.sample(op, s0.log_offset).await;
+    kafka_watch.abort();
     let ready_at = s1.at;
     let (first_ready, last_seen, reasons, regressions_creation, reasons_seen) = {
         let st = state.lock().unwrap();
@@ -1098,6 +1171,25 @@ async fn run(cx: &mut Ctx, op_slot: &mut Option<Operator>) -> Result<()> {
                 .join(", ")
         ));
     }
+    let shown_times: Vec<Instant> = shown_in_kafka.lock().unwrap().values().copied().collect();
+    match shown_times.iter().max() {
+        Some(last) if shown_times.len() == n => {
+            cx.out(format!(
+                "| the brokers' metadata showed all {n} (every partition led; polled every 500 ms), from the start of the apply | {} |",
+                secs(*last - apply_start)
+            ));
+            if all_ready {
+                cx.out(format!(
+                    "| **all Ready after the brokers showed the last topic (the operator's and the apiserver's share)** | **{}** |",
+                    secs(all_ready_at.saturating_duration_since(*last))
+                ));
+            }
+        }
+        _ => cx.out(format!(
+            "| the brokers' metadata showed (every partition led) | {} of {n} |",
+            shown_times.len()
+        )),
+    }
     cx.out(format!(
         "| Ready -> not Ready regressions while creating | {regressions_creation} |"
     ));
@@ -1124,8 +1216,12 @@ async fn run(cx: &mut Ctx, op_slot: &mut Option<Operator>) -> Result<()> {
         "Ready over time ({bucket:.0} s steps, from the start of the apply):"
     ));
     cx.out("");
-    cx.out("| t | applied | Ready | new Ready | topics/s |");
-    cx.out("|---|---|---|---|---|");
+    cx.out("| t | applied | shown by the brokers | Ready | new Ready | topics/s |");
+    cx.out("|---|---|---|---|---|---|");
+    let shown_times: Vec<f64> = shown_times
+        .iter()
+        .map(|s| s.saturating_duration_since(apply_start).as_secs_f64())
+        .collect();
     let seen_times: Vec<f64> = {
         let st = state.lock().unwrap();
         st.topics
@@ -1144,8 +1240,9 @@ async fn run(cx: &mut Ctx, op_slot: &mut Option<Operator>) -> Result<()> {
         let end = t.min(span);
         let applied = seen_times.iter().filter(|s| **s <= end).count();
         let ready = ready_times.iter().filter(|s| **s <= end).count();
+        let shown = shown_times.iter().filter(|s| **s <= end).count();
         cx.out(format!(
-            "| {end:.0} s | {applied} | {ready} | {} | {:.1} |",
+            "| {end:.0} s | {applied} | {shown} | {ready} | {} | {:.1} |",
             ready - prev,
             (ready - prev) as f64 / (end - prev_t).max(0.1)
         ));
@@ -1317,6 +1414,145 @@ async fn run(cx: &mut Ctx, op_slot: &mut Option<Operator>) -> Result<()> {
     Ok(())
 }
 
+/// Topics per CreateTopics request of the paced floor: the operator's request size
+/// (src/kafka/admin.rs sends a batch in requests of 100).
+const PACED_BATCH: usize = 100;
+
+/// The paced floor (`--paced-floor S`, no operator, run on a fresh environment): what the brokers
+/// alone need when N topics arrive at an apply's pace rather than in one request. The topics go
+/// to Kafka in CreateTopics of [`PACED_BATCH`], one request every S / (N / 100) seconds (each
+/// sent on time, not after the last one's answer), and the time until Kafka's metadata shows
+/// every partition with a leader is reported from the first request and from the last one.
+/// Compare with the operator's time to all Ready from the start of the apply and from the last
+/// object applied, in a run on an environment as fresh as this one.
+async fn paced_floor(cx: &mut Ctx, over: Duration) -> Result<()> {
+    let n = cx.settings.topics;
+    let (p, rf, min_isr) = (
+        cx.settings.partitions,
+        cx.settings.replication_factor,
+        cx.settings.min_isr.to_string(),
+    );
+    let prefix = format!("{}-paced", cx.prefix);
+    let names: Vec<String> = (0..n).map(|i| format!("{prefix}-{i:05}")).collect();
+    let requests = n.div_ceil(PACED_BATCH);
+    let interval = over / (requests.max(2) - 1) as u32;
+    progress(format!(
+        "paced floor: {n} topics ({}) in {requests} CreateTopics of {PACED_BATCH}, one every {}",
+        cx.settings.shape(),
+        secs(interval)
+    ));
+    let start = Instant::now();
+    let brokers_cpu_start = brokers_cpu(cx.tck);
+    let mut sends = Vec::new();
+    for (k, chunk) in names.chunks(PACED_BATCH).enumerate() {
+        tokio::time::sleep_until((start + interval * k as u32).into()).await;
+        let admin = cx.admin.clone();
+        let topics: Vec<(String, String)> = chunk
+            .iter()
+            .map(|name| (name.clone(), min_isr.clone()))
+            .collect();
+        sends.push(tokio::spawn(async move {
+            let new_topics: Vec<NewTopic> = topics
+                .iter()
+                .map(|(name, min_isr)| {
+                    NewTopic::new(name, p, TopicReplication::Fixed(rf))
+                        .set("min.insync.replicas", min_isr)
+                })
+                .collect();
+            let opts = AdminOptions::new()
+                .operation_timeout(Some(Duration::from_secs(300)))
+                .request_timeout(Some(Duration::from_secs(300)));
+            let answer = admin.create_topics(new_topics.iter(), &opts).await;
+            (Instant::now(), answer)
+        }));
+    }
+    let last_sent = Instant::now();
+    let mut last_answer = start;
+    let mut failed = Vec::new();
+    for send in sends {
+        let (at, answer) = send.await?;
+        last_answer = last_answer.max(at);
+        for result in answer? {
+            if let Err((topic, e)) = result {
+                failed.push(format!("{topic}: {e}"));
+            }
+        }
+    }
+    let expected = n - failed.len();
+    let mut per_10s = Vec::new();
+    let mut ticker = Ticker::new();
+    let deadline = start + Duration::from_secs(900);
+    let all = loop {
+        let md = cx.metadata().await?;
+        let visible = md
+            .iter()
+            .filter(|(k, t)| k.starts_with(&prefix) && t.partitions == p as usize && t.led)
+            .count();
+        while start.elapsed() >= Duration::from_secs(10 * (per_10s.len() as u64 + 1)) {
+            per_10s.push(visible);
+        }
+        if visible == expected {
+            break Some((start.elapsed(), brokers_cpu(cx.tck) - brokers_cpu_start));
+        }
+        if Instant::now() > deadline {
+            break None;
+        }
+        ticker.tick(|| format!("paced floor: {visible}/{n} topics in metadata with leaders"));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    cx.out(format!(
+        "## The paced floor: {n} topics ({}) in {requests} CreateTopics of {PACED_BATCH} spread over {} (rdkafka AdminClient, no operator)",
+        cx.settings.shape(),
+        secs(over)
+    ));
+    cx.out("");
+    cx.out("| what | value |");
+    cx.out("|---|---|");
+    cx.out(format!(
+        "| Kafka heap / JIT | {} / {} |",
+        kafka_heap(),
+        kafka_jit()
+    ));
+    cx.out(format!(
+        "| last request sent / last answer | {} / {} |",
+        secs(last_sent - start),
+        secs(last_answer - start)
+    ));
+    if !failed.is_empty() {
+        cx.out(format!(
+            "| topics that failed | {}: {} |",
+            failed.len(),
+            failed
+                .iter()
+                .take(3)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("; ")
+        ));
+    }
+    match all {
+        Some((d, cpu)) => {
+            cx.out(format!(
+                "| **all in metadata, every partition with a leader: from the first request / from the last** | **{} / {}** |",
+                secs(d),
+                secs(d.saturating_sub(last_sent - start))
+            ));
+            cx.out(format!("| the brokers' CPU until then | {cpu:.1} s |"));
+        }
+        None => cx.out("| all in metadata | not within 900 s |"),
+    }
+    cx.out(format!(
+        "| in metadata after 10, 20, 30 ... s | {} |",
+        per_10s
+            .iter()
+            .map(usize::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    cx.out("");
+    Ok(())
+}
+
 /// The sum of the counts whose key satisfies `pick`.
 fn total(m: &BTreeMap<String, f64>, pick: impl Fn(&str) -> bool) -> u64 {
     m.iter()
@@ -1363,6 +1599,30 @@ async fn idle(
         ticker.tick(|| format!("waiting for {degraded} Degraded topics to settle"));
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
+    // ... and the operator's writes done: events are posted in the background, a few at a time
+    // behind the status writes (src/controller/context.rs), so a mass creation's last events
+    // reach the apiserver after all Ready. Quiet means no write for 5 s.
+    let draining = Instant::now();
+    let (mut offset, mut drained_writes, mut last_write) = (s1.log_offset, 0u64, Instant::now());
+    let drained = loop {
+        let (requests, next) = kube_requests(&op.log, offset);
+        offset = next;
+        let writes = total(&requests, is_write);
+        if writes > 0 {
+            drained_writes += writes;
+            last_write = Instant::now();
+        }
+        if last_write.elapsed() >= Duration::from_secs(5) {
+            break Some(last_write.saturating_duration_since(draining));
+        }
+        if draining.elapsed() > Duration::from_secs(300) {
+            break None;
+        }
+        ticker.tick(|| {
+            format!("waiting for the operator's writes to stop ({drained_writes} so far)")
+        });
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
     let idle_start_sample = cx.sample(op, s1.log_offset).await;
     let s1_ready = s1;
     let s1 = &idle_start_sample;
@@ -1406,6 +1666,10 @@ async fn idle(
     cx.out(format!(
         "| from all Ready to no topic Degraded (followers joining the ISR), before the idle window | {} |",
         settled.map_or("not within 300 s (idle measured anyway)".into(), secs)
+    ));
+    cx.out(format!(
+        "| then until the operator's writes stopped (events queued behind the statuses; quiet = no write for 5 s) | {} ({drained_writes} writes) |",
+        drained.map_or("not within 300 s (idle measured anyway)".into(), secs)
     ));
     for (label, cpu) in env_cpu_delta(s1_ready, s1) {
         cx.out(format!(
@@ -1922,7 +2186,12 @@ async fn main() -> Result<()> {
     let mut op: Option<Operator> = None;
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let result = tokio::select! {
-        r = run(&mut cx, &mut op) => r,
+        r = async {
+            match cx.settings.paced_floor {
+                Some(over) => paced_floor(&mut cx, over).await,
+                None => run(&mut cx, &mut op).await,
+            }
+        } => r,
         _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted (SIGINT)")),
         _ = sigterm.recv() => Err(anyhow!("interrupted (SIGTERM)")),
     };

@@ -33,6 +33,11 @@ KAFKA_NODES=3
 # Heap of each Kafka node. 512m holds the tests' few hundred topics; a few thousand replicas per
 # node need more (`make bench` sets 2g from 5000 topics on: 512m ran out of heap there).
 KAFKA_HEAP="${KAFKA_HEAP:-512m}"
+# More JVM options for the Kafka nodes, e.g. KAFKA_JVM_EXTRA=-XX:TieredStopAtLevel=1 (C1 only:
+# in a fresh environment the C2 compiler threads were ~40% of the brokers' CPU while they created
+# 1000 topics, yet the benchmark's times barely moved with it; docs/benchmarks.md). Empty: the
+# JVM's defaults, as the tests run.
+KAFKA_JVM_EXTRA="${KAFKA_JVM_EXTRA:-}"
 # A separate single-node cluster with auto.create.topics.enable=true.
 KAFKA_AUTOCREATE_PORT="${KAFKA_AUTOCREATE_PORT:-19096}"
 KAFKA_AUTOCREATE_CONTROLLER_PORT="${KAFKA_AUTOCREATE_CONTROLLER_PORT:-19196}"

@@ -124,7 +124,7 @@ PROPS
     || fail "formatting Kafka storage of $name"
   cat > "$dir/run.sh" <<RUNSH
 #!/bin/sh
-exec java -Xms256m -Xmx$KAFKA_HEAP -XX:+UseG1GC -Djava.awt.headless=true -cp "$KAFKA_LIBS/*" \\
+exec java -Xms256m -Xmx$KAFKA_HEAP -XX:+UseG1GC ${KAFKA_JVM_EXTRA:-} -Djava.awt.headless=true -cp "$KAFKA_LIBS/*" \\
   -Dlog4j2.configurationFile="$RUN/log4j2.yaml" kafka.Kafka "$dir/server.properties"
 RUNSH
   chmod +x "$dir/run.sh"
