@@ -1603,7 +1603,7 @@ async fn idle(
     // behind the status writes (src/controller/context.rs), so a mass creation's last events
     // reach the apiserver after all Ready. Quiet means no write for 5 s.
     let draining = Instant::now();
-    let (mut offset, mut drained_writes, mut last_write) = (s1.log_offset, 0u64, Instant::now());
+    let (mut offset, mut drained_writes, mut last_write) = (s1.log_offset, 0u64, s1.at);
     let drained = loop {
         let (requests, next) = kube_requests(&op.log, offset);
         offset = next;
@@ -1613,7 +1613,7 @@ async fn idle(
             last_write = Instant::now();
         }
         if last_write.elapsed() >= Duration::from_secs(5) {
-            break Some(last_write.saturating_duration_since(draining));
+            break Some(last_write.saturating_duration_since(s1.at));
         }
         if draining.elapsed() > Duration::from_secs(300) {
             break None;
@@ -1668,7 +1668,7 @@ async fn idle(
         settled.map_or("not within 300 s (idle measured anyway)".into(), secs)
     ));
     cx.out(format!(
-        "| then until the operator's writes stopped (events queued behind the statuses; quiet = no write for 5 s) | {} ({drained_writes} writes) |",
+        "| the operator's writes after all Ready, before the idle window (events queued behind the statuses, health changes) | {drained_writes}, the last {} after all Ready (then 5 s without any) |",
         drained.map_or("not within 300 s (idle measured anyway)".into(), secs)
     ));
     for (label, cpu) in env_cpu_delta(s1_ready, s1) {
