@@ -1317,27 +1317,20 @@ async fn run(cx: &mut Ctx, op_slot: &mut Option<Operator>) -> Result<()> {
         .filter_map(|r| r.as_ref().err())
         .map(|(t, e)| format!("{t}: {e}"))
         .collect();
-    let mut ticker = Ticker::new();
     let floor_deadline = floor_start + Duration::from_secs(600);
     let expected = n - failed.len();
-    let floor_all = loop {
-        let md = cx.metadata().await?;
-        let visible = md
-            .iter()
-            .filter(|(k, t)| k.starts_with(&floor_prefix) && t.partitions == p as usize && t.led)
-            .count();
-        if visible == expected {
-            break Some((
-                floor_start.elapsed(),
-                brokers_cpu(cx.tck) - floor_brokers_cpu,
-            ));
-        }
-        if Instant::now() > floor_deadline {
-            break None;
-        }
-        ticker.tick(|| format!("floor: {visible}/{n} topics in metadata with leaders"));
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let floor_all = wait_until_shown(
+        cx,
+        "floor",
+        &floor_prefix,
+        p as usize,
+        expected,
+        floor_start,
+        floor_deadline,
+        floor_brokers_cpu,
+        &mut Vec::new(),
+    )
+    .await?;
     // What the brokers spend after that, with the floor's topics added to the operator's: to
     // compare with the idle window's brokers' CPU (the same topics less the floor's) and with
     // their CPU while the operator created its topics. Kafka creates the replicas' logs after
@@ -1368,17 +1361,8 @@ async fn run(cx: &mut Ctx, op_slot: &mut Option<Operator>) -> Result<()> {
         "| CreateTopics call returned | {} |",
         secs(call_done)
     ));
-    if !failed.is_empty() {
-        cx.out(format!(
-            "| topics that failed | {}: {} |",
-            failed.len(),
-            failed
-                .iter()
-                .take(3)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join("; ")
-        ));
+    if let Some(row) = failed_row(&failed) {
+        cx.out(row);
     }
     match floor_all {
         Some((d, cpu)) => {
@@ -1412,6 +1396,61 @@ async fn run(cx: &mut Ctx, op_slot: &mut Option<Operator>) -> Result<()> {
     }
     cx.out("");
     Ok(())
+}
+
+/// Polls Kafka's metadata until `expected` topics named `prefix`* show with `partitions`
+/// partitions, each with a leader, or `deadline` passes. Returns the time since `start` and the
+/// brokers' CPU since `brokers_cpu_start`, and (to `per_10s`) how many showed at every 10 s.
+#[allow(clippy::too_many_arguments)]
+async fn wait_until_shown(
+    cx: &Ctx,
+    what: &str,
+    prefix: &str,
+    partitions: usize,
+    expected: usize,
+    start: Instant,
+    deadline: Instant,
+    brokers_cpu_start: f64,
+    per_10s: &mut Vec<usize>,
+) -> Result<Option<(Duration, f64)>> {
+    let mut ticker = Ticker::new();
+    loop {
+        let md = cx.metadata().await?;
+        let visible = md
+            .iter()
+            .filter(|(k, t)| k.starts_with(prefix) && t.partitions == partitions && t.led)
+            .count();
+        while start.elapsed() >= Duration::from_secs(10 * (per_10s.len() as u64 + 1)) {
+            per_10s.push(visible);
+        }
+        if visible == expected {
+            return Ok(Some((
+                start.elapsed(),
+                brokers_cpu(cx.tck) - brokers_cpu_start,
+            )));
+        }
+        if Instant::now() > deadline {
+            return Ok(None);
+        }
+        ticker.tick(|| format!("{what}: {visible}/{expected} topics in metadata with leaders"));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The report row for topics Kafka refused to create (None when there are none).
+fn failed_row(failed: &[String]) -> Option<String> {
+    (!failed.is_empty()).then(|| {
+        format!(
+            "| topics that failed | {}: {} |",
+            failed.len(),
+            failed
+                .iter()
+                .take(3)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("; ")
+        )
+    })
 }
 
 /// Topics per CreateTopics request of the paced floor: the operator's request size
@@ -1480,26 +1519,19 @@ async fn paced_floor(cx: &mut Ctx, over: Duration) -> Result<()> {
     }
     let expected = n - failed.len();
     let mut per_10s = Vec::new();
-    let mut ticker = Ticker::new();
     let deadline = start + Duration::from_secs(900);
-    let all = loop {
-        let md = cx.metadata().await?;
-        let visible = md
-            .iter()
-            .filter(|(k, t)| k.starts_with(&prefix) && t.partitions == p as usize && t.led)
-            .count();
-        while start.elapsed() >= Duration::from_secs(10 * (per_10s.len() as u64 + 1)) {
-            per_10s.push(visible);
-        }
-        if visible == expected {
-            break Some((start.elapsed(), brokers_cpu(cx.tck) - brokers_cpu_start));
-        }
-        if Instant::now() > deadline {
-            break None;
-        }
-        ticker.tick(|| format!("paced floor: {visible}/{n} topics in metadata with leaders"));
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let all = wait_until_shown(
+        cx,
+        "paced floor",
+        &prefix,
+        p as usize,
+        expected,
+        start,
+        deadline,
+        brokers_cpu_start,
+        &mut per_10s,
+    )
+    .await?;
     cx.out(format!(
         "## The paced floor: {n} topics ({}) in {requests} CreateTopics of {PACED_BATCH} spread over {} (rdkafka AdminClient, no operator)",
         cx.settings.shape(),
@@ -1518,17 +1550,8 @@ async fn paced_floor(cx: &mut Ctx, over: Duration) -> Result<()> {
         secs(last_sent - start),
         secs(last_answer - start)
     ));
-    if !failed.is_empty() {
-        cx.out(format!(
-            "| topics that failed | {}: {} |",
-            failed.len(),
-            failed
-                .iter()
-                .take(3)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join("; ")
-        ));
+    if let Some(row) = failed_row(&failed) {
+        cx.out(row);
     }
     match all {
         Some((d, cpu)) => {
