@@ -324,7 +324,7 @@ mod tests {
     use super::*;
     use crate::kafka::security::Security;
     use crate::kafka::{Described, KafkaAdmin, PartitionGrowth, TopicResults};
-    use crate::model::{Broker, ClusterSnapshot, ConfigChanges, ObservedPartition};
+    use crate::model::{Broker, ClusterSnapshot, ConfigChanges};
     use crate::observer::{ClusterKey, Observers, TopicView};
 
     /// One broker whose metadata shows created topics late: "slow" only once `show_slow` is set,
@@ -333,24 +333,6 @@ mod tests {
     struct LaggingBroker {
         created: Mutex<HashSet<String>>,
         show_slow: AtomicBool,
-    }
-
-    fn observed(name: &str) -> ObservedTopic {
-        ObservedTopic {
-            name: name.into(),
-            topic_id: None,
-            is_internal: false,
-            partitions: vec![ObservedPartition {
-                id: 0,
-                leader: 1,
-                replicas: vec![1],
-                isr: vec![1],
-                adding: vec![],
-                removing: vec![],
-            }],
-            configs: Default::default(),
-            defaults: Default::default(),
-        }
     }
 
     #[async_trait::async_trait]
@@ -375,7 +357,7 @@ mod tests {
                 topics: names
                     .iter()
                     .filter(|n| shown(n))
-                    .map(|n| (n.clone(), observed(n)))
+                    .map(|n| (n.clone(), ObservedTopic::on_one_broker(n, 1)))
                     .collect(),
                 errors: BTreeMap::new(),
             })

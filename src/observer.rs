@@ -729,23 +729,7 @@ mod tests {
                 .map(|(name, partitions)| {
                     (
                         name.to_string(),
-                        ObservedTopic {
-                            defaults: Default::default(),
-                            name: name.to_string(),
-                            topic_id: None,
-                            is_internal: false,
-                            partitions: (0..*partitions as i32)
-                                .map(|id| crate::model::ObservedPartition {
-                                    id,
-                                    leader: 1,
-                                    replicas: vec![1],
-                                    isr: vec![1],
-                                    adding: vec![],
-                                    removing: vec![],
-                                })
-                                .collect(),
-                            configs: Default::default(),
-                        },
+                        ObservedTopic::on_one_broker(name, *partitions),
                     )
                 })
                 .collect(),
