@@ -28,7 +28,7 @@ use tracing::debug;
 
 use crate::batch;
 use crate::kafka::{KafkaError, TopicToCreate};
-use crate::model::{DesiredTopic, ObservedTopic};
+use crate::model::{ObservedTopic, TopicTarget};
 use crate::observer::ClusterObserver;
 use crate::plan::placement::{self, Brokers, Load};
 use crate::sync::lock;
@@ -51,7 +51,7 @@ pub struct Created {
 }
 
 struct Request {
-    topic: DesiredTopic,
+    topic: TopicTarget,
     reply: oneshot::Sender<Result<Created, KafkaError>>,
 }
 
@@ -69,7 +69,7 @@ impl Creator {
     }
 
     /// Creates `topic` (with others that arrive at the same moment) and reads it back.
-    pub async fn create(&self, topic: DesiredTopic) -> Result<Created, KafkaError> {
+    pub async fn create(&self, topic: TopicTarget) -> Result<Created, KafkaError> {
         let (reply, answer) = oneshot::channel();
         let gone = || KafkaError::Unreachable {
             servers: "cluster observer".into(),
@@ -407,14 +407,8 @@ mod tests {
         }
     }
 
-    fn desired(name: &str) -> DesiredTopic {
-        DesiredTopic {
-            name: name.into(),
-            partitions: 1,
-            replication_factor: 1,
-            min_in_sync_replicas: 1,
-            configs: BTreeMap::new(),
-        }
+    fn desired(name: &str) -> TopicTarget {
+        crate::fixtures::target(name, 1, 1, 1)
     }
 
     #[tokio::test]

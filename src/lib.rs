@@ -8,6 +8,8 @@ pub mod batch;
 pub mod cli;
 pub mod controller;
 pub mod creator;
+#[cfg(test)]
+pub mod fixtures;
 pub mod http;
 pub mod kafka;
 pub mod leader;

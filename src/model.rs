@@ -282,25 +282,159 @@ pub const BROKER_THROTTLE_CONFIGS: [&str; 2] = [
 pub const LEADER_THROTTLED_REPLICAS: &str = "leader.replication.throttled.replicas";
 pub const FOLLOWER_THROTTLED_REPLICAS: &str = "follower.replication.throttled.replicas";
 
-/// A KafkaTopic with its cluster's defaults applied: what the topic should be.
+/// A KafkaTopic as declared, with the values its KafkaCluster's topicDefaults give the fields it
+/// leaves out. Those defaults are for creation only: for a topic that exists, a field left out is
+/// whatever Kafka has (`for_existing`), so neither adopting a topic with a short spec nor editing
+/// topicDefaults later changes anything the spec does not name.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DesiredTopic {
     pub name: String,
+    /// Declared in the spec; None when left out.
+    pub partitions: Option<i32>,
+    pub replication_factor: Option<i32>,
+    pub min_in_sync_replicas: Option<i32>,
+    /// spec.config rendered as Kafka strings; min.insync.replicas is not in here.
+    pub configs: BTreeMap<String, String>,
+    /// What a field left out gets when the operator creates the topic.
+    pub creation_defaults: CreationDefaults,
+}
+
+/// A KafkaCluster's topicDefaults for the three fields a topic cannot be created without.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CreationDefaults {
     pub partitions: i32,
     pub replication_factor: i32,
     pub min_in_sync_replicas: i32,
-    /// spec.config rendered as Kafka strings; min.insync.replicas is not in here.
+}
+
+/// Where a value in effect came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ValueSource {
+    /// Declared in the spec: the operator keeps Kafka at it.
+    Spec,
+    /// Left out of the spec and filled from the KafkaCluster's topicDefaults when the operator
+    /// created the topic; never changed since (a later change of topicDefaults changes nothing).
+    TopicDefaults,
+    /// Left out of the spec on a topic that existed: what Kafka has, never changed.
+    Kafka,
+}
+
+/// Where each of a topic's three main values came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ValueSources {
+    pub partitions: ValueSource,
+    pub replication_factor: ValueSource,
+    pub min_in_sync_replicas: ValueSource,
+}
+
+/// What one topic should be now: the declared values, and for the fields left out, the creation
+/// defaults (a topic to create) or Kafka's values (a topic that exists).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopicTarget {
+    pub name: String,
+    pub partitions: i32,
+    pub replication_factor: i32,
+    /// None: not declared on an existing topic, so whatever Kafka has stays (override or not).
+    pub min_in_sync_replicas: Option<i32>,
     pub configs: BTreeMap<String, String>,
+    pub sources: ValueSources,
+}
+
+/// minInSyncReplicas above the replication factor the topic would have: every acks=all write
+/// would fail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MinIsrTooHigh {
+    pub target: TopicTarget,
+    pub min_isr: i32,
 }
 
 impl DesiredTopic {
-    /// Every dynamic override the topic should carry, min.insync.replicas included.
+    fn source(declared: Option<i32>, otherwise: ValueSource) -> ValueSource {
+        if declared.is_some() {
+            ValueSource::Spec
+        } else {
+            otherwise
+        }
+    }
+
+    /// The topic the operator creates: declared values, the rest from topicDefaults.
+    pub fn for_creation(&self) -> Result<TopicTarget, MinIsrTooHigh> {
+        let d = self.creation_defaults;
+        let defaults = ValueSource::TopicDefaults;
+        let target = TopicTarget {
+            name: self.name.clone(),
+            partitions: self.partitions.unwrap_or(d.partitions),
+            replication_factor: self.replication_factor.unwrap_or(d.replication_factor),
+            min_in_sync_replicas: Some(self.min_in_sync_replicas.unwrap_or(d.min_in_sync_replicas)),
+            configs: self.configs.clone(),
+            sources: ValueSources {
+                partitions: Self::source(self.partitions, defaults),
+                replication_factor: Self::source(self.replication_factor, defaults),
+                min_in_sync_replicas: Self::source(self.min_in_sync_replicas, defaults),
+            },
+        };
+        target.checked()
+    }
+
+    /// The topic as it should be now that it exists: declared values; the rest as Kafka has
+    /// them. `created_with_defaults` are the sources the status remembers for this very topic
+    /// (same topic id), so a value the operator once filled from topicDefaults is reported so.
+    pub fn for_existing(
+        &self,
+        observed: &ObservedTopic,
+        created_with_defaults: Option<ValueSources>,
+    ) -> Result<TopicTarget, MinIsrTooHigh> {
+        let undeclared = |remembered: Option<ValueSource>| match remembered {
+            Some(ValueSource::TopicDefaults) => ValueSource::TopicDefaults,
+            _ => ValueSource::Kafka,
+        };
+        let remembered = created_with_defaults;
+        let target = TopicTarget {
+            name: self.name.clone(),
+            partitions: self.partitions.unwrap_or(observed.partitions.len() as i32),
+            replication_factor: self
+                .replication_factor
+                .or(observed.replication_factor())
+                .unwrap_or(0),
+            min_in_sync_replicas: self.min_in_sync_replicas,
+            configs: self.configs.clone(),
+            sources: ValueSources {
+                partitions: Self::source(
+                    self.partitions,
+                    undeclared(remembered.map(|s| s.partitions)),
+                ),
+                replication_factor: Self::source(
+                    self.replication_factor,
+                    undeclared(remembered.map(|s| s.replication_factor)),
+                ),
+                min_in_sync_replicas: Self::source(
+                    self.min_in_sync_replicas,
+                    undeclared(remembered.map(|s| s.min_in_sync_replicas)),
+                ),
+            },
+        };
+        target.checked()
+    }
+}
+
+impl TopicTarget {
+    fn checked(self) -> Result<TopicTarget, MinIsrTooHigh> {
+        match self.min_in_sync_replicas {
+            Some(min_isr) if min_isr > self.replication_factor => Err(MinIsrTooHigh {
+                target: self,
+                min_isr,
+            }),
+            _ => Ok(self),
+        }
+    }
+
+    /// Every dynamic override the topic should carry, min.insync.replicas included when it is
+    /// declared (or is a creation default).
     pub fn all_configs(&self) -> BTreeMap<String, String> {
         let mut all = self.configs.clone();
-        all.insert(
-            MIN_INSYNC_REPLICAS.to_string(),
-            self.min_in_sync_replicas.to_string(),
-        );
+        if let Some(min_isr) = self.min_in_sync_replicas {
+            all.insert(MIN_INSYNC_REPLICAS.to_string(), min_isr.to_string());
+        }
         all
     }
 }

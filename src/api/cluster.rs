@@ -77,7 +77,9 @@ pub struct KafkaClusterSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security: Option<SecuritySpec>,
 
-    /// Values a KafkaTopic inherits for the fields it leaves out. Broker defaults are never used.
+    /// Values the operator gives the fields a KafkaTopic leaves out when it creates the topic
+    /// (broker defaults are never used). Creation only: for a topic that exists, a field left out
+    /// is what Kafka has, and changing these changes no existing topic.
     #[serde(default)]
     pub topic_defaults: TopicDefaults,
 
@@ -207,7 +209,8 @@ fn default_ca_key() -> String {
     "ca.crt".into()
 }
 
-/// Defaults for KafkaTopics of this cluster. The topic's own fields win.
+/// Defaults for the topics the operator creates in this cluster. The topic's own fields win;
+/// existing topics never take them.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self.minInSyncReplicas <= self.replicationFactor").message("minInSyncReplicas must not exceed replicationFactor"))]
@@ -220,12 +223,14 @@ pub struct TopicDefaults {
     #[serde(default = "default_replication_factor")]
     #[schemars(range(min = 1, max = 32767))]
     pub replication_factor: i32,
-    /// min.insync.replicas of a topic. Default 2: with acks=all, one broker may fail without
+    /// min.insync.replicas of a new topic. Default 2: with acks=all, one broker may fail without
     /// losing writes or availability.
     #[serde(default = "default_min_isr")]
     #[schemars(range(min = 1, max = 32767))]
     pub min_in_sync_replicas: i32,
-    /// What happens to the Kafka topic when its KafkaTopic is deleted. Default Retain.
+    /// What happens to a topic the operator created when its KafkaTopic is deleted. Default
+    /// Retain. A topic that existed before its KafkaTopic is deleted only if the KafkaTopic itself
+    /// says deletionPolicy: Delete.
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
 }

@@ -13,7 +13,7 @@ pub use cluster::{
 pub use condition::Condition;
 pub use topic::{
     ClusterRef, ConfigValue, DeletionPolicy, DriftEntry, KafkaTopic, KafkaTopicSpec,
-    KafkaTopicStatus, KeptOverride, ReassignmentStatus,
+    KafkaTopicStatus, KeptOverride, ReassignmentStatus, ValueSource, ValueSources,
 };
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;

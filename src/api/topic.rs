@@ -209,6 +209,17 @@ pub struct KafkaTopicStatus {
     /// They are not written again until the declaration or Kafka's value changes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unapplied_configs: Vec<DriftEntry>,
+    /// Where the values in effect came from. A field the spec leaves out is filled from the
+    /// KafkaCluster's topicDefaults only when the operator creates the topic (TopicDefaults); on a
+    /// topic that existed it is what Kafka has (Kafka). Either way it is never changed: a later
+    /// change of topicDefaults changes no existing topic. Spec: declared, and kept so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_sources: Option<ValueSources>,
+    /// The deletion policy in effect: spec.deletionPolicy, else the topicDefaults' when the
+    /// operator created the topic, else Retain (a topic that existed is not the operator's to
+    /// delete unless the spec says so).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_policy: Option<DeletionPolicy>,
     /// Advice about the declaration (for example: replication factor 1 has no redundancy).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
@@ -225,6 +236,29 @@ pub struct KafkaTopicStatus {
     /// When this status last changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sync_time: Option<DateTime<Utc>>,
+}
+
+/// Where each value in effect came from.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ValueSources {
+    pub partitions: ValueSource,
+    pub replication_factor: ValueSource,
+    pub min_in_sync_replicas: ValueSource,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_policy: Option<ValueSource>,
+}
+
+/// Where a value came from.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum ValueSource {
+    /// Declared in the spec; the operator keeps Kafka at it.
+    Spec,
+    /// Left out of the spec; filled from the KafkaCluster's topicDefaults when the operator
+    /// created the topic, and never changed since.
+    TopicDefaults,
+    /// Left out of the spec on a topic that already existed: as Kafka has it, never changed.
+    Kafka,
 }
 
 /// Progress of a replication-factor change.

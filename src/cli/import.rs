@@ -86,15 +86,17 @@ pub fn import(
         let rf = topic.replication_factor().unwrap_or(0);
         let in_effect = topic.min_in_sync_replicas().unwrap_or(1);
         // The CRD (rightly) refuses minInSyncReplicas above replicationFactor; a topic can be
-        // in that state (replication factor 1 under a broker default of 2): clamp, and say so.
-        let min_isr = in_effect.min(rf.max(1));
+        // in that state (replication factor 1 under a broker default of 2). Left out of the
+        // declaration, it stays as Kafka has it: importing never changes a topic.
+        let declare_min_isr = in_effect <= rf;
         out.push_str("---\n");
-        if min_isr < in_effect {
+        if !declare_min_isr {
             out.push_str(&format!(
-                "# NOTE: {}: min.insync.replicas in effect is {in_effect}, above its replication factor {rf}: every acks=all write to it fails today. Declared {min_isr}, the most the replication factor allows; applying this lowers it in Kafka. Raise replicationFactor and minInSyncReplicas together instead to keep it.\n",
+                "# NOTE: {}: min.insync.replicas in effect is {in_effect}, above its replication factor {rf}: every acks=all write to it fails today. minInSyncReplicas is left out, so the operator keeps Kafka's value; declare replicationFactor and minInSyncReplicas together to fix it.\n",
                 topic.name
             ));
         }
+        let min_isr = in_effect;
         for note in shortfalls(
             topic,
             rf,
@@ -125,8 +127,10 @@ pub fn import(
             "topicName": topic.name,
             "partitions": topic.partitions.len(),
             "replicationFactor": rf,
-            "minInSyncReplicas": min_isr,
         });
+        if declare_min_isr {
+            spec["minInSyncReplicas"] = json!(min_isr);
+        }
         if !config.is_empty() {
             spec["config"] = serde_json::Value::Object(config);
         }
@@ -195,7 +199,7 @@ mod tests {
     }
 
     #[test]
-    fn min_isr_above_the_replication_factor_is_clamped_with_a_note() {
+    fn min_isr_above_the_replication_factor_is_left_out_with_a_note() {
         use crate::model::{ClusterSnapshot, ObservedConfig, ObservedPartition, ObservedTopic};
         let topic = ObservedTopic {
             defaults: Default::default(),
@@ -234,7 +238,7 @@ mod tests {
             yaml.contains("# NOTE: account_event: min.insync.replicas in effect is 2"),
             "{yaml}"
         );
-        assert!(yaml.contains("minInSyncReplicas: 1"), "{yaml}");
+        assert!(!yaml.contains("minInSyncReplicas:"), "{yaml}");
         assert!(yaml.contains("replicationFactor: 1"), "{yaml}");
     }
 }

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use crate::api::{AdoptedOverridesPolicy, KafkaCluster, KafkaTopic};
 use crate::kafka::KafkaAdmin;
-use crate::model::ClusterSnapshot;
+use crate::model::{ClusterSnapshot, ObservedTopic, TopicTarget, ValueSource};
 use crate::plan::desired::{desired_topic, validate_names};
 use crate::plan::warnings::warnings;
 use crate::plan::{Action, ClusterView, Memory, plan_topic};
@@ -96,10 +96,20 @@ pub fn plan_against(
                 "  keeps: {k}={v} (in Kafka, not declared: left as it is)"
             );
         }
+        if let (Some(target), Some(current)) = (&plan.target, current) {
+            for line in kept_as_found(target, current) {
+                let _ = writeln!(text, "  {line}");
+            }
+        }
         if let Some(w) = &plan.min_isr_waiting {
             let _ = writeln!(text, "  waits ({}): {}", w.reason, w.message);
         }
-        for w in warnings(&desired, &plan.kept) {
+        let advice = plan
+            .target
+            .as_ref()
+            .map(|t| warnings(t, current, &plan.kept))
+            .unwrap_or_default();
+        for w in advice {
             let _ = writeln!(text, "  warning: {w}");
         }
         if plan.actions.is_empty() && plan.blocker.is_none() {
@@ -108,6 +118,32 @@ pub fn plan_against(
     }
     let _ = writeln!(text, "{}", if ok { "plan OK" } else { "plan has errors" });
     PlanReport { text, ok }
+}
+
+/// The fields the spec leaves out of a topic that exists: kept as Kafka has them.
+fn kept_as_found(target: &TopicTarget, current: &ObservedTopic) -> Vec<String> {
+    let mut lines = Vec::new();
+    let sources = target.sources;
+    if sources.partitions != ValueSource::Spec {
+        let n = target.partitions;
+        let noun = if n == 1 { "partition" } else { "partitions" };
+        lines.push(format!("keeps {n} {noun} (not declared)"));
+    }
+    if sources.replication_factor != ValueSource::Spec {
+        lines.push(format!(
+            "keeps replication factor {} (not declared)",
+            target.replication_factor
+        ));
+    }
+    if sources.min_in_sync_replicas != ValueSource::Spec {
+        let in_effect = current
+            .min_in_sync_replicas()
+            .map_or("Kafka's default".to_string(), |m| m.to_string());
+        lines.push(format!(
+            "keeps min.insync.replicas {in_effect} (not declared)"
+        ));
+    }
+    lines
 }
 
 fn sets<'a>(items: impl Iterator<Item = (usize, &'a Vec<i32>)>) -> String {
@@ -123,7 +159,7 @@ fn describe(action: &Action, existing: usize, throttle: i64) -> String {
             "create: {} partitions, replication factor {}, min.insync.replicas {}, configs {:?}; replicas {}",
             topic.partitions,
             topic.replication_factor,
-            topic.min_in_sync_replicas,
+            topic.min_in_sync_replicas.unwrap_or(1),
             topic.configs,
             sets(assignments.iter().enumerate())
         ),

@@ -4,8 +4,8 @@
 use crate::api::condition::{Condition, find, merge_conditions};
 use std::collections::BTreeMap;
 
-use crate::api::{DriftEntry, KafkaTopicStatus, KeptOverride, ReassignmentStatus};
-use crate::model::ObservedTopic;
+use crate::api::{DeletionPolicy, DriftEntry, KafkaTopicStatus, KeptOverride, ReassignmentStatus};
+use crate::model::{ObservedTopic, ValueSource, ValueSources};
 use crate::plan::Drift;
 use crate::plan::health::health;
 
@@ -55,6 +55,60 @@ pub struct TopicReport {
     pub kept: BTreeMap<String, String>,
     /// Declared configs Kafka did not take after the operator's write.
     pub held: Vec<Drift>,
+    /// Where the values in effect came from (None: not worked out this time; the status keeps
+    /// what it said).
+    pub sources: Option<ValueSources>,
+    /// The deletion policy in effect and where it came from (None: as the status says).
+    pub deletion: Option<(DeletionPolicy, ValueSource)>,
+}
+
+fn source_to_status(source: ValueSource) -> crate::api::ValueSource {
+    match source {
+        ValueSource::Spec => crate::api::ValueSource::Spec,
+        ValueSource::TopicDefaults => crate::api::ValueSource::TopicDefaults,
+        ValueSource::Kafka => crate::api::ValueSource::Kafka,
+    }
+}
+
+fn source_from_status(source: crate::api::ValueSource) -> ValueSource {
+    match source {
+        crate::api::ValueSource::Spec => ValueSource::Spec,
+        crate::api::ValueSource::TopicDefaults => ValueSource::TopicDefaults,
+        crate::api::ValueSource::Kafka => ValueSource::Kafka,
+    }
+}
+
+/// What the status remembers of where the values came from, for the plan.
+pub fn sources_from_status(status: &crate::api::ValueSources) -> ValueSources {
+    ValueSources {
+        partitions: source_from_status(status.partitions),
+        replication_factor: source_from_status(status.replication_factor),
+        min_in_sync_replicas: source_from_status(status.min_in_sync_replicas),
+    }
+}
+
+/// The status's account of where the values came from: this reconcile's, else the previous one.
+fn value_sources(
+    report: &TopicReport,
+    previous: Option<&KafkaTopicStatus>,
+) -> Option<crate::api::ValueSources> {
+    let previous = previous.and_then(|p| p.value_sources);
+    let sources = match report.sources {
+        Some(s) => crate::api::ValueSources {
+            partitions: source_to_status(s.partitions),
+            replication_factor: source_to_status(s.replication_factor),
+            min_in_sync_replicas: source_to_status(s.min_in_sync_replicas),
+            deletion_policy: previous.and_then(|p| p.deletion_policy),
+        },
+        None => previous?,
+    };
+    Some(crate::api::ValueSources {
+        deletion_policy: report
+            .deletion
+            .map(|(_, source)| source_to_status(source))
+            .or(sources.deletion_policy),
+        ..sources
+    })
 }
 
 pub fn topic_status(
@@ -123,6 +177,11 @@ pub fn topic_status(
             })
             .collect(),
         unapplied_configs: drift_entries(&report.held),
+        value_sources: value_sources(report, previous),
+        deletion_policy: report
+            .deletion
+            .map(|(policy, _)| policy)
+            .or(previous.and_then(|p| p.deletion_policy)),
         warnings: report.warnings.clone(),
         reassignment: report.reassignment.clone(),
         mode: report.mode.clone(),
@@ -219,6 +278,8 @@ mod tests {
 
     fn report(isr: &[i32]) -> TopicReport {
         TopicReport {
+            sources: None,
+            deletion: None,
             topic_name: "t".into(),
             verdict: Verdict::ready("in sync"),
             observed: Some(observed(isr)),

@@ -27,7 +27,10 @@ use crate::api::{
 };
 use crate::kafka::KafkaError;
 use crate::metrics::{TopicGauges, TopicLabels};
-use crate::model::{BROKER_THROTTLE_CONFIGS, ConfigChanges, DesiredTopic, ObservedTopic};
+use crate::model::ValueSource;
+use crate::model::{
+    BROKER_THROTTLE_CONFIGS, ConfigChanges, DesiredTopic, ObservedTopic, TopicTarget,
+};
 use crate::observer::{ClusterObserver, TopicView};
 use crate::plan::desired::desired_topic;
 use crate::plan::warnings::warnings;
@@ -51,9 +54,16 @@ pub async fn reconcile(topic: Arc<KafkaTopic>, ctx: Arc<Context>) -> Result<Requ
     let namespace = topic.namespace().unwrap_or_default();
     let api: Api<KafkaTopic> = Api::namespaced(ctx.client.clone(), &namespace);
     let cluster = ctx.cluster(&cluster_key(&topic));
-    let policy = deletion_policy(&topic, cluster.as_deref());
+    let (policy, settled) = deletion_policy(&topic, cluster.as_deref());
 
     if topic.meta().deletion_timestamp.is_some() {
+        // A policy not yet settled (the operator never recorded creating the topic) deletes
+        // nothing: the topic may be one that existed before its KafkaTopic.
+        let policy = if settled {
+            policy
+        } else {
+            DeletionPolicy::Retain
+        };
         return finalize(&topic, cluster.as_deref(), policy, &api, &ctx).await;
     }
     let has_finalizer = topic.finalizers().iter().any(|f| f == DELETE_FINALIZER);
@@ -118,12 +128,51 @@ fn declaring(ctx: &Context, topic: &KafkaTopic) -> Vec<Arc<KafkaTopic>> {
         .collect()
 }
 
-fn deletion_policy(topic: &KafkaTopic, cluster: Option<&KafkaCluster>) -> DeletionPolicy {
-    topic
-        .spec
-        .deletion_policy
-        .or(cluster.map(|c| c.spec.topic_defaults.deletion_policy))
-        .unwrap_or_default()
+/// The deletion policy in effect, and whether it is settled: declared, or recorded in the
+/// status by a reconcile that created or adopted the topic. Before that, the KafkaCluster's
+/// default stands in (so a Delete finalizer is in place before the operator creates the topic),
+/// but is never enough to delete.
+fn deletion_policy(topic: &KafkaTopic, cluster: Option<&KafkaCluster>) -> (DeletionPolicy, bool) {
+    if let Some(declared) = topic.spec.deletion_policy {
+        return (declared, true);
+    }
+    if let Some(recorded) = topic.status.as_ref().and_then(|s| s.deletion_policy) {
+        return (recorded, true);
+    }
+    let default = cluster
+        .map(|c| c.spec.topic_defaults.deletion_policy)
+        .unwrap_or_default();
+    (default, false)
+}
+
+/// The deletion policy a sync records: declared; the topicDefaults' when this reconcile created
+/// the topic (or an earlier one did, as the status says); otherwise Retain, for a topic that
+/// existed before the operator managed it.
+fn deletion_in_effect(
+    topic: &KafkaTopic,
+    cluster: &KafkaCluster,
+    created_now: bool,
+) -> (DeletionPolicy, ValueSource) {
+    if let Some(declared) = topic.spec.deletion_policy {
+        return (declared, ValueSource::Spec);
+    }
+    if created_now {
+        return (
+            cluster.spec.topic_defaults.deletion_policy,
+            ValueSource::TopicDefaults,
+        );
+    }
+    let status = topic.status.as_ref();
+    let recorded = status.and_then(|s| s.deletion_policy);
+    let source = status
+        .and_then(|s| s.value_sources)
+        .and_then(|v| v.deletion_policy);
+    match (recorded, source) {
+        (Some(policy), Some(crate::api::ValueSource::TopicDefaults)) => {
+            (policy, ValueSource::TopicDefaults)
+        }
+        _ => (DeletionPolicy::Retain, ValueSource::Kafka),
+    }
 }
 
 fn not_synced(topic: &KafkaTopic, verdict: Verdict) -> TopicReport {
@@ -138,6 +187,8 @@ fn not_synced(topic: &KafkaTopic, verdict: Verdict) -> TopicReport {
         mode: None,
         kept: BTreeMap::new(),
         held: vec![],
+        sources: None,
+        deletion: None,
     }
 }
 
@@ -218,9 +269,9 @@ async fn sync(topic: &KafkaTopic, cluster: &KafkaCluster, ctx: &Context) -> (Top
     );
     if enforce
         && plan.blocker.is_none()
-        && matches!(plan.actions.as_slice(), [Action::CreateTopic { .. }])
+        && let [Action::CreateTopic { topic: target, .. }] = plan.actions.as_slice()
     {
-        return create(topic, ctx, &observer, cluster, &desired, &memory).await;
+        return create(topic, ctx, &observer, cluster, &desired, target, &memory).await;
     }
     // Writes are planned again on a fresh read of the topic, under the cluster's write lock: the
     // snapshot may be up to one resync old (someone may have created or fixed the topic
@@ -289,11 +340,15 @@ async fn sync(topic: &KafkaTopic, cluster: &KafkaCluster, ctx: &Context) -> (Top
         observed: observed.clone(),
         drift: plan.drift.clone(),
         reverted: vec![],
-        warnings: warnings(&desired, &plan.kept),
+        warnings: advice(&plan, observed.as_ref()),
         reassignment: None,
         mode: Some(format!("{:?}", cluster.spec.policy.mode)),
         kept: plan.kept.clone(),
         held: plan.held.clone(),
+        sources: plan.target.as_ref().map(|t| t.sources),
+        deletion: observed
+            .is_some()
+            .then(|| deletion_in_effect(topic, cluster, false)),
     };
 
     if let Some(blocker) = &plan.blocker {
@@ -372,7 +427,12 @@ async fn sync(topic: &KafkaTopic, cluster: &KafkaCluster, ctx: &Context) -> (Top
         .collect();
     report.held.dedup();
     report.kept = after.kept.clone();
-    report.warnings = warnings(&desired, &after.kept);
+    report.warnings = advice(&after, fresh.as_ref());
+    report.sources = after.target.as_ref().map(|t| t.sources).or(report.sources);
+    if observed.is_none() {
+        // The topic was missing and this reconcile created it.
+        report.deletion = Some(deletion_in_effect(topic, cluster, true));
+    }
     if observed.is_some() && !spec_changed {
         report.reverted = plan
             .drift
@@ -397,8 +457,9 @@ async fn sync(topic: &KafkaTopic, cluster: &KafkaCluster, ctx: &Context) -> (Top
             .iter()
             .any(|a| matches!(a, Action::ElectLeaders { .. } | Action::Unthrottle(_)))
     {
+        let rf = after.target.as_ref().map_or(0, |t| t.replication_factor);
         ctx.event(topic, EventType::Normal, "ReassignmentCompleted", "Apply", format!(
-            "every partition has {} replicas with a full ISR; throttles removed, preferred leaders elected", desired.replication_factor));
+            "every partition has {rf} replicas with a full ISR; throttles removed, preferred leaders elected"));
     }
     report.reassignment = reassignment_status(topic, &after, cluster);
     report.verdict = verdict(&after, &report.held);
@@ -420,25 +481,33 @@ async fn create(
     observer: &ClusterObserver,
     cluster: &KafkaCluster,
     desired: &DesiredTopic,
+    target: &TopicTarget,
     memory: &Memory,
 ) -> (TopicReport, Next) {
     let name = &desired.name;
     let mut report = not_synced(topic, Verdict::ready(""));
     report.mode = Some(format!("{:?}", cluster.spec.policy.mode));
-    report.warnings = warnings(desired, &Default::default());
-    let created = match observer.creator.create(desired.clone()).await {
+    report.warnings = warnings(target, None, &Default::default());
+    report.sources = Some(target.sources);
+    let created = match observer.creator.create(target.clone()).await {
         Ok(created) => created,
         Err(error) => {
             warn!(topic = %name, %error, "creating the topic failed");
             return apply_failed(topic, ctx, report, &error).await;
         }
     };
+    report.deletion = Some(deletion_in_effect(topic, cluster, !created.existed));
+    // Planned from here on as a topic that exists: a field the spec leaves out is what Kafka
+    // has. Values this reconcile filled from topicDefaults are remembered as such.
+    let mut memory = memory.clone();
     if !created.existed {
         let action = Action::CreateTopic {
-            topic: desired.clone(),
+            topic: target.clone(),
             assignments: created.assignments.clone(),
         };
         announce(topic, ctx, &TopicPlan::default(), &[action], None, true).await;
+        memory.sources = Some(target.sources);
+        memory.topic_id = created.observed.as_ref().and_then(|t| t.topic_id.clone());
     }
     let Some(fresh) = created.observed else {
         report.verdict = Verdict::not_ready(
@@ -451,11 +520,12 @@ async fn create(
         desired,
         Some(&fresh),
         &cluster_view(observer, cluster),
-        memory,
+        &memory,
     );
     report.drift = after.drift.clone();
     report.kept = after.kept.clone();
-    report.warnings = warnings(desired, &after.kept);
+    report.warnings = advice(&after, Some(&fresh));
+    report.sources = after.target.as_ref().map(|t| t.sources);
     report.reassignment = reassignment_status(topic, &after, cluster);
     report.verdict = verdict(&after, &after.held);
     report.observed = Some(fresh);
@@ -615,10 +685,21 @@ async fn apply(
     Ok(applied)
 }
 
+/// Advice about what the topic is to be (nothing when the plan stopped before working it out).
+fn advice(plan: &TopicPlan, observed: Option<&ObservedTopic>) -> Vec<String> {
+    plan.target
+        .as_ref()
+        .map(|target| warnings(target, observed, &plan.kept))
+        .unwrap_or_default()
+}
+
 /// What the status remembers, for the plan.
 fn memory(topic: &KafkaTopic, cluster: &KafkaCluster) -> Memory {
     let status = topic.status.as_ref();
     Memory {
+        sources: status
+            .and_then(|s| s.value_sources)
+            .map(|v| super::report::sources_from_status(&v)),
         finishing: status.is_some_and(|s| s.reassignment.is_some()),
         topic_id: status.and_then(|s| s.topic_id.clone()),
         kept: status
@@ -713,7 +794,7 @@ async fn announce(
                     d.name,
                     d.partitions,
                     d.replication_factor,
-                    d.min_in_sync_replicas,
+                    d.min_in_sync_replicas.unwrap_or(1),
                     sets(assignments.iter().enumerate())
                 ),
             ),

@@ -16,13 +16,13 @@ use async_trait::async_trait;
 pub use admin::KafkaProtocolAdmin;
 pub use error::KafkaError;
 
-use crate::model::{ClusterSnapshot, ConfigChanges, DesiredTopic, ObservedTopic};
+use crate::model::{ClusterSnapshot, ConfigChanges, ObservedTopic, TopicTarget};
 
 /// A topic to create: the declaration with defaults applied and the replica sets of partitions
 /// 0.. (empty: Kafka places them).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TopicToCreate {
-    pub topic: DesiredTopic,
+    pub topic: TopicTarget,
     pub assignments: Vec<Vec<i32>>,
 }
 
@@ -87,7 +87,7 @@ pub trait KafkaAdmin: Send + Sync {
     /// One topic: [`KafkaAdmin::create_topics`] with a single entry.
     async fn create_topic(
         &self,
-        topic: &DesiredTopic,
+        topic: &TopicTarget,
         assignments: &[Vec<i32>],
         validate_only: bool,
     ) -> Result<(), KafkaError> {

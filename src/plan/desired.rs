@@ -2,7 +2,7 @@
 //! declarations that Kubernetes admission cannot judge (config values that are not scalars).
 
 use crate::api::{KafkaTopicSpec, TopicDefaults};
-use crate::model::{DesiredTopic, MIN_INSYNC_REPLICAS};
+use crate::model::{CreationDefaults, DesiredTopic, MIN_INSYNC_REPLICAS};
 use crate::plan::OPERATOR_OWNED_CONFIGS;
 
 /// Kafka's own topics (consumer offsets, transactions, share groups, the KRaft log, tiered
@@ -41,9 +41,7 @@ pub enum SpecError {
     OperatorOwnedConfig { key: String },
     #[error("{name} is one of Kafka's internal topics: the operator never manages it")]
     InternalTopic { name: String },
-    #[error(
-        "minInSyncReplicas {min_isr} exceeds replicationFactor {replication_factor} (after applying the cluster's topicDefaults)"
-    )]
+    #[error("minInSyncReplicas {min_isr} exceeds replicationFactor {replication_factor}")]
     MinIsrAboveReplicationFactor {
         min_isr: i32,
         replication_factor: i32,
@@ -115,13 +113,10 @@ pub fn desired_topic(
             .ok_or_else(|| SpecError::NotAScalar { key: key.clone() })?;
         configs.insert(key.clone(), value);
     }
-    let replication_factor = spec
-        .replication_factor
-        .unwrap_or(defaults.replication_factor);
-    let min_isr = spec
-        .min_in_sync_replicas
-        .unwrap_or(defaults.min_in_sync_replicas);
-    if min_isr > replication_factor {
+    if let (Some(min_isr), Some(replication_factor)) =
+        (spec.min_in_sync_replicas, spec.replication_factor)
+        && min_isr > replication_factor
+    {
         return Err(SpecError::MinIsrAboveReplicationFactor {
             min_isr,
             replication_factor,
@@ -129,10 +124,15 @@ pub fn desired_topic(
     }
     Ok(DesiredTopic {
         name: name.to_string(),
-        partitions: spec.partitions.unwrap_or(defaults.partitions),
-        replication_factor,
-        min_in_sync_replicas: min_isr,
+        partitions: spec.partitions,
+        replication_factor: spec.replication_factor,
+        min_in_sync_replicas: spec.min_in_sync_replicas,
         configs,
+        creation_defaults: CreationDefaults {
+            partitions: defaults.partitions,
+            replication_factor: defaults.replication_factor,
+            min_in_sync_replicas: defaults.min_in_sync_replicas,
+        },
     })
 }
 
@@ -157,7 +157,8 @@ mod tests {
     }
 
     #[test]
-    fn fields_left_out_come_from_the_cluster_defaults() {
+    fn fields_left_out_get_the_cluster_defaults_at_creation_and_kafkas_values_after() {
+        use crate::model::ValueSource;
         let defaults = TopicDefaults {
             partitions: 6,
             replication_factor: 3,
@@ -165,19 +166,43 @@ mod tests {
             ..Default::default()
         };
         let d = desired_topic("t", &spec(), &defaults).unwrap();
+        let created = d.for_creation().unwrap();
         assert_eq!(
-            (d.partitions, d.replication_factor, d.min_in_sync_replicas),
-            (6, 3, 2)
+            (
+                created.partitions,
+                created.replication_factor,
+                created.min_in_sync_replicas
+            ),
+            (6, 3, Some(2))
         );
+        assert_eq!(created.sources.partitions, ValueSource::TopicDefaults);
+        // The same declaration on a topic that exists with 1 partition on 2 brokers: Kafka's.
+        let existing = crate::fixtures::observed_on("t", 1, &[1, 2]);
+        let adopted = d.for_existing(&existing, None).unwrap();
+        assert_eq!(
+            (
+                adopted.partitions,
+                adopted.replication_factor,
+                adopted.min_in_sync_replicas
+            ),
+            (1, 2, None)
+        );
+        assert_eq!(adopted.sources.replication_factor, ValueSource::Kafka);
         let mut s = spec();
         s.partitions = Some(2);
         s.replication_factor = Some(2);
         s.min_in_sync_replicas = Some(1);
         let d = desired_topic("t", &s, &defaults).unwrap();
+        let adopted = d.for_existing(&existing, None).unwrap();
         assert_eq!(
-            (d.partitions, d.replication_factor, d.min_in_sync_replicas),
-            (2, 2, 1)
+            (
+                adopted.partitions,
+                adopted.replication_factor,
+                adopted.min_in_sync_replicas
+            ),
+            (2, 2, Some(1))
         );
+        assert_eq!(adopted.sources.min_in_sync_replicas, ValueSource::Spec);
     }
 
     #[test]
@@ -196,7 +221,10 @@ mod tests {
         assert_eq!(d.configs["preallocate"], "true");
         assert_eq!(d.configs["min.cleanable.dirty.ratio"], "0.5");
         assert_eq!(d.configs["cleanup.policy"], "compact");
-        assert_eq!(d.all_configs()["min.insync.replicas"], "2");
+        assert_eq!(
+            d.for_creation().unwrap().all_configs()["min.insync.replicas"],
+            "2"
+        );
     }
 
     #[test]
@@ -237,7 +265,7 @@ mod tests {
     }
 
     #[test]
-    fn min_isr_above_defaulted_replication_factor_is_rejected() {
+    fn min_isr_above_the_replication_factor_the_topic_would_have_is_refused() {
         let mut s = spec();
         s.min_in_sync_replicas = Some(3);
         let defaults = TopicDefaults {
@@ -245,6 +273,15 @@ mod tests {
             min_in_sync_replicas: 1,
             ..Default::default()
         };
+        let d = desired_topic("t", &s, &defaults).unwrap();
+        // Created: the default replication factor 2 is too low.
+        assert_eq!(d.for_creation().unwrap_err().min_isr, 3);
+        // Existing with 3 replicas: fine; with 2: refused.
+        let three = crate::fixtures::observed_on("t", 1, &[1, 2, 3]);
+        assert!(d.for_existing(&three, None).is_ok());
+        let two = crate::fixtures::observed_on("t", 1, &[1, 2]);
+        assert!(d.for_existing(&two, None).is_err());
+        s.replication_factor = Some(2);
         assert!(matches!(
             desired_topic("t", &s, &defaults),
             Err(SpecError::MinIsrAboveReplicationFactor {

@@ -11,7 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::model::{
     BROKER_THROTTLE_CONFIGS, ClusterSnapshot, ConfigChanges, DesiredTopic,
-    FOLLOWER_THROTTLED_REPLICAS, LEADER_THROTTLED_REPLICAS, MIN_INSYNC_REPLICAS, ObservedTopic,
+    FOLLOWER_THROTTLED_REPLICAS, LEADER_THROTTLED_REPLICAS, MIN_INSYNC_REPLICAS, MinIsrTooHigh,
+    ObservedTopic, TopicTarget, ValueSource, ValueSources,
 };
 use placement::{Brokers, LiveBroker, Load};
 
@@ -27,7 +28,7 @@ pub const UNSET: &str = "<unset>";
 pub enum Action {
     /// Create the topic with every declared config and our replica placement in one request.
     CreateTopic {
-        topic: DesiredTopic,
+        topic: TopicTarget,
         assignments: Vec<Vec<i32>>,
     },
     /// Grow to `total` partitions; the new ones get `assignments`.
@@ -82,6 +83,9 @@ pub struct TopicPlan {
     pub held: Vec<Drift>,
     /// Undeclared overrides kept from before the operator managed the topic (name -> value).
     pub kept: BTreeMap<String, String>,
+    /// What the topic should be now, with where each value came from (None when the plan stopped
+    /// before working it out: an internal topic).
+    pub target: Option<TopicTarget>,
 }
 
 /// What the status remembers from earlier reconciles of the topic: the plan's only input besides
@@ -101,6 +105,9 @@ pub struct Memory {
     /// Declared configs Kafka did not take the last time the operator wrote them, with the
     /// value Kafka reported then.
     pub held: Vec<Drift>,
+    /// Where the status said the topic's values came from; trusted for the topic with
+    /// `topic_id` only (a topic deleted and created again behind the operator's back is new).
+    pub sources: Option<ValueSources>,
 }
 
 impl Memory {
@@ -109,7 +116,7 @@ impl Memory {
     /// operator's back), every undeclared override it has.
     fn kept_overrides(
         &self,
-        desired: &DesiredTopic,
+        desired: &TopicTarget,
         observed: &ObservedTopic,
     ) -> BTreeMap<String, String> {
         if !self.keep_adopted {
@@ -124,11 +131,20 @@ impl Memory {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
     }
+
+    /// The sources remembered for this very topic.
+    fn sources_of(&self, observed: &ObservedTopic) -> Option<ValueSources> {
+        self.sources
+            .filter(|_| self.topic_id.is_some() && self.topic_id == observed.topic_id)
+    }
 }
 
-/// An override the declaration does not name and the operator does not own.
-fn is_undeclared(desired: &DesiredTopic, key: &str) -> bool {
-    !desired.all_configs().contains_key(key) && !OPERATOR_OWNED_CONFIGS.contains(&key)
+/// An override the declaration does not name and the operator does not own. An undeclared
+/// min.insync.replicas is not one: spec.minInSyncReplicas left out means "as Kafka has it".
+fn is_undeclared(desired: &TopicTarget, key: &str) -> bool {
+    !desired.all_configs().contains_key(key)
+        && !OPERATOR_OWNED_CONFIGS.contains(&key)
+        && key != MIN_INSYNC_REPLICAS
 }
 
 /// How far a replication-factor change has come.
@@ -220,7 +236,10 @@ pub fn plan_topic(
     memory: &Memory,
 ) -> TopicPlan {
     let Some(observed) = observed else {
-        return plan_creation(desired, cluster);
+        return match desired.for_creation() {
+            Ok(target) => plan_creation(target, cluster),
+            Err(too_high) => min_isr_too_high(too_high),
+        };
     };
     if observed.is_internal {
         return TopicPlan {
@@ -228,6 +247,23 @@ pub fn plan_topic(
             ..TopicPlan::default()
         };
     }
+    let desired = match desired.for_existing(observed, memory.sources_of(observed)) {
+        Ok(target) => target,
+        Err(too_high) => return min_isr_too_high(too_high),
+    };
+    let mut plan = plan_existing(&desired, observed, cluster, memory);
+    plan.target = Some(desired);
+    plan
+}
+
+/// The plan for a topic that exists, towards `desired` (its undeclared fields already as Kafka
+/// has them).
+fn plan_existing(
+    desired: &TopicTarget,
+    observed: &ObservedTopic,
+    cluster: &ClusterView,
+    memory: &Memory,
+) -> TopicPlan {
     let mut plan = TopicPlan::default();
     let mut load = cluster.load.clone();
     let brokers = Brokers::new(&cluster.live);
@@ -319,7 +355,7 @@ pub fn plan_topic(
 /// clean-up (throttles off, leaders back) once nothing of the topic moves any more.
 fn plan_replicas(
     plan: &mut TopicPlan,
-    desired: &DesiredTopic,
+    desired: &TopicTarget,
     observed: &ObservedTopic,
     cluster: &ClusterView,
     load: &mut Load,
@@ -491,7 +527,29 @@ fn join(items: &BTreeSet<String>) -> String {
     items.iter().cloned().collect::<Vec<_>>().join(",")
 }
 
-fn plan_creation(desired: &DesiredTopic, cluster: &ClusterView) -> TopicPlan {
+/// A declaration whose minInSyncReplicas exceeds the replication factor the topic would have:
+/// nothing is done (every acks=all write would fail).
+fn min_isr_too_high(too_high: MinIsrTooHigh) -> TopicPlan {
+    let rf = too_high.target.replication_factor;
+    let whose = match too_high.target.sources.replication_factor {
+        ValueSource::Spec => "declared".to_string(),
+        ValueSource::TopicDefaults => "from the KafkaCluster's topicDefaults".to_string(),
+        ValueSource::Kafka => "as Kafka has it (replicationFactor is not declared)".to_string(),
+    };
+    TopicPlan {
+        blocker: Some(Blocker {
+            reason: "InvalidSpec",
+            message: format!(
+                "minInSyncReplicas {} exceeds the replication factor {rf} ({whose}): every acks=all write would fail; declare replicationFactor {} or more, or a lower minInSyncReplicas",
+                too_high.min_isr, too_high.min_isr
+            ),
+        }),
+        target: Some(too_high.target),
+        ..TopicPlan::default()
+    }
+}
+
+fn plan_creation(desired: TopicTarget, cluster: &ClusterView) -> TopicPlan {
     let mut plan = TopicPlan::default();
     let brokers = Brokers::new(&cluster.live);
     let mut load = cluster.load.clone();
@@ -512,6 +570,7 @@ fn plan_creation(desired: &DesiredTopic, cluster: &ClusterView) -> TopicPlan {
             ))
         }
     }
+    plan.target = Some(desired);
     plan
 }
 
@@ -545,11 +604,11 @@ pub fn internal_topic(name: &str) -> Blocker {
 /// write (lowering it is always safe and goes first, before any shrinking move). Takes the
 /// raise out of `changes` and says why, or leaves it in.
 fn hold_min_isr_raise(
-    desired: &DesiredTopic,
+    desired: &TopicTarget,
     observed: &ObservedTopic,
     changes: &mut ConfigChanges,
 ) -> Option<Blocker> {
-    let wanted = desired.min_in_sync_replicas;
+    let wanted = desired.min_in_sync_replicas?;
     changes.set.get(MIN_INSYNC_REPLICAS)?;
     let current = observed.min_in_sync_replicas().unwrap_or(1);
     if wanted <= current {
@@ -595,7 +654,7 @@ fn config_changes(drift: &[Drift]) -> ConfigChanges {
 /// changes later, the difference shows and the override is set. Values compare by the config's
 /// type (`1` and `1.0` are the same double).
 fn config_drift(
-    desired: &DesiredTopic,
+    desired: &TopicTarget,
     observed: &ObservedTopic,
     kept: &BTreeMap<String, String>,
 ) -> Vec<Drift> {
@@ -634,6 +693,16 @@ mod tests {
     use super::*;
     use crate::model::{ConfigKind, ObservedConfig, ObservedPartition};
 
+    impl TopicPlan {
+        /// The plan that does nothing, with its target.
+        fn towards(self, target: TopicTarget) -> TopicPlan {
+            TopicPlan {
+                target: Some(target),
+                ..self
+            }
+        }
+    }
+
     /// The plan with nothing remembered but whether a move was under way.
     fn plan_with(
         desired: &DesiredTopic,
@@ -649,13 +718,9 @@ mod tests {
     }
 
     fn desired() -> DesiredTopic {
-        DesiredTopic {
-            name: "orders".into(),
-            partitions: 3,
-            replication_factor: 3,
-            min_in_sync_replicas: 2,
-            configs: [("retention.ms".to_string(), "1000".to_string())].into(),
-        }
+        let mut d = crate::fixtures::desired("orders", 3, 3, 2);
+        d.configs = [("retention.ms".to_string(), "1000".to_string())].into();
+        d
     }
 
     fn cluster(n: i32) -> ClusterView {
@@ -727,7 +792,7 @@ mod tests {
         let [Action::CreateTopic { topic, assignments }] = plan.actions.as_slice() else {
             panic!("{:?}", plan.actions)
         };
-        assert_eq!(topic, &desired());
+        assert_eq!(topic, &desired().for_creation().unwrap());
         assert_eq!(assignments.len(), 3);
         let leaders: BTreeSet<i32> = assignments.iter().map(|a| a[0]).collect();
         assert_eq!(leaders.len(), 3, "leaders spread: {assignments:?}");
@@ -752,7 +817,7 @@ mod tests {
                 &cluster(3),
                 false
             ),
-            TopicPlan::default()
+            TopicPlan::default().towards(desired().for_creation().unwrap())
         );
     }
 
@@ -840,7 +905,7 @@ mod tests {
         );
         assert_eq!(
             plan_with(&desired(), Some(&topic), &cluster(3), false),
-            TopicPlan::default()
+            TopicPlan::default().towards(desired().for_creation().unwrap())
         );
         // The default changes: now it is drift, and the override is set.
         topic.configs.insert(
@@ -931,7 +996,7 @@ mod tests {
     fn partitions_are_added_after_the_existing_ones_reach_the_new_replication_factor() {
         // The incident's topic: 1 partition, RF 1 -> 2 partitions, RF 3.
         let mut d = desired();
-        d.partitions = 2;
+        d.partitions = Some(2);
         let plan = plan_with(&d, Some(&observed(1, 1, IN_SYNC)), &cluster(3), false);
         assert!(
             plan.actions
@@ -1049,7 +1114,7 @@ mod tests {
     #[test]
     fn a_replication_factor_above_the_live_brokers_sends_nothing() {
         let mut d = desired();
-        d.replication_factor = 4;
+        d.replication_factor = Some(4);
         let plan = plan_with(&d, Some(&observed(3, 3, IN_SYNC)), &cluster(3), false);
         assert!(plan.actions.is_empty());
         assert_eq!(
@@ -1061,8 +1126,8 @@ mod tests {
     #[test]
     fn shrinking_keeps_the_leader() {
         let mut d = desired();
-        d.replication_factor = 2;
-        d.min_in_sync_replicas = 1;
+        d.replication_factor = Some(2);
+        d.min_in_sync_replicas = Some(1);
         let mut topic = observed(
             1,
             3,
@@ -1132,8 +1197,8 @@ mod tests {
     #[test]
     fn min_isr_is_lowered_before_a_shrink_starts() {
         let mut d = desired();
-        d.replication_factor = 2;
-        d.min_in_sync_replicas = 1;
+        d.replication_factor = Some(2);
+        d.min_in_sync_replicas = Some(1);
         let three = &[("retention.ms", "1000"), ("min.insync.replicas", "3")];
         let plan = plan_with(&d, Some(&observed(3, 3, three)), &cluster(3), false);
         assert_eq!(min_isr_set(&plan).map(String::as_str), Some("1"));
@@ -1192,7 +1257,10 @@ mod tests {
         typed(&mut topic, "retention.ms", "1000", ConfigKind::Integer);
         typed(&mut topic, "min.insync.replicas", "2", ConfigKind::Integer);
         let plan = plan_with(&d, Some(&topic), &cluster(3), false);
-        assert_eq!(plan, TopicPlan::default());
+        assert_eq!(
+            plan,
+            TopicPlan::default().towards(d.for_creation().unwrap())
+        );
         // A different value is still drift.
         typed(
             &mut topic,
@@ -1274,5 +1342,130 @@ mod tests {
         let plan = plan_with(&desired(), Some(&topic), &cluster(3), false);
         assert!(plan.actions.is_empty());
         assert_eq!(plan.blocker.unwrap().reason, "InternalTopic");
+    }
+
+    #[test]
+    fn adopting_with_a_spec_naming_only_the_cluster_changes_nothing() {
+        let spec_only_cluster = crate::fixtures::undeclared("orders");
+        let mut topic = observed(1, 2, &[("min.insync.replicas", "2"), ("retention.ms", "5")]);
+        topic.topic_id = Some("id".into());
+        for keep_adopted in [true, false] {
+            let memory = Memory {
+                keep_adopted,
+                ..Memory::default()
+            };
+            let plan = plan_topic(&spec_only_cluster, Some(&topic), &cluster(3), &memory);
+            let target = plan.target.as_ref().unwrap();
+            assert_eq!((target.partitions, target.replication_factor), (1, 2));
+            assert_eq!(target.sources.partitions, ValueSource::Kafka);
+            assert_eq!(target.sources.min_in_sync_replicas, ValueSource::Kafka);
+            assert!(plan.blocker.is_none());
+            assert!(
+                plan.drift
+                    .iter()
+                    .all(|d| d.field != "partitions" && d.field != "replicationFactor"),
+                "{:?}",
+                plan.drift
+            );
+            // min.insync.replicas is never drift while undeclared, whatever the adoption policy.
+            assert!(
+                plan.drift
+                    .iter()
+                    .all(|d| d.field != "config.min.insync.replicas"),
+                "{:?}",
+                plan.drift
+            );
+            if keep_adopted {
+                assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+            }
+        }
+    }
+
+    #[test]
+    fn adopting_with_some_fields_changes_only_those() {
+        let mut some = crate::fixtures::undeclared("orders");
+        some.partitions = Some(2);
+        let topic = observed(1, 2, &[]);
+        let plan = plan_with(&some, Some(&topic), &cluster(3), false);
+        assert!(
+            matches!(plan.actions.as_slice(), [Action::CreatePartitions { total: 2, assignments }] if assignments[0].len() == 2),
+            "{:?}",
+            plan.actions
+        );
+        let mut rf_only = crate::fixtures::undeclared("orders");
+        rf_only.replication_factor = Some(3);
+        let plan = plan_with(&rf_only, Some(&topic), &cluster(3), false);
+        assert!(
+            plan.actions
+                .iter()
+                .all(|a| !matches!(a, Action::CreatePartitions { .. } | Action::AlterConfigs(_))),
+            "{:?}",
+            plan.actions
+        );
+        assert!(
+            plan.actions
+                .iter()
+                .any(|a| matches!(a, Action::Reassign { .. }))
+        );
+    }
+
+    #[test]
+    fn a_change_of_topic_defaults_changes_no_topic_created_with_the_old_ones() {
+        let mut d = crate::fixtures::undeclared("orders");
+        // Created with 3 / 3 / 2; the KafkaCluster now says 6 / 2 / 1.
+        d.creation_defaults = crate::model::CreationDefaults {
+            partitions: 6,
+            replication_factor: 2,
+            min_in_sync_replicas: 1,
+        };
+        let mut topic = observed(3, 3, &[("min.insync.replicas", "2")]);
+        topic.topic_id = Some("id".into());
+        let created_with_defaults = ValueSources {
+            partitions: ValueSource::TopicDefaults,
+            replication_factor: ValueSource::TopicDefaults,
+            min_in_sync_replicas: ValueSource::TopicDefaults,
+        };
+        let memory = Memory {
+            topic_id: Some("id".into()),
+            sources: Some(created_with_defaults),
+            keep_adopted: true,
+            ..Memory::default()
+        };
+        let plan = plan_topic(&d, Some(&topic), &cluster(3), &memory);
+        assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+        assert!(plan.drift.is_empty(), "{:?}", plan.drift);
+        assert_eq!(plan.target.unwrap().sources, created_with_defaults);
+        // A topic created now gets the new defaults.
+        let plan = plan_topic(&d, None, &cluster(3), &Memory::default());
+        let Some(Action::CreateTopic { topic, assignments }) = plan.actions.first() else {
+            panic!("{:?}", plan.actions)
+        };
+        assert_eq!(
+            (
+                topic.partitions,
+                topic.replication_factor,
+                topic.min_in_sync_replicas
+            ),
+            (6, 2, Some(1))
+        );
+        assert!(assignments.iter().all(|set| set.len() == 2));
+    }
+
+    #[test]
+    fn a_declared_min_isr_above_the_replication_factor_kafka_has_blocks_everything() {
+        let mut d = crate::fixtures::undeclared("orders");
+        d.min_in_sync_replicas = Some(2);
+        d.partitions = Some(4);
+        let plan = plan_with(&d, Some(&observed(1, 1, &[])), &cluster(3), false);
+        assert!(plan.actions.is_empty());
+        let blocker = plan.blocker.unwrap();
+        assert_eq!(blocker.reason, "InvalidSpec");
+        assert!(
+            blocker
+                .message
+                .contains("replicationFactor is not declared"),
+            "{}",
+            blocker.message
+        );
     }
 }

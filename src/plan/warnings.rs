@@ -2,10 +2,15 @@
 
 use std::collections::BTreeMap;
 
-use crate::model::DesiredTopic;
+use crate::model::{ObservedTopic, TopicTarget};
 
-/// `kept` are the undeclared overrides kept from before the operator managed the topic.
-pub fn warnings(desired: &DesiredTopic, kept: &BTreeMap<String, String>) -> Vec<String> {
+/// `kept` are the undeclared overrides kept from before the operator managed the topic. An
+/// undeclared min.insync.replicas is judged as Kafka has it (`observed`).
+pub fn warnings(
+    desired: &TopicTarget,
+    observed: Option<&ObservedTopic>,
+    kept: &BTreeMap<String, String>,
+) -> Vec<String> {
     let mut out = Vec::new();
     if !kept.is_empty() {
         let list: Vec<String> = kept.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -15,7 +20,10 @@ pub fn warnings(desired: &DesiredTopic, kept: &BTreeMap<String, String>) -> Vec<
         ));
     }
     let rf = desired.replication_factor;
-    let min_isr = desired.min_in_sync_replicas;
+    let min_isr = desired
+        .min_in_sync_replicas
+        .or(observed.and_then(ObservedTopic::min_in_sync_replicas))
+        .unwrap_or(1);
     if rf == 1 {
         out.push("replicationFactor 1 has no redundancy: when its broker fails, the partition is offline and its data may be lost".to_string());
     } else if min_isr == rf {
@@ -40,24 +48,20 @@ pub fn warnings(desired: &DesiredTopic, kept: &BTreeMap<String, String>) -> Vec<
 mod tests {
     use super::*;
 
-    fn topic(rf: i32, min_isr: i32) -> DesiredTopic {
-        DesiredTopic {
-            name: "t".into(),
-            partitions: 1,
-            replication_factor: rf,
-            min_in_sync_replicas: min_isr,
-            configs: Default::default(),
-        }
+    use crate::fixtures;
+
+    fn topic(rf: i32, min_isr: i32) -> TopicTarget {
+        fixtures::target("t", 1, rf, min_isr)
     }
 
     #[test]
     fn warns_about_weak_durability_settings() {
         let none = BTreeMap::new();
-        assert!(warnings(&topic(1, 1), &none)[0].contains("no redundancy"));
-        assert!(warnings(&topic(3, 3), &none)[0].contains("acks=all producers fail"));
-        assert!(warnings(&topic(3, 1), &none)[0].contains("minInSyncReplicas 1"));
-        assert!(warnings(&topic(3, 2), &none).is_empty());
+        assert!(warnings(&topic(1, 1), None, &none)[0].contains("no redundancy"));
+        assert!(warnings(&topic(3, 3), None, &none)[0].contains("acks=all producers fail"));
+        assert!(warnings(&topic(3, 1), None, &none)[0].contains("minInSyncReplicas 1"));
+        assert!(warnings(&topic(3, 2), None, &none).is_empty());
         let kept = [("cleanup.policy".to_string(), "compact".to_string())].into();
-        assert!(warnings(&topic(3, 2), &kept)[0].contains("cleanup.policy=compact"));
+        assert!(warnings(&topic(3, 2), None, &kept)[0].contains("cleanup.policy=compact"));
     }
 }
