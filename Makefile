@@ -29,7 +29,7 @@ image:
 
 crds: build
 	$(BIN) crd > $(CRDS)
-	cp $(CRDS) deploy/helm/kafka-topic-operator/crds/
+	cp $(CRDS) crds/kafkatopic-config-policy.yaml deploy/helm/kafka-topic-operator/crds/
 
 # Plain manifests rendered from the Helm chart (deploy/manifests/), for kubectl users.
 manifests:

@@ -19,7 +19,7 @@ stop() { echo; tests/env/down.sh; }
 [ "${DEMO_DETACH:-0}" = 1 ] || trap stop INT TERM
 
 kubectl apply --server-side -f crds/ >/dev/null
-kubectl wait --for condition=established --timeout=60s -f crds/ >/dev/null
+kubectl wait --for condition=established --timeout=60s -f crds/kafka.topic-operator.dev.yaml >/dev/null
 
 setsid target/debug/kafka-topic-operator run --resync-interval 10s >"$KTO_ENV_DIR/logs/operator.log" 2>&1 </dev/null &
 echo $! > "$KTO_ENV_DIR/pids/operator.pid"

@@ -81,14 +81,10 @@ pub struct KafkaTopicSpec {
     /// throttle lists (`leader/follower.replication.throttled.replicas`) belong to the operator,
     /// which sets them while it moves replicas.
     ///
-    /// Refused at admission: min.insync.replicas and the two throttle lists. (CEL cannot read
-    /// this map, whose values have no single type, so the schema says it with `not required`.)
+    /// Refused at admission (crds/kafkatopic-config-policy.yaml), each with the key named: an
+    /// empty key, a null, a list or an object value, min.insync.replicas and the two throttle
+    /// lists.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    #[schemars(extend("not" = {"anyOf": [
-        {"required": ["min.insync.replicas"]},
-        {"required": ["leader.replication.throttled.replicas"]},
-        {"required": ["follower.replication.throttled.replicas"]}
-    ]}))]
     pub config: BTreeMap<String, ConfigValue>,
 
     /// Retain (default) leaves the Kafka topic in place when this resource is deleted. Delete
@@ -156,8 +152,11 @@ impl JsonSchema for ConfigValue {
     // A structural schema cannot say "string or integer or boolean"; the operator rejects other
     // values with Ready=False/InvalidSpec.
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        // Nullable so that a null reaches admission, which refuses it with the key named,
+        // instead of being dropped without a word.
         json_schema!({
             "description": "A topic config value: string, integer, number or boolean.",
+            "nullable": true,
             "x-kubernetes-preserve-unknown-fields": true
         })
     }

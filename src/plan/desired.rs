@@ -1,7 +1,7 @@
 //! Builds the desired topic from a KafkaTopic spec and its cluster's defaults, and rejects
 //! declarations that Kubernetes admission cannot judge (config values that are not scalars).
 
-use crate::api::{KafkaTopicSpec, TopicDefaults};
+use crate::api::{ConfigValue, KafkaTopicSpec, TopicDefaults};
 use crate::model::{CreationDefaults, DesiredTopic, MIN_INSYNC_REPLICAS};
 use crate::plan::OPERATOR_OWNED_CONFIGS;
 
@@ -31,12 +31,20 @@ impl SpecError {
 pub enum SpecError {
     #[error("{0}")]
     Invalid(String),
-    #[error("config {key} must be a string, number or boolean")]
+    #[error(
+        "spec.config.{key}: must be a string, number or boolean, not a list or an object (a list config is one string: \"compact,delete\")"
+    )]
     NotAScalar { key: String },
-    #[error("config min.insync.replicas is not allowed: set spec.minInSyncReplicas instead")]
+    #[error(
+        "spec.config.{key}: null is not a value; remove the key to leave the config to Kafka, or write a value"
+    )]
+    NullConfig { key: String },
+    #[error("spec.config: a key is empty; write the config's name, for example retention.ms")]
+    EmptyConfigKey,
+    #[error("spec.config.min.insync.replicas: set spec.minInSyncReplicas instead")]
     MinIsrInConfig,
     #[error(
-        "config {key} is the operator's own: it sets the replication throttle lists while it moves replicas and removes them after"
+        "spec.config.{key}: owned by the operator, which sets it while it moves replicas and removes it after"
     )]
     OperatorOwnedConfig { key: String },
     #[error("{name} is one of Kafka's internal topics: the operator never manages it")]
@@ -102,6 +110,12 @@ pub fn desired_topic(
     }
     let mut configs = std::collections::BTreeMap::new();
     for (key, value) in &spec.config {
+        if key.is_empty() {
+            return Err(SpecError::EmptyConfigKey);
+        }
+        if matches!(value, ConfigValue::Other(serde_json::Value::Null)) {
+            return Err(SpecError::NullConfig { key: key.clone() });
+        }
         if key == MIN_INSYNC_REPLICAS {
             return Err(SpecError::MinIsrInConfig);
         }
@@ -139,7 +153,7 @@ pub fn desired_topic(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{ClusterRef, ConfigValue};
+    use crate::api::ClusterRef;
 
     fn spec() -> KafkaTopicSpec {
         KafkaTopicSpec {
@@ -258,7 +272,7 @@ mod tests {
         );
         let err = desired_topic("t", &s, &TopicDefaults::default()).unwrap_err();
         assert_eq!(err.reason(), "InvalidSpec");
-        assert!(err.to_string().contains("operator's own"), "{err}");
+        assert!(err.to_string().contains("owned by the operator"), "{err}");
         let err =
             desired_topic("__consumer_offsets", &spec(), &TopicDefaults::default()).unwrap_err();
         assert_eq!(err.reason(), "InternalTopic");
@@ -289,5 +303,22 @@ mod tests {
                 replication_factor: 2
             })
         ));
+    }
+
+    #[test]
+    fn a_null_value_and_an_empty_key_are_refused_with_the_key_named() {
+        let mut s = spec();
+        s.config.insert(
+            "retention.ms".into(),
+            ConfigValue::Other(serde_json::Value::Null),
+        );
+        let err = desired_topic("t", &s, &TopicDefaults::default()).unwrap_err();
+        assert!(err.to_string().starts_with("spec.config.retention.ms: null"), "{err}");
+        let mut s = spec();
+        s.config.insert(String::new(), ConfigValue::Int(1));
+        assert_eq!(
+            desired_topic("t", &s, &TopicDefaults::default()),
+            Err(SpecError::EmptyConfigKey)
+        );
     }
 }

@@ -106,9 +106,15 @@ pub fn kubectl_failing(args: &[&str]) -> String {
 
 /// kubectl apply of a YAML document given as a string.
 pub fn kubectl_apply(ns: &str, yaml: &str) -> Result<String, String> {
+    kubectl_stdin(ns, &["apply", "-f", "-"], yaml)
+}
+
+/// kubectl `args` in namespace `ns`, with `yaml` on its standard input.
+pub fn kubectl_stdin(ns: &str, args: &[&str], yaml: &str) -> Result<String, String> {
     use std::io::Write;
     let mut child = Command::new(env_var("KTO_KUBECTL"))
-        .args(["apply", "-n", ns, "-f", "-"])
+        .args(["-n", ns])
+        .args(args)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -141,8 +147,17 @@ pub fn install_crds() {
             "condition=established",
             "--timeout=60s",
             "-f",
-            dir,
+            concat!(env!("CARGO_MANIFEST_DIR"), "/crds/kafka.topic-operator.dev.yaml"),
         ]);
+        // The admission policy beside the CRDs takes effect a moment after it is created: wait
+        // until a server-side dry run of a refused value is refused.
+        let probe = "apiVersion: kafka.topic-operator.dev/v1alpha1\nkind: KafkaTopic\nmetadata:\n  name: policy-probe\nspec:\n  clusterRef:\n    name: kafka\n  config:\n    retention.ms: null\n";
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while kubectl_stdin("default", &["create", "--dry-run=server", "-f", "-"], probe)
+            .is_ok_and(|_| std::time::Instant::now() < deadline)
+        {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
     });
 }
 

@@ -6,4 +6,6 @@ cd "$ENV_SRC/../.."
 echo "# Rendered from deploy/helm/kafka-topic-operator by \`make manifests\`. Do not edit."
 echo "# kubectl create namespace kafka-topic-operator && kubectl apply --server-side -f <this file>"
 cat deploy/helm/kafka-topic-operator/crds/kafka.topic-operator.dev.yaml | grep -v '^# Generated'
+echo "---"
+cat deploy/helm/kafka-topic-operator/crds/kafkatopic-config-policy.yaml
 "$HELM_BIN" template kafka-topic-operator deploy/helm/kafka-topic-operator --namespace kafka-topic-operator --include-crds=false
