@@ -189,7 +189,10 @@ fn every_bad_config_value_is_refused_with_its_key_named() {
         ] {
             let out = kubectl_stdin(&ns.0, verb, &topic_yaml(&name, spec));
             let err = out.expect_err(&format!("{verb:?} accepted: {spec}"));
-            assert!(err.contains(expected), "{verb:?}: expected {expected:?} in: {err}");
+            assert!(
+                err.contains(expected),
+                "{verb:?}: expected {expected:?} in: {err}"
+            );
         }
     }
     // Nothing of the refused objects was stored.

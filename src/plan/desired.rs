@@ -313,7 +313,11 @@ mod tests {
             ConfigValue::Other(serde_json::Value::Null),
         );
         let err = desired_topic("t", &s, &TopicDefaults::default()).unwrap_err();
-        assert!(err.to_string().starts_with("spec.config.retention.ms: null"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("spec.config.retention.ms: null"),
+            "{err}"
+        );
         let mut s = spec();
         s.config.insert(String::new(), ConfigValue::Int(1));
         assert_eq!(
