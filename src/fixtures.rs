@@ -70,3 +70,23 @@ pub fn observed_on(name: &str, partitions: usize, replicas: &[i32]) -> ObservedT
         defaults: Default::default(),
     }
 }
+
+/// A KafkaTopic `name` in namespace `ns` for cluster `kafka`, declaring nothing else.
+pub fn kafka_topic(name: &str) -> crate::api::KafkaTopic {
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "kafka.topic-operator.dev/v1alpha1", "kind": "KafkaTopic",
+        "metadata": {"name": name, "namespace": "ns", "uid": format!("uid-{name}"), "generation": 1},
+        "spec": {"clusterRef": {"name": "kafka"}}
+    }))
+    .expect("a valid KafkaTopic")
+}
+
+/// The KafkaCluster `ns/kafka` with every default.
+pub fn kafka_cluster() -> crate::api::KafkaCluster {
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "kafka.topic-operator.dev/v1alpha1", "kind": "KafkaCluster",
+        "metadata": {"name": "kafka", "namespace": "ns"},
+        "spec": {"bootstrapServers": ["kafka:9092"]}
+    }))
+    .expect("a valid KafkaCluster")
+}

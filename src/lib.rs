@@ -4,20 +4,16 @@
 //! -> apply (Kafka admin calls) -> report (status, events). See docs/architecture.md.
 
 pub mod api;
-pub mod batch;
 pub mod cli;
+pub mod cluster;
 pub mod controller;
-pub mod creator;
 #[cfg(test)]
 pub mod fixtures;
 pub mod http;
 pub mod kafka;
 pub mod leader;
-pub mod memory;
 pub mod metrics;
 pub mod model;
-pub mod observer;
 pub mod plan;
-pub mod sync;
 pub mod telemetry;
-pub mod writer;
+pub mod util;

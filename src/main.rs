@@ -132,7 +132,7 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 fn main() -> anyhow::Result<()> {
-    kafka_topic_operator::memory::limit_arenas();
+    kafka_topic_operator::util::memory::limit_arenas();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?

@@ -1,6 +1,6 @@
 //! Prometheus metrics (prometheus-client). docs/monitoring.md lists each one with alert rules.
 
-use crate::sync::lock;
+use crate::util::sync::lock;
 use std::collections::HashSet;
 use std::sync::Mutex;
 

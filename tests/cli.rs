@@ -124,13 +124,17 @@ fn plan_prints_what_reconcile_would_do_and_writes_nothing() {
             "retention.ms=1000",
         ],
     );
+    // Exists, and its manifest names only the cluster: kept as Kafka has it, nothing planned.
+    let bare = unique("bare");
+    kafka_cli::create(&bare, &["--partitions", "1", "--replication-factor", "1"]);
     let new = unique("brand-new");
     let manifests = dir.join("topics.yaml");
     std::fs::write(
         &manifests,
         format!(
             "apiVersion: kafka.topic-operator.dev/v1alpha1\nkind: KafkaTopic\nmetadata: {{name: a}}\nspec:\n  clusterRef: {{name: kafka}}\n  topicName: {new}\n  partitions: 2\n\
----\napiVersion: kafka.topic-operator.dev/v1alpha1\nkind: KafkaTopic\nmetadata: {{name: b}}\nspec:\n  clusterRef: {{name: kafka}}\n  topicName: {existing}\n  partitions: 4\n  replicationFactor: 3\n  minInSyncReplicas: 2\n  config: {{retention.ms: 2000}}\n"
+---\napiVersion: kafka.topic-operator.dev/v1alpha1\nkind: KafkaTopic\nmetadata: {{name: b}}\nspec:\n  clusterRef: {{name: kafka}}\n  topicName: {existing}\n  partitions: 4\n  replicationFactor: 3\n  minInSyncReplicas: 2\n  config: {{retention.ms: 2000}}\n\
+---\napiVersion: kafka.topic-operator.dev/v1alpha1\nkind: KafkaTopic\nmetadata: {{name: c}}\nspec:\n  clusterRef: {{name: kafka}}\n  topicName: {bare}\n"
         ),
     )
     .unwrap();
@@ -164,6 +168,16 @@ fn plan_prints_what_reconcile_would_do_and_writes_nothing() {
         "{out}"
     );
     assert!(out.ends_with("plan OK\n"), "{out}");
+    let bare_plan = out
+        .split(&format!("{bare} ("))
+        .nth(1)
+        .expect("the bare topic is planned");
+    assert!(
+        bare_plan.contains("keeps 1 partition (not declared)")
+            && bare_plan.contains("keeps replication factor 1 (not declared)")
+            && bare_plan.contains("no changes"),
+        "{out}"
+    );
     // Partitions are added once the existing ones have the new replication factor.
     assert!(!out.contains("grow partitions"), "{out}");
     assert!(!kafka_cli::exists(&new), "plan created a topic");

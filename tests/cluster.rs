@@ -116,6 +116,7 @@ async fn unreachable_cluster_is_reported_and_both_recover_when_kafka_comes_back(
         .observers
         .get(&(env.ns.clone(), "kafka".into()))
         .unwrap()
+        .state
         .admin
         .request_counts()
         .get("Metadata")
@@ -126,6 +127,7 @@ async fn unreachable_cluster_is_reported_and_both_recover_when_kafka_comes_back(
         .observers
         .get(&(env.ns.clone(), "kafka".into()))
         .unwrap()
+        .state
         .admin
         .request_counts()
         .get("Metadata")

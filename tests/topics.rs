@@ -406,6 +406,7 @@ async fn nothing_is_written_when_nothing_changed() {
         .observers
         .get(&(env.ns.clone(), "kafka".into()))
         .unwrap()
+        .state
         .admin
         .request_counts()["Metadata"];
     // Several resyncs: counted, not timed (a loaded machine takes longer per snapshot).

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use crate::sync::lock;
+use crate::util::sync::lock;
 use std::time::Duration;
 
 /// First retry after a failure.

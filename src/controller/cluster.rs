@@ -14,16 +14,15 @@ use tracing::{info, warn};
 
 use super::context::Context;
 use super::credentials;
-use super::{Error, FIELD_MANAGER};
+use super::error::{Error, FIELD_MANAGER};
 use crate::api::condition::{Condition, find, merge_conditions};
 use crate::api::{
     AutoCreatePolicy, BrokerStatus, KafkaCluster, KafkaClusterStatus, PolicyMode, UnmanagedPolicy,
 };
+use crate::cluster::{ClusterHandle, ClusterKey, Observation, throttles};
 use crate::kafka::KafkaError;
 use crate::metrics::ClusterLabels;
-use crate::model::{BROKER_THROTTLE_CONFIGS, ClusterSnapshot, ConfigChanges};
-use crate::observer::{ClusterKey, ClusterObserver, Observation};
-use crate::plan::OPERATOR_OWNED_CONFIGS;
+use crate::model::ClusterSnapshot;
 use kube::runtime::reflector::ObjectRef;
 
 /// How many unmanaged topic names the status lists.
@@ -42,7 +41,7 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
             let observer = ctx
                 .observers
                 .ensure(&key, &cluster.spec.bootstrap_servers, security);
-            let observation = observer.observation();
+            let observation = observer.state.observation();
             (Some(observer), observation)
         }
         Err(error) => (
@@ -150,7 +149,7 @@ fn cluster_status(
                 .of_cluster(key)
                 .iter()
                 .filter_map(|r| ctx.topics.get(r))
-                .filter(|t| super::topic::allowed(cluster, t))
+                .filter(|t| super::topic::admit::allowed(cluster, t))
                 .map(|t| t.kafka_topic_name())
                 .collect();
             status.managed_topics = Some(declared.len() as i32);
@@ -245,50 +244,20 @@ fn cluster_status(
     status
 }
 
-/// Once no partition moves anywhere in the cluster, the throttle rates set on brokers for the
-/// moves are removed (the topics' throttled-replica lists go when each topic's moves finish).
+/// Removes the throttle rates of a cluster where nothing moves (src/cluster/throttles.rs), with
+/// an event naming the brokers.
 async fn remove_idle_throttles(
-    observer: &ClusterObserver,
+    handle: &ClusterHandle,
     snapshot: &ClusterSnapshot,
     cluster: &KafkaCluster,
     ctx: &Context,
 ) -> Result<(), KafkaError> {
-    let throttled: Vec<i32> = snapshot
-        .broker_overrides
-        .iter()
-        .filter(|(_, o)| BROKER_THROTTLE_CONFIGS.iter().any(|k| o.contains_key(*k)))
-        .map(|(b, _)| *b)
-        .collect();
-    if throttled.is_empty() {
-        return Ok(());
+    let removed = throttles::remove_idle_throttles(&handle.state, snapshot).await?;
+    if !removed.is_empty() {
+        ctx.event(cluster, EventType::Normal, "ThrottlesRemoved", "Reassign", format!(
+            "no replica moves under way: replication throttle rates removed from brokers {removed:?}"));
+        handle.refresh_now();
     }
-    // Under the write lock: no topic starts a move while we decide nothing moves.
-    let _guard = observer.write_lock.lock().await;
-    let busy = observer.topics().iter().any(|t| {
-        t.partitions.iter().any(|p| p.is_moving())
-            || OPERATOR_OWNED_CONFIGS
-                .iter()
-                .any(|k| t.overrides().contains_key(*k))
-    });
-    if busy {
-        return Ok(());
-    }
-    let delete = ConfigChanges {
-        set: Default::default(),
-        delete: BROKER_THROTTLE_CONFIGS
-            .iter()
-            .map(|k| k.to_string())
-            .collect(),
-    };
-    for broker in &throttled {
-        observer
-            .admin
-            .alter_broker_configs(*broker, &delete)
-            .await?;
-    }
-    ctx.event(cluster, EventType::Normal, "ThrottlesRemoved", "Reassign", format!(
-        "no replica moves under way: replication throttle rates removed from brokers {throttled:?}"));
-    observer.refresh_now();
     Ok(())
 }
 

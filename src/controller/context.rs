@@ -13,8 +13,8 @@ use tokio::sync::Semaphore;
 use tracing::warn;
 
 use crate::api::{KafkaCluster, KafkaTopic};
+use crate::cluster::{ClusterKey, Observers};
 use crate::metrics::Metrics;
-use crate::observer::{ClusterKey, Observers};
 
 #[derive(Clone, Debug)]
 pub struct Settings {

@@ -13,8 +13,8 @@ use kube::runtime::watcher::Event;
 
 use super::ownership::cluster_key;
 use crate::api::KafkaTopic;
-use crate::observer::ClusterKey;
-use crate::sync::{read, write};
+use crate::cluster::ClusterKey;
+use crate::util::sync::{read, write};
 
 /// A KafkaTopic's namespace and name.
 type ObjectKey = (String, String);

@@ -5,6 +5,7 @@ pub mod backoff;
 pub mod cluster;
 pub mod context;
 pub mod credentials;
+pub mod error;
 pub mod index;
 pub mod ownership;
 pub mod report;
@@ -22,28 +23,18 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use crate::api::{KafkaCluster, KafkaTopic};
+use crate::cluster::{Change, Changed, ClusterKey, Observers};
 use crate::http;
 use crate::kafka::instrumented::InstrumentedAdmin;
 use crate::kafka::security::Security;
-use crate::kafka::{KafkaAdmin, KafkaError, KafkaProtocolAdmin};
+use crate::kafka::{KafkaAdmin, KafkaProtocolAdmin};
 use crate::metrics::Metrics;
-use crate::observer::{Change, Changed, ClusterKey, Observers};
 pub use context::{Context, Settings};
 use index::TopicIndex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Server-side apply field manager for everything the operator writes.
-pub const FIELD_MANAGER: &str = "kafka-topic-operator";
-
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("Kubernetes API: {0}")]
-    Kube(#[from] kube::Error),
-    #[error("Kafka: {0}")]
-    Kafka(#[from] KafkaError),
-    #[error("reconcile panicked: {0}")]
-    Panicked(String),
-}
+pub use error::{Error, FIELD_MANAGER};
 
 /// What the controllers share with whoever runs them: the per-cluster observers (and their
 /// Kafka clients) and the metrics.
@@ -345,7 +336,7 @@ async fn measured(
     let result = match std::panic::AssertUnwindSafe(reconcile).catch_unwind().await {
         Ok(result) => result,
         Err(panic) => {
-            let message = panic_message(panic.as_ref());
+            let message = crate::util::supervise::panic_message(panic.as_ref());
             error!(controller, %message, "reconcile panicked");
             Err(Error::Panicked(message))
         }
@@ -356,15 +347,6 @@ async fn measured(
         ctx.backoff.succeeded(&key);
     }
     result
-}
-
-/// What a caught panic said.
-pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into())
 }
 
 /// `Kind/namespace/name`: the key of an object's failure count.

@@ -4,7 +4,7 @@
 use kube::ResourceExt;
 
 use crate::api::KafkaTopic;
-use crate::observer::ClusterKey;
+use crate::cluster::ClusterKey;
 
 /// The KafkaCluster a topic references, as namespace/name.
 pub fn cluster_key(topic: &KafkaTopic) -> ClusterKey {

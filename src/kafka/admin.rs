@@ -1,7 +1,7 @@
 //! [`KafkaAdmin`] over the Kafka protocol: one connection to a bootstrap server at a time,
 //! requests serialized on it, reconnecting (to the next bootstrap server) when it breaks.
 
-use crate::sync::lock;
+use crate::util::sync::lock;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex as SyncMutex};
 use std::time::Duration;

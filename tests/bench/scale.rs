@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use kafka_topic_operator::kafka::{KafkaAdmin, KafkaProtocolAdmin};
 use kafka_topic_operator::model::{
-    Broker, ClusterSnapshot, DesiredTopic, ObservedConfig, ObservedPartition, ObservedTopic,
+    Broker, ClusterSnapshot, CreationDefaults, DesiredTopic, ObservedConfig, ObservedPartition,
+    ObservedTopic, TopicTarget,
 };
 use kafka_topic_operator::plan::{ClusterView, Memory, plan_topic};
 
@@ -101,15 +102,16 @@ fn bench_planning() {
         for (i, t) in observed.iter().enumerate() {
             let desired = DesiredTopic {
                 name: t.name.clone(),
-                partitions: 6,
-                // every tenth topic differs (more partitions): the plan has work to do
-                replication_factor: 3,
-                min_in_sync_replicas: 2,
+                partitions: Some(6),
+                // every tenth topic differs (another retention): the plan has work to do
+                replication_factor: Some(3),
+                min_in_sync_replicas: Some(2),
                 configs: [(
                     "retention.ms".to_string(),
                     if i % 10 == 0 { "1000" } else { "604800000" }.to_string(),
                 )]
                 .into(),
+                creation_defaults: CREATION_DEFAULTS,
             };
             actions += plan_topic(&desired, Some(t), &view, &Memory::default())
                 .actions
@@ -129,7 +131,7 @@ fn bench_planning() {
 /// Creates one setup topic. A broker busy with a previous run (the e2e benchmark's clean-up
 /// deletes thousands of topics just before) may drop the connection: the answer is then lost,
 /// so the topic is asked for again, and "already exists" means the lost request did create it.
-async fn create_with_retries(admin: &KafkaProtocolAdmin, topic: &DesiredTopic) {
+async fn create_with_retries(admin: &KafkaProtocolAdmin, topic: &TopicTarget) {
     const ATTEMPTS: u32 = 5;
     for attempt in 1..=ATTEMPTS {
         match admin.create_topic(topic, &[], false).await {
@@ -146,6 +148,13 @@ async fn create_with_retries(admin: &KafkaProtocolAdmin, topic: &DesiredTopic) {
     }
 }
 
+/// The KafkaCluster defaults (unused here: every field is declared).
+const CREATION_DEFAULTS: CreationDefaults = CreationDefaults {
+    partitions: 3,
+    replication_factor: 3,
+    min_in_sync_replicas: 2,
+};
+
 async fn bench_snapshot(bootstrap: Vec<String>) {
     let topics = 1_000;
     println!("\n## observing a live cluster (3 KRaft nodes on this machine)");
@@ -155,11 +164,14 @@ async fn bench_snapshot(bootstrap: Vec<String>) {
     for i in 0..topics {
         let t = DesiredTopic {
             name: format!("{prefix}-{i:04}"),
-            partitions: 1,
-            replication_factor: 1,
-            min_in_sync_replicas: 1,
+            partitions: Some(1),
+            replication_factor: Some(1),
+            min_in_sync_replicas: Some(1),
             configs: Default::default(),
-        };
+            creation_defaults: CREATION_DEFAULTS,
+        }
+        .for_creation()
+        .expect("min ISR within the replication factor");
         create_with_retries(&admin, &t).await;
     }
     println!(

@@ -16,9 +16,9 @@ use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use kafka_topic_operator::api::{KafkaCluster, KafkaTopic};
+use kafka_topic_operator::cluster::Observers;
 use kafka_topic_operator::controller::{self, Runtime, Settings};
 use kafka_topic_operator::kafka::write_count;
-use kafka_topic_operator::observer::Observers;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
 use serde_json::json;
@@ -418,7 +418,7 @@ impl TestEnv {
     pub fn kafka_writes(&self) -> u64 {
         self.observers
             .get(&(self.ns.clone(), "kafka".into()))
-            .map(|o| write_count(o.admin.as_ref()))
+            .map(|o| write_count(o.state.admin.as_ref()))
             .unwrap_or(0)
     }
 
@@ -516,7 +516,7 @@ impl TestEnv {
     pub fn kafka_requests(&self, api: &str) -> u64 {
         self.observers
             .get(&(self.ns.clone(), "kafka".into()))
-            .and_then(|o| o.admin.request_counts().get(api).copied())
+            .and_then(|o| o.state.admin.request_counts().get(api).copied())
             .unwrap_or(0)
     }
 

@@ -26,12 +26,12 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tracing::debug;
 
-use crate::batch;
+use super::state::ClusterState;
 use crate::kafka::{KafkaError, TopicToCreate};
 use crate::model::{ObservedTopic, TopicTarget};
-use crate::observer::ClusterObserver;
 use crate::plan::placement::{self, Brokers, Load};
-use crate::sync::lock;
+use crate::util::batch;
+use crate::util::sync::lock;
 
 /// How long created topics are read back while Kafka's metadata does not show them yet (a
 /// broker busy creating thousands of replicas lags seconds behind), and the pauses between.
@@ -61,10 +61,10 @@ pub struct Creator {
 }
 
 impl Creator {
-    /// Starts the batching task of `observer`; it ends when the observer is dropped.
-    pub fn start(observer: Weak<ClusterObserver>) -> Creator {
+    /// Starts the batching task over `state`; it ends when the cluster's state is dropped.
+    pub fn start(state: Weak<ClusterState>) -> Creator {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(observer, rx));
+        tokio::spawn(run(state, rx));
         Creator { tx }
     }
 
@@ -80,19 +80,19 @@ impl Creator {
     }
 }
 
-async fn run(observer: Weak<ClusterObserver>, mut rx: mpsc::UnboundedReceiver<Request>) {
+async fn run(state: Weak<ClusterState>, mut rx: mpsc::UnboundedReceiver<Request>) {
     // Replicas sent to Kafka whose topics are not read back yet: the snapshot does not count
     // them, so placement adds them (the next batch is placed while the last is read back).
     let in_flight = Arc::new(Mutex::new(Load::default()));
     while let Some(batch) = batch::next(&mut rx).await {
-        let Some(observer) = observer.upgrade() else {
+        let Some(state) = state.upgrade() else {
             return;
         };
-        let sent = create_batch(&observer, batch, &in_flight).await;
+        let sent = create_batch(&state, batch, &in_flight).await;
         // Reading back waits for Kafka's metadata to show the new topics, which takes seconds
         // when brokers are busy creating thousands of replicas: the next batch goes meanwhile.
         if !sent.is_empty() {
-            tokio::spawn(read_back(observer, sent, in_flight.clone()));
+            tokio::spawn(read_back(state, sent, in_flight.clone()));
         }
     }
 }
@@ -107,18 +107,18 @@ struct Sent {
 /// Re-checks, places and creates one batch under the cluster's write lock; returns the topics
 /// to read back.
 async fn create_batch(
-    observer: &ClusterObserver,
+    state: &ClusterState,
     batch: Vec<Request>,
     in_flight: &Mutex<Load>,
 ) -> Vec<Sent> {
     // Under the cluster's write lock, like every other write: nothing else plans meanwhile.
-    let _guard = observer.write_lock.lock().await;
+    let _guard = state.write_lock.lock().await;
     // Re-check before writing: the reconciles planned these creations on a snapshot up to one
     // resync old, and someone may have created some of the topics since. Those are read, not
     // created (their reconciles plan again from what Kafka shows).
     let names: Vec<String> = batch.iter().map(|r| r.topic.name.clone()).collect();
     let read_at = Instant::now();
-    let mut existing = match observer.admin.describe_topics_each(&names).await {
+    let mut existing = match state.admin.describe_topics_each(&names).await {
         Ok(existing) => existing,
         Err(error) => {
             for request in batch {
@@ -131,7 +131,7 @@ async fn create_batch(
     for request in batch {
         let name = &request.topic.name;
         if let Some(topic) = existing.topics.remove(name) {
-            observer.patch(name, read_at, Some(topic.clone()));
+            state.patch(name, read_at, Some(topic.clone()));
             let _ = request.reply.send(Ok(Created {
                 assignments: vec![],
                 existed: true,
@@ -154,7 +154,7 @@ async fn create_batch(
         }
     }
     let batch = fresh;
-    let view = observer.view(0, 0);
+    let view = state.view(0, 0);
     let brokers = Brokers::new(&view.live);
     let mut load = view.load.clone();
     load.add_load(&lock(in_flight));
@@ -191,7 +191,7 @@ async fn create_batch(
         })
         .collect();
     debug!(count = to_create.len(), "creating topics in a batch");
-    let mut results = match observer.admin.create_topics(&to_create, false).await {
+    let mut results = match state.admin.create_topics(&to_create, false).await {
         Ok(results) => results,
         Err(error) => {
             for (request, _) in pending {
@@ -229,7 +229,7 @@ async fn create_batch(
 /// their reconciles then report Creating and look again), patches them into the snapshot and
 /// answers each reconcile as soon as its own topic is read back: a batch of hundreds shows up on
 /// busy brokers over tens of seconds, and each topic's status should follow its own.
-async fn read_back(observer: Arc<ClusterObserver>, sent: Vec<Sent>, in_flight: Arc<Mutex<Load>>) {
+async fn read_back(state: Arc<ClusterState>, sent: Vec<Sent>, in_flight: Arc<Mutex<Load>>) {
     let mut waiting: HashMap<String, Sent> = sent
         .into_iter()
         .map(|s| (s.request.topic.name.clone(), s))
@@ -248,7 +248,7 @@ async fn read_back(observer: Arc<ClusterObserver>, sent: Vec<Sent>, in_flight: A
         attempt += 1;
         let names: Vec<String> = waiting.keys().cloned().collect();
         let read_at = Instant::now();
-        let mut fresh = match observer.admin.describe_topics_each(&names).await {
+        let mut fresh = match state.admin.describe_topics_each(&names).await {
             Ok(fresh) => fresh,
             Err(error) => {
                 debug!(%error, topics = names.len(), "reading created topics back failed");
@@ -264,7 +264,7 @@ async fn read_back(observer: Arc<ClusterObserver>, sent: Vec<Sent>, in_flight: A
         );
         for name in names {
             if let Some(topic) = fresh.topics.remove(&name) {
-                observer.patch(&name, read_at, Some(topic.clone()));
+                state.patch(&name, read_at, Some(topic.clone()));
                 if let Some(sent) = waiting.remove(&name) {
                     answer(sent, Some(topic), &in_flight);
                 }
@@ -277,22 +277,22 @@ async fn read_back(observer: Arc<ClusterObserver>, sent: Vec<Sent>, in_flight: A
                 // reason from the next snapshot. (Not described yet, or no leader yet: asked
                 // for again.)
                 if let Some(sent) = waiting.remove(&name) {
-                    let observed = observed(&observer, &name);
+                    let observed = observed(&state, &name);
                     answer(sent, observed, &in_flight);
                 }
             }
         }
     }
     for (name, sent) in waiting {
-        let observed = observed(&observer, &name);
+        let observed = observed(&state, &name);
         answer(sent, observed, &in_flight);
     }
 }
 
 /// The topic as the cluster's snapshot (with patches) shows it.
-fn observed(observer: &ClusterObserver, name: &str) -> Option<ObservedTopic> {
-    match observer.topic(name) {
-        crate::observer::TopicView::Observed { topic, .. } => topic,
+fn observed(state: &ClusterState, name: &str) -> Option<ObservedTopic> {
+    match state.topic(name) {
+        super::state::TopicView::Observed { topic, .. } => topic,
         _ => None,
     }
 }
@@ -322,10 +322,10 @@ mod tests {
     use prometheus_client::metrics::family::Family;
 
     use super::*;
+    use crate::cluster::{ClusterKey, Observers, TopicView};
     use crate::kafka::security::Security;
     use crate::kafka::{Described, KafkaAdmin, PartitionGrowth, TopicResults};
     use crate::model::{Broker, ClusterSnapshot, ConfigChanges};
-    use crate::observer::{ClusterKey, Observers, TopicView};
 
     /// One broker whose metadata shows created topics late: "slow" only once `show_slow` is set,
     /// as a broker busy creating the replicas of earlier topics does.
@@ -423,18 +423,18 @@ mod tests {
             },
             Family::default(),
         );
-        let observer = observers.ensure(
+        let cluster = observers.ensure(
             &("ns".into(), "kafka".into()),
             &["kafka:9092".into()],
             &Security::default(),
         );
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !matches!(observer.topic("any"), TopicView::Observed { .. }) {
+        while !matches!(cluster.state.topic("any"), TopicView::Observed { .. }) {
             assert!(Instant::now() < deadline, "the cluster was never observed");
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         // Both arrive together, so they go to Kafka in one batch and are read back together.
-        let (fast, slow) = (observer.clone(), observer.clone());
+        let (fast, slow) = (cluster.clone(), cluster.clone());
         let fast = tokio::spawn(async move { fast.creator.create(desired("fast")).await });
         let slow = tokio::spawn(async move { slow.creator.create(desired("slow")).await });
         let fast = tokio::time::timeout(Duration::from_secs(5), fast)

@@ -23,11 +23,11 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tracing::debug;
 
-use crate::batch;
+use super::state::ClusterState;
 use crate::kafka::{KafkaError, PartitionGrowth, TopicResults};
 use crate::model::{ConfigChanges, DesiredTopic, ObservedTopic};
-use crate::observer::ClusterObserver;
 use crate::plan::{Action, ClusterView, Memory, TopicPlan, plan_topic};
+use crate::util::batch;
 
 /// Read-backs while a value just set still shows the old one (the broker answering has not
 /// applied the change yet).
@@ -96,10 +96,10 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the batching task of `observer`; it ends when the observer is dropped.
-    pub fn start(observer: Weak<ClusterObserver>) -> Writer {
+    /// Starts the batching task over `state`; it ends when the cluster's state is dropped.
+    pub fn start(state: Weak<ClusterState>) -> Writer {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(observer, rx));
+        tokio::spawn(run(state, rx));
         Writer { tx }
     }
 
@@ -118,12 +118,12 @@ impl Writer {
     }
 }
 
-async fn run(observer: Weak<ClusterObserver>, mut rx: mpsc::UnboundedReceiver<Request>) {
+async fn run(state: Weak<ClusterState>, mut rx: mpsc::UnboundedReceiver<Request>) {
     while let Some(batch) = batch::next(&mut rx).await {
-        let Some(observer) = observer.upgrade() else {
+        let Some(state) = state.upgrade() else {
             return;
         };
-        write_batch(&observer, batch).await;
+        write_batch(&state, batch).await;
     }
 }
 
@@ -135,20 +135,20 @@ struct Pending {
     applied: Vec<Action>,
 }
 
-async fn write_batch(observer: &ClusterObserver, batch: Vec<Request>) {
-    let _guard = observer.write_lock.lock().await;
-    let pending = replan(observer, batch).await;
-    let pending = validate(observer, pending).await;
-    let pending = carry_out(observer, pending).await;
-    read_back(observer, pending).await;
+async fn write_batch(state: &ClusterState, batch: Vec<Request>) {
+    let _guard = state.write_lock.lock().await;
+    let pending = replan(state, batch).await;
+    let pending = validate(state, pending).await;
+    let pending = carry_out(state, pending).await;
+    read_back(state, pending).await;
 }
 
 /// Reads every topic of the batch again and plans it on what Kafka shows now. Topics with
 /// nothing to write, or with more than batchable writes, are answered here.
-async fn replan(observer: &ClusterObserver, batch: Vec<Request>) -> Vec<Pending> {
+async fn replan(state: &ClusterState, batch: Vec<Request>) -> Vec<Pending> {
     let names: Vec<String> = batch.iter().map(|r| r.write.desired.name.clone()).collect();
     let read_at = Instant::now();
-    let mut fresh = match observer.admin.describe_topics_each(&names).await {
+    let mut fresh = match state.admin.describe_topics_each(&names).await {
         Ok(fresh) => fresh,
         Err(error) => {
             for request in batch {
@@ -161,7 +161,7 @@ async fn replan(observer: &ClusterObserver, batch: Vec<Request>) -> Vec<Pending>
     for request in &batch {
         let name = &request.write.desired.name;
         if !fresh.errors.contains_key(name) {
-            observer.patch(name, read_at, fresh.topics.get(name).cloned());
+            state.patch(name, read_at, fresh.topics.get(name).cloned());
         }
     }
     // One view for the batch, with the partitions it adds counted as they are planned, so the
@@ -174,7 +174,7 @@ async fn replan(observer: &ClusterObserver, batch: Vec<Request>) -> Vec<Pending>
             continue;
         }
         let w = &request.write;
-        let view = view.get_or_insert_with(|| observer.view(w.max_concurrent_moves, w.throttle));
+        let view = view.get_or_insert_with(|| state.view(w.max_concurrent_moves, w.throttle));
         let observed = fresh.topics.remove(&name);
         let plan = plan_topic(&w.desired, observed.as_ref(), view, &w.memory);
         if plan.blocker.is_some() || plan.actions.is_empty() {
@@ -207,7 +207,7 @@ async fn replan(observer: &ClusterObserver, batch: Vec<Request>) -> Vec<Pending>
 
 /// Kafka checks every config change of the batch before anything is applied: a topic whose
 /// values it refuses gets nothing at all (its partitions are not added either).
-async fn validate(observer: &ClusterObserver, pending: Vec<Pending>) -> Vec<Pending> {
+async fn validate(state: &ClusterState, pending: Vec<Pending>) -> Vec<Pending> {
     let changes: Vec<(String, ConfigChanges)> = pending
         .iter()
         .flat_map(|p| {
@@ -221,7 +221,7 @@ async fn validate(observer: &ClusterObserver, pending: Vec<Pending>) -> Vec<Pend
         return pending;
     }
     let mut results = TopicResults::new();
-    let answer = observer.admin.alter_topics_configs(&changes, true).await;
+    let answer = state.admin.alter_topics_configs(&changes, true).await;
     collect(&mut results, changes.iter().map(|(t, _)| t), answer);
     keep_succeeded(pending, |p| {
         results
@@ -232,7 +232,7 @@ async fn validate(observer: &ClusterObserver, pending: Vec<Pending>) -> Vec<Pend
 
 /// The plans' actions, step by step: in each round every topic's next action, partitions and
 /// configs each in batched requests. A topic whose action fails stops there, with its error.
-async fn carry_out(observer: &ClusterObserver, mut pending: Vec<Pending>) -> Vec<Pending> {
+async fn carry_out(state: &ClusterState, mut pending: Vec<Pending>) -> Vec<Pending> {
     let rounds = pending
         .iter()
         .map(|p| p.plan.actions.len())
@@ -266,11 +266,11 @@ async fn carry_out(observer: &ClusterObserver, mut pending: Vec<Pending>) -> Vec
         );
         let mut results = TopicResults::new();
         if !growths.is_empty() {
-            let answer = observer.admin.grow_topics(&growths).await;
+            let answer = state.admin.grow_topics(&growths).await;
             collect(&mut results, growths.iter().map(|g| &g.topic), answer);
         }
         if !changes.is_empty() {
-            let answer = observer.admin.alter_topics_configs(&changes, false).await;
+            let answer = state.admin.alter_topics_configs(&changes, false).await;
             collect(&mut results, changes.iter().map(|(t, _)| t), answer);
         }
         pending = keep_succeeded(pending, |p| match step(p) {
@@ -290,7 +290,7 @@ async fn carry_out(observer: &ClusterObserver, mut pending: Vec<Pending>) -> Vec
 
 /// Reads the written topics back together and plans them again; a value just set that still
 /// shows the old one is read again a few times before it is taken as Kafka's answer.
-async fn read_back(observer: &ClusterObserver, pending: Vec<Pending>) {
+async fn read_back(state: &ClusterState, pending: Vec<Pending>) {
     let mut settled: BTreeMap<String, Result<(Option<ObservedTopic>, TopicPlan), KafkaError>> =
         BTreeMap::new();
     let mut unsettled: Vec<&Pending> = pending.iter().collect();
@@ -306,7 +306,7 @@ async fn read_back(observer: &ClusterObserver, pending: Vec<Pending>) {
             .map(|p| p.request.write.desired.name.clone())
             .collect();
         let read_at = Instant::now();
-        let mut fresh = match observer.admin.describe_topics_each(&names).await {
+        let mut fresh = match state.admin.describe_topics_each(&names).await {
             Ok(fresh) => fresh,
             Err(error) => {
                 for name in names {
@@ -325,8 +325,8 @@ async fn read_back(observer: &ClusterObserver, pending: Vec<Pending>) {
                 continue;
             }
             let topic = fresh.topics.remove(name);
-            observer.patch(name, read_at, topic.clone());
-            let view = observer.view(w.max_concurrent_moves, w.throttle);
+            state.patch(name, read_at, topic.clone());
+            let view = state.view(w.max_concurrent_moves, w.throttle);
             let after = plan_topic(&w.desired, topic.as_ref(), &view, &w.memory);
             if !last && still_unsettled(&p.applied, &after) {
                 still.push(p);

@@ -1,0 +1,191 @@
+//! The observe loop of one cluster: a snapshot of the whole cluster every resync interval (sooner
+//! when asked) in a few batched calls, published into its [`ClusterState`], with what changed
+//! sent to the topic controller. Kafka unreachable: backoff; Kafka slow: the last good snapshot
+//! stays.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Notify, watch};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use super::diff::{Change, Changed, diff};
+use super::key::ClusterKey;
+use super::state::{ClusterState, Observation};
+use crate::kafka::{KafkaAdmin, KafkaError};
+use crate::model::ClusterSnapshot;
+
+fn failed(error: &KafkaError, retry_in: Duration) -> Observation {
+    Observation::Failed {
+        reason: error.reason(),
+        message: error.to_string(),
+        retry_in,
+    }
+}
+
+/// 1s, 2s, 4s, ... capped at the resync interval (and at 5 minutes).
+pub fn backoff(failures: u32, resync: Duration) -> Duration {
+    let exp = Duration::from_secs(1u64 << failures.saturating_sub(1).min(16));
+    exp.min(resync.max(Duration::from_secs(1)))
+        .min(Duration::from_secs(300))
+}
+
+/// How many clusters may take a snapshot at the same time, per operator. A snapshot decodes
+/// every topic's full config list (defaults included) before keeping it, so its peak memory is
+/// several times what it keeps; a restart that finds a hundred KafkaClusters (one per team
+/// namespace, all on the same Kafka) would otherwise decode a hundred such answers at once and
+/// break the Pod's memory limit. Found by the node stage: 160 KafkaClusters on one 1500-topic
+/// Kafka took the operator past 256 MiB within 6 s of starting. A cluster whose look waits on
+/// a timeout (a blackholed address) holds its turn meanwhile, at most once per backoff period:
+/// it takes many such clusters to keep the others waiting.
+pub const CONCURRENT_SNAPSHOTS: usize = 8;
+
+/// Takes a snapshot once one of `turns` is free; returns when its requests started (after the
+/// wait: anything written before that is in it) with the result.
+async fn snapshot_in_turn(
+    admin: &dyn KafkaAdmin,
+    turns: &tokio::sync::Semaphore,
+) -> (Instant, Result<ClusterSnapshot, KafkaError>) {
+    let _turn = turns
+        .acquire()
+        .await
+        .expect("the semaphore is never closed");
+    let started = Instant::now();
+    (started, admin.snapshot().await)
+}
+
+/// How long a panicked observer waits before it starts again.
+pub const RESTART_PAUSE: Duration = Duration::from_secs(1);
+
+/// What the observing loop of one cluster works with.
+pub struct ObserveLoop {
+    pub key: ClusterKey,
+    pub admin: Arc<dyn KafkaAdmin>,
+    pub state: std::sync::Weak<ClusterState>,
+    pub tx: watch::Sender<Observation>,
+    pub updates: watch::Sender<u64>,
+    pub changes: tokio::sync::broadcast::Sender<Change>,
+    pub resync: Duration,
+    pub cancel: CancellationToken,
+    pub refresh_now: Arc<Notify>,
+    /// Shared by every cluster of the operator ([`CONCURRENT_SNAPSHOTS`]).
+    pub snapshot_turns: Arc<tokio::sync::Semaphore>,
+}
+
+impl ObserveLoop {
+    /// Looks at the cluster every resync (sooner when asked) until cancelled. A fresh start
+    /// (also after a panic) has no previous snapshot, so its first look reconciles every topic.
+    pub async fn run(&self) {
+        let (key, admin, tx, cancel) = (&self.key, &self.admin, &self.tx, &self.cancel);
+        let (weak, updates, changes, resync) =
+            (&self.state, &self.updates, &self.changes, self.resync);
+        let refresh_now = &self.refresh_now;
+        let mut failures: u32 = 0;
+        let mut last: Option<Arc<ClusterSnapshot>> = None;
+        loop {
+            let (started, result) = tokio::select! {
+                _ = cancel.cancelled() => return,
+                r = snapshot_in_turn(admin.as_ref(), &self.snapshot_turns) => r,
+            };
+            let failures_before = failures;
+            let wait = match result {
+                Ok(snapshot) => {
+                    if failures > 0 {
+                        info!(namespace = %key.0, cluster = %key.1, "Kafka reachable again");
+                    }
+                    failures = 0;
+                    debug!(namespace = %key.0, cluster = %key.1, topics = snapshot.topics.len(), "snapshot");
+                    // Topics the operator re-read after a write are compared with that
+                    // read, not with the previous snapshot: a change made behind its back
+                    // between the two would otherwise look like no change at all.
+                    let repatched = weak
+                        .upgrade()
+                        .map(|state| state.absorb_snapshot(started, &snapshot))
+                        .unwrap_or_default();
+                    let snapshot = Arc::new(snapshot);
+                    let changed = if failures_before > 0 {
+                        Changed::All
+                    } else {
+                        match diff(last.as_deref(), &snapshot) {
+                            Changed::Topics(mut names) => {
+                                names.extend(repatched);
+                                names.sort();
+                                names.dedup();
+                                Changed::Topics(names)
+                            }
+                            all => all,
+                        }
+                    };
+                    last = Some(snapshot.clone());
+                    tx.send_replace(Observation::Observed {
+                        started,
+                        snapshot,
+                        stale: None,
+                    });
+                    // The previous snapshot and this one's decoded answers are gone now.
+                    crate::util::memory::release_free_memory();
+                    if changed != Changed::Topics(vec![]) {
+                        let _ = changes.send(Change {
+                            cluster: key.clone(),
+                            changed,
+                        });
+                    }
+                    resync
+                }
+                Err(KafkaError::Slow { api, detail }) if last.is_some() => {
+                    // A slow answer is not an unreachable cluster: keep the last good view.
+                    failures += 1;
+                    let retry_in = backoff(failures, resync);
+                    let last_good = match &*tx.borrow() {
+                        Observation::Observed { started, .. } => Some(*started),
+                        _ => None,
+                    };
+                    let age = last_good.map(|t| t.elapsed().as_secs()).unwrap_or(0);
+                    warn!(namespace = %key.0, cluster = %key.1, api, %detail, "Kafka is slow; keeping the last good snapshot");
+                    tx.send_modify(|o| {
+                    if let Observation::Observed { stale, .. } = o {
+                        *stale = Some(format!(
+                            "Kafka is slow: {detail} ({api}); showing the snapshot from {age} s ago, next attempt in {} s",
+                            retry_in.as_secs()
+                        ));
+                    }
+                });
+                    retry_in
+                }
+                Err(error) => {
+                    failures += 1;
+                    let retry_in = backoff(failures, resync);
+                    warn!(namespace = %key.0, cluster = %key.1, %error, retry_in_s = retry_in.as_secs_f32(), "observing Kafka failed");
+                    tx.send_replace(failed(&error, retry_in));
+                    if failures == 1 {
+                        let _ = changes.send(Change {
+                            cluster: key.clone(),
+                            changed: Changed::All,
+                        });
+                    }
+                    retry_in
+                }
+            };
+            updates.send_modify(|n| *n = n.wrapping_add(1));
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::sleep(wait) => {}
+                _ = refresh_now.notified() => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_resync_interval() {
+        let resync = Duration::from_secs(30);
+        let waits: Vec<u64> = (1..=7).map(|n| backoff(n, resync).as_secs()).collect();
+        assert_eq!(waits, vec![1, 2, 4, 8, 16, 30, 30]);
+    }
+}

@@ -1,0 +1,116 @@
+//! Pure: which deletion policy a KafkaTopic has. A left-out deletionPolicy is the KafkaCluster's
+//! default only for a topic the operator created (docs/do-no-harm.md).
+
+use crate::api::{self, DeletionPolicy, KafkaCluster, KafkaTopic};
+use crate::model::ValueSource;
+
+/// The deletion policy in effect, and whether it is settled: declared, or recorded in the
+/// status by a reconcile that created or adopted the topic. Before that, the KafkaCluster's
+/// default stands in (so a Delete finalizer is in place before the operator creates the topic),
+/// but is never enough to delete.
+pub fn deletion_policy(
+    topic: &KafkaTopic,
+    cluster: Option<&KafkaCluster>,
+) -> (DeletionPolicy, bool) {
+    if let Some(declared) = topic.spec.deletion_policy {
+        return (declared, true);
+    }
+    if let Some(recorded) = topic.status.as_ref().and_then(|s| s.deletion_policy) {
+        return (recorded, true);
+    }
+    let default = cluster
+        .map(|c| c.spec.topic_defaults.deletion_policy)
+        .unwrap_or_default();
+    (default, false)
+}
+
+/// The deletion policy a sync records: declared; the topicDefaults' when this reconcile created
+/// the topic (or an earlier one did, as the status says); otherwise Retain, for a topic that
+/// existed before the operator managed it.
+pub fn deletion_in_effect(
+    topic: &KafkaTopic,
+    cluster: &KafkaCluster,
+    created_now: bool,
+) -> (DeletionPolicy, ValueSource) {
+    if let Some(declared) = topic.spec.deletion_policy {
+        return (declared, ValueSource::Spec);
+    }
+    if created_now {
+        return (
+            cluster.spec.topic_defaults.deletion_policy,
+            ValueSource::TopicDefaults,
+        );
+    }
+    let status = topic.status.as_ref();
+    let recorded = status.and_then(|s| s.deletion_policy);
+    let source = status
+        .and_then(|s| s.value_sources)
+        .and_then(|v| v.deletion_policy);
+    match (recorded, source) {
+        (Some(policy), Some(api::ValueSource::TopicDefaults)) => {
+            (policy, ValueSource::TopicDefaults)
+        }
+        _ => (DeletionPolicy::Retain, ValueSource::Kafka),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::kafka_topic;
+
+    fn cluster_with_default(policy: DeletionPolicy) -> KafkaCluster {
+        let mut cluster = crate::fixtures::kafka_cluster();
+        cluster.spec.topic_defaults.deletion_policy = policy;
+        cluster
+    }
+
+    #[test]
+    fn a_default_delete_is_settled_only_once_a_reconcile_recorded_creating_the_topic() {
+        let cluster = cluster_with_default(DeletionPolicy::Delete);
+        let mut topic = kafka_topic("t");
+        // Never synced: the default stands in for the finalizer, but is not settled.
+        assert_eq!(
+            deletion_policy(&topic, Some(&cluster)),
+            (DeletionPolicy::Delete, false)
+        );
+        // This reconcile created the topic: the default, recorded.
+        assert_eq!(
+            deletion_in_effect(&topic, &cluster, true),
+            (DeletionPolicy::Delete, ValueSource::TopicDefaults)
+        );
+        // Found existing, with nothing recorded: Retain.
+        assert_eq!(
+            deletion_in_effect(&topic, &cluster, false),
+            (DeletionPolicy::Retain, ValueSource::Kafka)
+        );
+        // Recorded earlier as the default: kept, whatever the default says now.
+        let mut status = crate::api::KafkaTopicStatus {
+            deletion_policy: Some(DeletionPolicy::Delete),
+            value_sources: Some(api::ValueSources {
+                partitions: api::ValueSource::TopicDefaults,
+                replication_factor: api::ValueSource::TopicDefaults,
+                min_in_sync_replicas: api::ValueSource::TopicDefaults,
+                deletion_policy: Some(api::ValueSource::TopicDefaults),
+            }),
+            ..Default::default()
+        };
+        topic.status = Some(status.clone());
+        let retain_now = cluster_with_default(DeletionPolicy::Retain);
+        assert_eq!(
+            deletion_in_effect(&topic, &retain_now, false),
+            (DeletionPolicy::Delete, ValueSource::TopicDefaults)
+        );
+        assert_eq!(
+            deletion_policy(&topic, Some(&retain_now)),
+            (DeletionPolicy::Delete, true)
+        );
+        // Declared wins.
+        topic.spec.deletion_policy = Some(DeletionPolicy::Retain);
+        assert_eq!(
+            deletion_policy(&topic, Some(&cluster)),
+            (DeletionPolicy::Retain, true)
+        );
+        status.deletion_policy = None;
+    }
+}

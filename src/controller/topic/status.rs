@@ -1,0 +1,78 @@
+//! Step 6 of the topic reconcile, I/O: the status, written only when it says something new
+//! (server-side apply of the status subresource), the health and failure events that go with a
+//! change, and the topic's metrics.
+
+use chrono::Utc;
+use kube::api::{Api, Patch, PatchParams};
+use kube::{Resource, ResourceExt};
+use serde_json::json;
+
+use super::events::{Event, health_events, is_apply_failure, post};
+use super::outcome::CONNECTING;
+use super::outcome::ready_reason;
+use crate::api::condition::find;
+use crate::api::{KafkaTopic, KafkaTopicStatus};
+use crate::controller::context::Context;
+use crate::controller::error::{Error, FIELD_MANAGER};
+use crate::controller::report::{TopicReport, status_changed, topic_status};
+use crate::metrics::{TopicGauges, TopicLabels};
+
+/// Writes the status when it says something new; otherwise writes nothing at all.
+pub async fn write_status(
+    topic: &KafkaTopic,
+    report: &TopicReport,
+    api: &Api<KafkaTopic>,
+    ctx: &Context,
+) -> Result<(), Error> {
+    let previous = topic.status.as_ref();
+    let mut status = topic_status(report, topic.metadata.generation, previous);
+    record_metrics(topic, &status, ctx);
+    if !status_changed(previous, &status) {
+        return Ok(());
+    }
+    let mut events = health_events(previous, &status);
+    let was = ready_reason(topic);
+    if was.as_deref() != Some(report.verdict.reason.as_str())
+        && !report.verdict.ready
+        && !matches!(report.verdict.reason.as_str(), "Creating" | CONNECTING)
+        // Failures found while applying already sent their own event.
+        && !is_apply_failure(&report.verdict.reason)
+    {
+        events.push(Event::warning(
+            &report.verdict.reason,
+            "Reconcile",
+            report.verdict.message.clone(),
+        ));
+    }
+    post(ctx, topic, events);
+    status.last_sync_time = Some(Utc::now());
+    let patch = json!({ "apiVersion": KafkaTopic::api_version(&()), "kind": KafkaTopic::kind(&()), "status": status });
+    api.patch_status(
+        &topic.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await?;
+    Ok(())
+}
+
+fn record_metrics(topic: &KafkaTopic, status: &KafkaTopicStatus, ctx: &Context) {
+    let labels = TopicLabels {
+        namespace: topic.namespace().unwrap_or_default(),
+        name: topic.name_any(),
+        topic: topic.kafka_topic_name(),
+        cluster: topic.spec.cluster_ref.name.clone(),
+    };
+    let is_true = |t: &str| find(&status.conditions, t).is_some_and(|c| c.is_true());
+    ctx.metrics.set_topic(
+        labels,
+        TopicGauges {
+            under_replicated: status.under_replicated_partitions.unwrap_or(0) as i64,
+            offline: status.offline_partitions.unwrap_or(0) as i64,
+            under_min_isr: status.under_min_isr_partitions.unwrap_or(0) as i64,
+            ready: is_true("Ready"),
+            drifted: is_true("Drifted"),
+            reassigning: status.reassignment.is_some(),
+        },
+    );
+}

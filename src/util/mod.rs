@@ -1,0 +1,6 @@
+//! Small tools every layer may use; nothing here knows about Kafka, Kubernetes or topics.
+
+pub mod batch;
+pub mod memory;
+pub mod supervise;
+pub mod sync;
