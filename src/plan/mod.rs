@@ -16,9 +16,10 @@ mod types;
 mod view;
 pub mod warnings;
 
-pub use topic::{internal_topic, not_enough_brokers, plan_topic};
+pub use topic::plan_topic;
 pub use types::{
     Action, Blocker, Drift, Memory, OPERATOR_OWNED_CONFIGS, Progress, TopicPlan, UNSET,
+    internal_topic, not_enough_brokers,
 };
 pub use view::ClusterView;
 

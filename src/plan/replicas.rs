@@ -3,8 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::placement::{self, Brokers, Load};
-use super::topic::not_enough_brokers;
-use super::types::{Action, OPERATOR_OWNED_CONFIGS, Progress, TopicPlan};
+use super::types::{Action, OPERATOR_OWNED_CONFIGS, Progress, TopicPlan, not_enough_brokers};
 use super::view::ClusterView;
 use crate::model::{
     BROKER_THROTTLE_CONFIGS, ConfigChanges, FOLLOWER_THROTTLED_REPLICAS, LEADER_THROTTLED_REPLICAS,

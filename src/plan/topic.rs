@@ -3,7 +3,7 @@
 use super::configs::{config_changes, config_drift, config_key, hold_min_isr_raise};
 use super::placement::{self, Brokers};
 use super::replicas::plan_replicas;
-use super::types::{Action, Blocker, Drift, Memory, TopicPlan};
+use super::types::{Action, Blocker, Drift, Memory, TopicPlan, internal_topic, not_enough_brokers};
 use super::view::ClusterView;
 use crate::model::{DesiredTopic, MinIsrTooHigh, ObservedTopic, TopicTarget, ValueSource};
 
@@ -176,29 +176,4 @@ fn plan_creation(desired: TopicTarget, cluster: &ClusterView) -> TopicPlan {
     }
     plan.target = Some(desired);
     plan
-}
-
-pub fn not_enough_brokers(replication_factor: i32, live_brokers: &[i32]) -> Blocker {
-    let ids: Vec<String> = live_brokers.iter().map(|b| b.to_string()).collect();
-    Blocker {
-        reason: "NotEnoughBrokers",
-        message: format!(
-            "replication factor {replication_factor} needs {replication_factor} live brokers; the cluster has {} ({})",
-            live_brokers.len(),
-            if ids.is_empty() {
-                "none".to_string()
-            } else {
-                format!("ids {}", ids.join(", "))
-            }
-        ),
-    }
-}
-
-pub fn internal_topic(name: &str) -> Blocker {
-    Blocker {
-        reason: "InternalTopic",
-        message: format!(
-            "{name} is one of Kafka's internal topics: the operator never manages or changes it"
-        ),
-    }
 }

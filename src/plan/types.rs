@@ -149,3 +149,28 @@ pub struct Progress {
     /// Partitions waiting for a free slot (maxConcurrentMoves).
     pub waiting: usize,
 }
+
+pub fn not_enough_brokers(replication_factor: i32, live_brokers: &[i32]) -> Blocker {
+    let ids: Vec<String> = live_brokers.iter().map(|b| b.to_string()).collect();
+    Blocker {
+        reason: "NotEnoughBrokers",
+        message: format!(
+            "replication factor {replication_factor} needs {replication_factor} live brokers; the cluster has {} ({})",
+            live_brokers.len(),
+            if ids.is_empty() {
+                "none".to_string()
+            } else {
+                format!("ids {}", ids.join(", "))
+            }
+        ),
+    }
+}
+
+pub fn internal_topic(name: &str) -> Blocker {
+    Blocker {
+        reason: "InternalTopic",
+        message: format!(
+            "{name} is one of Kafka's internal topics: the operator never manages or changes it"
+        ),
+    }
+}
