@@ -4,14 +4,14 @@
 //! candidates can never both win.
 //!
 //! Fencing: two replicas must never write to Kafka in the same period. The holder may send
-//! Kafka writes only until `renewal started + duration - renew` (the [`write_fence`]), a
+//! Kafka writes only until `renewal started + duration - renew` (the [`LeaseFence`]), a
 //! bound it can judge on its own monotonic clock; a standby takes a lease over only after it has
 //! itself watched the lease stay unchanged for `duration` (never by comparing the holder's
 //! `renewTime` with its own wall clock). So the old holder stops writing at least `renew`
 //! before anyone else may start. Renewals are time-boxed to `renew`: a hung apiserver call
 //! cannot keep a stale leader going.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
@@ -20,6 +20,8 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ObjectMeta, PostParams};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
+
+use crate::kafka::fence::WriteFence;
 
 #[derive(Clone, Debug)]
 pub struct LeaseSettings {
@@ -33,23 +35,32 @@ pub struct LeaseSettings {
     pub renew: Duration,
 }
 
-/// Until when this process may send Kafka writes. `None`: no leader election, always.
-static WRITE_DEADLINE: Mutex<Option<tokio::time::Instant>> = Mutex::new(None);
-static ELECTION_ON: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Until when this process may send Kafka writes: closed (None) until the lease is acquired,
+/// then renewal start + duration - renew after each renewal. One per process, shared by the
+/// elector (which moves it) and the Kafka clients (which ask it, as a [`WriteFence`]).
+#[derive(Clone, Default)]
+pub struct LeaseFence(Arc<Mutex<Option<tokio::time::Instant>>>);
 
-/// True while this process may send Kafka writes: always without leader election; with it,
-/// only while its lease is surely still its own.
-pub fn write_fence() -> bool {
-    if !ELECTION_ON.load(std::sync::atomic::Ordering::Relaxed) {
-        return true;
+impl LeaseFence {
+    /// Closed until the lease is acquired.
+    pub fn closed() -> Self {
+        Self::default()
     }
-    let deadline = *WRITE_DEADLINE.lock().unwrap_or_else(|e| e.into_inner());
-    deadline.is_some_and(|d| tokio::time::Instant::now() < d)
-}
 
-fn set_write_deadline(deadline: Option<tokio::time::Instant>) {
-    ELECTION_ON.store(true, std::sync::atomic::Ordering::Relaxed);
-    *WRITE_DEADLINE.lock().unwrap_or_else(|e| e.into_inner()) = deadline;
+    fn set(&self, deadline: Option<tokio::time::Instant>) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = deadline;
+    }
+
+    pub fn is_open(&self) -> bool {
+        let deadline = *self.0.lock().unwrap_or_else(|e| e.into_inner());
+        deadline.is_some_and(|d| tokio::time::Instant::now() < d)
+    }
+
+    /// The fence as the Kafka clients take it.
+    pub fn write_fence(&self) -> WriteFence {
+        let fence = self.clone();
+        WriteFence::new(move || fence.is_open())
+    }
 }
 
 pub struct Elector {
@@ -58,6 +69,7 @@ pub struct Elector {
     /// The other holder's lease as this replica last saw it change: (resourceVersion, when
     /// seen, on our monotonic clock). Expiry is judged from here.
     seen: Mutex<Option<(String, tokio::time::Instant)>>,
+    fence: LeaseFence,
 }
 
 /// How long a leader waits before it tries again to renew after a failed attempt: a fifth of
@@ -91,12 +103,14 @@ enum Attempt {
 }
 
 impl Elector {
-    pub fn new(client: kube::Client, settings: LeaseSettings) -> Self {
-        set_write_deadline(None);
+    /// An elector that opens and closes `fence` as it holds and loses the lease.
+    pub fn new(client: kube::Client, settings: LeaseSettings, fence: LeaseFence) -> Self {
+        fence.set(None);
         Elector {
             api: Api::namespaced(client, &settings.namespace),
             settings,
             seen: Mutex::new(None),
+            fence,
         }
     }
 
@@ -134,7 +148,7 @@ impl Elector {
             tokio::select! {
                 _ = shutdown.cancelled() => {
                     // No more writes from here on: the standby may start as soon as we release.
-                    set_write_deadline(None);
+                    self.fence.set(None);
                     self.release().await;
                     return true;
                 }
@@ -148,7 +162,7 @@ impl Elector {
                     self.fence_from(started);
                 }
                 Ok(Attempt::HeldBy(holder)) => {
-                    set_write_deadline(None);
+                    self.fence.set(None);
                     warn!(%holder, "lost the lease to another replica");
                     return false;
                 }
@@ -157,7 +171,7 @@ impl Elector {
                     // Others may take it once it expires: stop before that. (Kafka writes
                     // stopped already at the fence.)
                     if last_renewal.elapsed() + self.settings.renew >= self.settings.duration {
-                        set_write_deadline(None);
+                        self.fence.set(None);
                         return false;
                     }
                     // Try again soon rather than a whole renew interval later: a busy
@@ -173,7 +187,7 @@ impl Elector {
     /// allowed until `renew` before the earliest moment another replica could take over.
     fn fence_from(&self, started: tokio::time::Instant) {
         let until = started + self.settings.duration.saturating_sub(self.settings.renew);
-        set_write_deadline(Some(until));
+        self.fence.set(Some(until));
     }
 
     /// One attempt, given at most `renew` to complete.

@@ -9,9 +9,10 @@ use kafka_topic_operator::api::KafkaCluster;
 use kafka_topic_operator::cli;
 use kafka_topic_operator::cli::security::SecurityArgs;
 use kafka_topic_operator::controller::{self, Settings};
+use kafka_topic_operator::kafka::fence::WriteFence;
 use kafka_topic_operator::kafka::security::Security;
 use kafka_topic_operator::kafka::{KafkaAdmin, KafkaProtocolAdmin};
-use kafka_topic_operator::leader::{Elector, LeaseSettings};
+use kafka_topic_operator::leader::{Elector, LeaseFence, LeaseSettings};
 use kafka_topic_operator::telemetry::{self, LogFormat};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
@@ -224,12 +225,20 @@ async fn run() -> anyhow::Result<()> {
                 version = env!("CARGO_PKG_VERSION"),
                 "kafka-topic-operator starting"
             );
+            // With leader election, Kafka writes go out only while the lease is surely ours;
+            // the elector below opens and closes the fence the Kafka clients are built with.
+            let lease_fence = LeaseFence::closed();
             let settings = Settings {
                 namespace,
                 selector,
                 resync: resync_interval,
                 kafka_timeout,
                 http_addr: None,
+                write_fence: if leader_election {
+                    lease_fence.write_fence()
+                } else {
+                    WriteFence::always_open()
+                },
             };
             let runtime = controller::Runtime::new(&settings);
             if let Some(addr) = http_addr {
@@ -265,6 +274,7 @@ async fn run() -> anyhow::Result<()> {
                     duration: lease_duration,
                     renew: lease_renew,
                 },
+                lease_fence,
             );
             // A standby replica is healthy and ready: it can take over at any moment.
             runtime

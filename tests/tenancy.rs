@@ -9,6 +9,7 @@ use common::kafka_cli;
 use common::*;
 use kafka_topic_operator::api::KafkaTopic;
 use kafka_topic_operator::controller::{self, Runtime, Settings};
+use kafka_topic_operator::kafka::fence::WriteFence;
 use kube::Api;
 use tokio_util::sync::CancellationToken;
 
@@ -68,6 +69,7 @@ spec:\n  bootstrapServers: [{servers}]\n  policy:\n    tenants:\n    - namespace
         resync: RESYNC,
         kafka_timeout: Duration::from_secs(10),
         http_addr: None,
+        write_fence: WriteFence::always_open(),
     };
     let shutdown = CancellationToken::new();
     let runtime = Runtime::new(&settings);

@@ -14,6 +14,7 @@ use tracing::warn;
 
 use crate::api::{KafkaCluster, KafkaTopic};
 use crate::cluster::{ClusterKey, Observers};
+use crate::kafka::fence::WriteFence;
 use crate::metrics::Metrics;
 
 #[derive(Clone, Debug)]
@@ -29,6 +30,9 @@ pub struct Settings {
     pub kafka_timeout: Duration,
     /// Where to serve /metrics, /healthz and /readyz (None: not served).
     pub http_addr: Option<std::net::SocketAddr>,
+    /// Handed to every Kafka client the operator builds: writes go out only while it is open
+    /// (with leader election, while the lease is surely this replica's).
+    pub write_fence: WriteFence,
 }
 
 pub struct Context {
@@ -180,6 +184,7 @@ mod tests {
                 resync: Duration::from_secs(30),
                 kafka_timeout: Duration::from_secs(5),
                 http_addr: None,
+                write_fence: WriteFence::always_open(),
             },
         );
         let mut topic = KafkaTopic::new(

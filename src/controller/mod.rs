@@ -51,16 +51,16 @@ impl Runtime {
     pub fn new(settings: &Settings) -> Runtime {
         let metrics = Arc::new(Metrics::new());
         let m = metrics.clone();
+        let fence = settings.write_fence.clone();
         let connect = move |key: &ClusterKey,
                             bootstrap: &[String],
                             security: &Security,
                             timeout: Duration|
               -> Arc<dyn KafkaAdmin> {
-            let admin = Arc::new(KafkaProtocolAdmin::with_security(
-                bootstrap.to_vec(),
-                security.clone(),
-                timeout,
-            ));
+            let admin = Arc::new(
+                KafkaProtocolAdmin::with_security(bootstrap.to_vec(), security.clone(), timeout)
+                    .with_fence(fence.clone()),
+            );
             Arc::new(InstrumentedAdmin::new(
                 admin,
                 m.clone(),

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod connection;
 pub mod error;
+pub mod fence;
 pub mod instrumented;
 pub mod scram;
 pub mod security;

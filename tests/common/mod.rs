@@ -18,6 +18,7 @@ use std::time::Duration;
 use kafka_topic_operator::api::{KafkaCluster, KafkaTopic};
 use kafka_topic_operator::cluster::Observers;
 use kafka_topic_operator::controller::{self, Runtime, Settings};
+use kafka_topic_operator::kafka::fence::WriteFence;
 use kafka_topic_operator::kafka::write_count;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
@@ -560,6 +561,7 @@ fn settings(ns: &str, http_addr: std::net::SocketAddr) -> Settings {
         resync: RESYNC,
         kafka_timeout: Duration::from_secs(10),
         http_addr: Some(http_addr),
+        write_fence: WriteFence::always_open(),
     }
 }
 

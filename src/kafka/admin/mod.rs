@@ -1,0 +1,354 @@
+//! [`KafkaAdmin`] over the Kafka protocol: one connection to a bootstrap server at a time,
+//! requests serialized on it, reconnecting (to the next bootstrap server) when it breaks.
+//!
+//! mod.rs: the client, its connections and the one way a request is sent (`call`,
+//! `call_broker`); read.rs: the reads a snapshot is made of; write.rs: the write requests;
+//! operations.rs: the [`KafkaAdmin`] trait over them.
+
+mod operations;
+mod read;
+mod write;
+
+use crate::util::sync::lock;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex as SyncMutex};
+use std::time::Duration;
+
+use base64::Engine;
+use kafka_protocol::messages::TopicName;
+use kafka_protocol::protocol::{Request, StrBytes};
+use tokio::sync::Mutex;
+use tracing::debug;
+
+use super::connection::{CallError, Connection};
+use super::error::{KafkaError, check};
+use super::fence::WriteFence;
+use super::security::Security;
+use super::{BROKER_CONFIG_WRITES, TopicResults};
+
+/// Kafka's resource type codes in config APIs.
+pub(super) const RESOURCE_TOPIC: i8 = 2;
+pub(super) const RESOURCE_BROKER: i8 = 4;
+/// DescribeConfigs config_source: a dynamic override on the topic, on one broker.
+pub(super) const SOURCE_DYNAMIC_TOPIC: i8 = 1;
+pub(super) const SOURCE_DYNAMIC_BROKER: i8 = 2;
+/// ElectLeaders election_type: the preferred (first) replica.
+pub(super) const ELECTION_PREFERRED: i8 = 0;
+/// IncrementalAlterConfigs operations.
+pub(super) const OP_SET: i8 = 0;
+pub(super) const OP_DELETE: i8 = 1;
+/// Topics per CreateTopics request (as Kafka's own tools batch them).
+pub(super) const CREATE_TOPICS_BATCH: usize = 100;
+/// Topics per CreatePartitions or IncrementalAlterConfigs request.
+pub(super) const WRITE_BATCH: usize = 100;
+/// Topics per DescribeConfigs request: keeps each response a few MB at most.
+pub(super) const DESCRIBE_CONFIGS_BATCH: usize = 500;
+/// How long Kafka may take to finish a topic operation before answering.
+pub(super) const OPERATION_TIMEOUT_MS: i32 = 30_000;
+/// How much longer than the operation timeout the client waits for a write's answer.
+pub(super) const WRITE_ANSWER_MARGIN: Duration = Duration::from_secs(10);
+
+/// Whether a request changes Kafka. A read whose connection broke is sent again; a write is not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Kind {
+    Read,
+    Write,
+}
+
+impl Kind {
+    /// Validate-only requests change nothing.
+    pub(super) fn of(validate_only: bool) -> Self {
+        if validate_only {
+            Kind::Read
+        } else {
+            Kind::Write
+        }
+    }
+}
+
+pub struct KafkaProtocolAdmin {
+    bootstrap: Vec<String>,
+    security: Security,
+    request_timeout: Duration,
+    /// Connections to any broker (a bootstrap server), for requests any broker answers: one for
+    /// reads (snapshots), one for writes, so a write waiting on Kafka's controller never holds
+    /// up a snapshot and a large snapshot never delays a write.
+    read_connection: Mutex<Option<Connection>>,
+    write_connection: Mutex<Option<Connection>>,
+    /// Connections to specific brokers, for requests only that broker answers (its configs).
+    /// One slot per broker, each with its own lock: a broker that is slow to connect or answer
+    /// holds up requests to itself only.
+    broker_connections: SyncMutex<HashMap<i32, Arc<Mutex<Option<Connection>>>>>,
+    /// Advertised address of each broker, from the last metadata.
+    broker_addrs: SyncMutex<HashMap<i32, String>>,
+    /// Index of the bootstrap server to try first on the next connect.
+    next_server: SyncMutex<usize>,
+    counts: SyncMutex<BTreeMap<&'static str, u64>>,
+    /// Asked before every write (not validate-only requests): closed, the write is not sent.
+    fence: WriteFence,
+}
+
+impl KafkaProtocolAdmin {
+    /// A PLAINTEXT client.
+    pub fn new(bootstrap: Vec<String>, request_timeout: Duration) -> Self {
+        Self::with_security(bootstrap, Security::plaintext(), request_timeout)
+    }
+
+    pub fn with_security(
+        bootstrap: Vec<String>,
+        security: Security,
+        request_timeout: Duration,
+    ) -> Self {
+        KafkaProtocolAdmin {
+            bootstrap,
+            security,
+            request_timeout,
+            read_connection: Mutex::new(None),
+            write_connection: Mutex::new(None),
+            broker_connections: SyncMutex::new(HashMap::new()),
+            broker_addrs: SyncMutex::new(HashMap::new()),
+            next_server: SyncMutex::new(0),
+            counts: SyncMutex::new(BTreeMap::new()),
+            fence: WriteFence::always_open(),
+        }
+    }
+
+    /// The same client, writing only while `fence` is open.
+    pub fn with_fence(self, fence: WriteFence) -> Self {
+        KafkaProtocolAdmin { fence, ..self }
+    }
+
+    async fn connect(&self) -> Result<Connection, KafkaError> {
+        let start = *lock(&self.next_server);
+        let mut failures = Vec::new();
+        let mut refused = None;
+        for i in 0..self.bootstrap.len() {
+            let idx = (start + i) % self.bootstrap.len();
+            let addr = &self.bootstrap[idx];
+            match Connection::open(addr, self.request_timeout, &self.security).await {
+                Ok(conn) => {
+                    debug!(%addr, "connected to Kafka");
+                    *lock(&self.next_server) = idx;
+                    return Ok(conn);
+                }
+                Err(CallError::Io(e) | CallError::TimedOut(e)) => failures.push(e),
+                // An authentication failure is usually the same on every server, but not
+                // always: SCRAM credentials reach each broker asynchronously through the
+                // metadata log, so a broker that is behind (just restarted) refuses a user the
+                // others accept. Try them all; say what the servers refused if none took us.
+                Err(CallError::Kafka(e)) => {
+                    debug!(%addr, error = %e, "Kafka server refused the connection");
+                    refused.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = refused {
+            return Err(e);
+        }
+        Err(KafkaError::Unreachable {
+            servers: self.bootstrap.join(","),
+            detail: failures.join("; "),
+        })
+    }
+
+    /// How long to wait for an answer: a write carries the operation timeout it grants Kafka,
+    /// and the client waits longer than that, so Kafka's own answer (done, or timed out) arrives.
+    fn timeout(&self, kind: Kind) -> Duration {
+        match kind {
+            Kind::Read => self.request_timeout,
+            Kind::Write => self
+                .request_timeout
+                .max(Duration::from_millis(OPERATION_TIMEOUT_MS as u64) + WRITE_ANSWER_MARGIN),
+        }
+    }
+
+    /// Sends `request` built for the negotiated version. A broken connection is replaced; a read
+    /// is then tried once more on the next bootstrap server, a write never is: its answer was
+    /// lost, not necessarily the write, so the caller reads Kafka's state and plans again.
+    pub(super) async fn call<R, F>(
+        &self,
+        api: &'static str,
+        versions: (i16, i16),
+        kind: Kind,
+        build: F,
+    ) -> Result<(R::Response, i16), KafkaError>
+    where
+        R: Request,
+        F: Fn(i16) -> R,
+    {
+        if kind == Kind::Write && !self.fence.is_open() {
+            return Err(KafkaError::NotLeader { api });
+        }
+        *lock(&self.counts).entry(api).or_default() += 1;
+        let mut guard = match kind {
+            Kind::Read => self.read_connection.lock().await,
+            Kind::Write => self.write_connection.lock().await,
+        };
+        let mut last_io = String::new();
+        let mut timed_out = false;
+        for _attempt in 0..2 {
+            if guard.is_none() {
+                *guard = Some(self.connect().await?);
+            }
+            let conn = guard.as_mut().expect("connection was just set");
+            let version = conn.pick_version::<R>(api, versions)?;
+            let failure = match conn
+                .call(&build(version), version, api, self.timeout(kind))
+                .await
+            {
+                Ok(response) => return Ok((response, version)),
+                Err(CallError::Kafka(e)) => return Err(e),
+                Err(CallError::Io(e)) => e,
+                Err(CallError::TimedOut(e)) => {
+                    timed_out = true;
+                    e
+                }
+            };
+            // The connection is unusable either way (a late answer would be read as the next
+            // request's): drop it and try the next bootstrap server.
+            debug!(error = %failure, "Kafka connection broken; reconnecting");
+            *guard = None;
+            let mut next = lock(&self.next_server);
+            *next = (*next + 1) % self.bootstrap.len().max(1);
+            if kind == Kind::Write {
+                return Err(KafkaError::WriteUnconfirmed {
+                    api,
+                    detail: failure,
+                });
+            }
+            last_io = failure;
+        }
+        if timed_out {
+            return Err(KafkaError::Slow {
+                api,
+                detail: last_io,
+            });
+        }
+        Err(KafkaError::Unreachable {
+            servers: self.bootstrap.join(","),
+            detail: last_io,
+        })
+    }
+
+    /// Like `call`, on the connection to one broker (reconnecting once if it broke; a broker
+    /// that does not answer in time is reported slow at once).
+    pub(super) async fn call_broker<R, F>(
+        &self,
+        broker: i32,
+        api: &'static str,
+        versions: (i16, i16),
+        kind: Kind,
+        build: F,
+    ) -> Result<R::Response, KafkaError>
+    where
+        R: Request,
+        F: Fn(i16) -> R,
+    {
+        if kind == Kind::Write && !self.fence.is_open() {
+            return Err(KafkaError::NotLeader { api });
+        }
+        // Counted apart from topic writes: broker throttle rates are the cluster's business.
+        let counted = if kind == Kind::Write {
+            BROKER_CONFIG_WRITES
+        } else {
+            api
+        };
+        *lock(&self.counts).entry(counted).or_default() += 1;
+        let addr = self
+            .broker_addrs
+            .lock()
+            .unwrap()
+            .get(&broker)
+            .cloned()
+            .ok_or_else(|| KafkaError::Unreachable {
+                servers: format!("broker {broker}"),
+                detail: "not in the cluster's metadata".into(),
+            })?;
+        let slot = self
+            .broker_connections
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(broker)
+            .or_default()
+            .clone();
+        let mut conn_slot = slot.lock().await;
+        let mut last_io = String::new();
+        for _attempt in 0..2 {
+            if conn_slot.is_none() {
+                match Connection::open(&addr, self.request_timeout, &self.security).await {
+                    Ok(c) => *conn_slot = Some(c),
+                    Err(CallError::Io(detail)) => {
+                        return Err(KafkaError::Unreachable {
+                            servers: addr,
+                            detail,
+                        });
+                    }
+                    Err(CallError::TimedOut(detail)) => {
+                        return Err(KafkaError::Slow { api, detail });
+                    }
+                    Err(CallError::Kafka(err)) => return Err(err),
+                }
+            }
+            let conn = conn_slot.as_mut().expect("connection was just set");
+            let version = conn.pick_version::<R>(api, versions)?;
+            match conn
+                .call(&build(version), version, api, self.timeout(kind))
+                .await
+            {
+                Ok(response) => return Ok(response),
+                Err(CallError::Kafka(e)) => return Err(e),
+                Err(CallError::Io(e) | CallError::TimedOut(e)) if kind == Kind::Write => {
+                    *conn_slot = None;
+                    return Err(KafkaError::WriteUnconfirmed { api, detail: e });
+                }
+                // Asking the same broker again would only wait as long once more.
+                Err(CallError::TimedOut(detail)) => {
+                    *conn_slot = None;
+                    return Err(KafkaError::Slow { api, detail });
+                }
+                // A connection the broker closed (idle) is worth one more try on a new one.
+                Err(CallError::Io(e)) => {
+                    *conn_slot = None;
+                    last_io = e;
+                }
+            }
+        }
+        Err(KafkaError::Unreachable {
+            servers: addr,
+            detail: last_io,
+        })
+    }
+}
+
+/// Each resource's own result in a batched answer: (name, error code, Kafka's message).
+pub(super) fn per_topic<'a>(
+    api: &'static str,
+    answers: impl Iterator<Item = (String, i16, Option<&'a StrBytes>)>,
+) -> TopicResults {
+    answers
+        .map(|(name, code, message)| {
+            let outcome = check(api, &name, code, message);
+            (name, outcome)
+        })
+        .collect()
+}
+
+pub(super) fn sorted(mut ids: Vec<i32>) -> Vec<i32> {
+    ids.sort_unstable();
+    ids
+}
+
+/// Topics Kafka answered with an error for, by name.
+pub(super) type TopicErrors = BTreeMap<String, KafkaError>;
+
+/// A topic's ongoing moves: partition -> (replicas being added, replicas being removed).
+pub(super) type TopicMoves = BTreeMap<i32, (Vec<i32>, Vec<i32>)>;
+
+pub(super) fn topic_name(name: &str) -> TopicName {
+    TopicName(StrBytes::from_string(name.to_string()))
+}
+
+/// Kafka prints topic ids as URL-safe base64 without padding (`kafka-topics --describe`).
+pub(super) fn kafka_uuid(id: &uuid::Uuid) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id.as_bytes())
+}
