@@ -5,6 +5,8 @@
 pub mod admin;
 pub mod connection;
 pub mod error;
+#[cfg(test)]
+pub mod fake;
 pub mod fence;
 pub mod instrumented;
 pub mod scram;

@@ -494,3 +494,6 @@ fn drift_changed(topic: &KafkaTopic, drift: &[Drift]) -> bool {
         .collect();
     previous != now
 }
+
+#[cfg(test)]
+mod tests;

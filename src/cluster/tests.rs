@@ -1,0 +1,259 @@
+//! Unit tests of the per-cluster layer over the in-memory Kafka (src/kafka/fake.rs): the observe
+//! loop's supervision and snapshot turns, the batchers, and the apply of one topic.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use prometheus_client::metrics::family::Family;
+use tokio::time::Instant;
+
+use super::apply::{Applied, ApplyRequest, apply_topic};
+use super::observe::CONCURRENT_SNAPSHOTS;
+use super::*;
+use crate::fixtures;
+use crate::kafka::fake::{Concurrency, FakeKafka};
+use crate::plan::{Action, Memory, plan_topic};
+
+/// A registry whose every cluster is `fake`.
+fn observers_of(fake: Arc<FakeKafka>) -> Observers {
+    Observers::new(
+        Duration::from_secs(3600),
+        Duration::from_secs(5),
+        move |_: &ClusterKey, _: &[String], _: &Security, _: Duration| -> Arc<dyn KafkaAdmin> {
+            fake.clone()
+        },
+        Family::default(),
+    )
+}
+
+fn key(namespace: &str) -> ClusterKey {
+    (namespace.into(), "kafka".into())
+}
+
+/// The cluster of `key`, once its first snapshot is in.
+async fn observed(observers: &Observers, key: &ClusterKey) -> Arc<ClusterHandle> {
+    let cluster = observers.ensure(key, &["kafka:9092".into()], &Security::default());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while matches!(cluster.state.observation(), Observation::Pending) {
+        assert!(Instant::now() < deadline, "the cluster was never observed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    cluster
+}
+
+#[tokio::test]
+async fn an_observer_that_panics_is_started_again_and_counted() {
+    let fake = FakeKafka::with_brokers(1).panicking_once();
+    fake.add_topic(fixtures::observed_on("orders", 1, &[1]));
+    let restarts: Family<ClusterLabels, Counter> = Family::default();
+    let fake = Arc::new(fake);
+    let observers = Observers::new(
+        Duration::from_secs(3600),
+        Duration::from_secs(5),
+        move |_: &ClusterKey, _: &[String], _: &Security, _: Duration| -> Arc<dyn KafkaAdmin> {
+            fake.clone()
+        },
+        restarts.clone(),
+    );
+    let cluster = observed(&observers, &key("ns")).await;
+    assert!(matches!(
+        cluster.state.topic("orders"),
+        TopicView::Observed { topic: Some(_), .. }
+    ));
+    let labels = ClusterLabels {
+        namespace: "ns".into(),
+        cluster: "kafka".into(),
+    };
+    assert_eq!(restarts.get_or_create(&labels).get(), 1);
+}
+
+#[tokio::test]
+async fn many_clusters_take_their_snapshots_a_few_at_a_time() {
+    let concurrency = Concurrency::default();
+    let fake = Arc::new(
+        FakeKafka::with_brokers(1).slow_snapshots(Duration::from_millis(50), concurrency.clone()),
+    );
+    let observers = observers_of(fake);
+    let mut clusters = Vec::new();
+    for i in 0..4 * CONCURRENT_SNAPSHOTS {
+        clusters.push(observers.ensure(
+            &key(&format!("team-{i}")),
+            &["kafka:9092".into()],
+            &Security::default(),
+        ));
+    }
+    for cluster in &clusters {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while matches!(cluster.state.observation(), Observation::Pending) {
+            assert!(Instant::now() < deadline, "not every cluster was observed");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    // Every cluster got its look, never more than the turns allow at once (and the turns were
+    // used: the limit is what held them back).
+    assert_eq!(
+        concurrency.most.load(Ordering::SeqCst),
+        CONCURRENT_SNAPSHOTS
+    );
+}
+
+#[tokio::test]
+async fn each_creation_is_answered_when_its_own_topic_shows_not_when_the_whole_batch_does() {
+    let fake = Arc::new(FakeKafka::with_brokers(1));
+    fake.lag("slow");
+    let observers = observers_of(fake.clone());
+    let cluster = observed(&observers, &key("ns")).await;
+    // Both arrive together, so they go to Kafka in one batch and are read back together.
+    let (fast, slow) = (cluster.clone(), cluster.clone());
+    let fast = tokio::spawn(async move {
+        let target = fixtures::target("fast", 1, 1, 1);
+        fast.creator.create(target).await
+    });
+    let slow = tokio::spawn(async move {
+        let target = fixtures::target("slow", 1, 1, 1);
+        slow.creator.create(target).await
+    });
+    let fast = tokio::time::timeout(Duration::from_secs(5), fast)
+        .await
+        .expect("the topic Kafka shows was answered while the other was still missing")
+        .unwrap()
+        .unwrap();
+    assert!(fast.observed.is_some() && !fast.existed);
+    assert!(!slow.is_finished(), "the slow topic is not shown yet");
+    assert_eq!(fake.requests("CreateTopics"), 1, "sent in the same batch");
+    assert!(fake.topic("slow").is_some());
+    fake.show("slow");
+    let slow = tokio::time::timeout(Duration::from_secs(10), slow)
+        .await
+        .expect("answered once shown")
+        .unwrap()
+        .unwrap();
+    assert_eq!(slow.observed.map(|t| t.name), Some("slow".to_string()));
+}
+
+/// A topic `name` on brokers 1-3 with retention.ms=1000 and min ISR 2, declared so.
+fn in_sync(fake: &FakeKafka, name: &str) -> crate::model::DesiredTopic {
+    let mut topic = fixtures::observed_on(name, 1, &[1, 2, 3]);
+    topic.topic_id = Some(format!("id-{name}"));
+    fake.add_topic(topic);
+    fake.set_override(name, "retention.ms", Some("1000"));
+    fake.set_override(name, "min.insync.replicas", Some("2"));
+    let mut desired = fixtures::desired(name, 1, 3, 2);
+    desired.configs = [("retention.ms".to_string(), "1000".to_string())].into();
+    desired
+}
+
+/// The plan of `desired` on the cluster's snapshot, and its apply.
+async fn apply(cluster: &ClusterHandle, desired: &crate::model::DesiredTopic) -> Applied {
+    let view = cluster.state.view(10, 0);
+    let observed = match cluster.state.topic(&desired.name) {
+        TopicView::Observed { topic, .. } => topic,
+        _ => panic!("not observed"),
+    };
+    let memory = Memory {
+        keep_adopted: true,
+        ..Memory::default()
+    };
+    let plan = plan_topic(desired, observed.as_ref(), &view, &memory);
+    assert!(!plan.actions.is_empty(), "nothing to apply: {plan:?}");
+    apply_topic(
+        cluster,
+        ApplyRequest {
+            desired,
+            memory: &memory,
+            plan: &plan,
+            max_concurrent_moves: 10,
+            throttle: 0,
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+async fn config_changes_of_topics_that_arrive_together_go_in_one_request_each_with_its_result() {
+    let fake = Arc::new(FakeKafka::with_brokers(3));
+    let (mut a, mut b) = (in_sync(&fake, "a"), in_sync(&fake, "b"));
+    let observers = observers_of(fake.clone());
+    let cluster = observed(&observers, &key("ns")).await;
+    a.configs.insert("retention.ms".into(), "2000".into());
+    b.configs.insert("cleanup.policy".into(), "sideways".into());
+    fake.refuse("cleanup.policy", "sideways");
+    let (ca, cb) = (cluster.clone(), cluster.clone());
+    let (ra, rb) = tokio::join!(async move { apply(&ca, &a).await }, async move {
+        apply(&cb, &b).await
+    });
+    // One validation and one write request for both topics.
+    assert_eq!(fake.requests("IncrementalAlterConfigs"), 2);
+    assert!(
+        matches!(&ra, Applied::Written(w) if w.read_back.is_ok()),
+        "{ra:?}"
+    );
+    let overrides = fake
+        .topic("a")
+        .unwrap()
+        .overrides()
+        .get("retention.ms")
+        .map(|v| v.to_string());
+    assert_eq!(overrides.as_deref(), Some("2000"));
+    // The refused value fails its topic alone, and nothing of it is applied.
+    assert!(
+        matches!(&rb, Applied::WriteFailed { error, .. } if error.reason() == "InvalidConfig"),
+        "{rb:?}"
+    );
+    assert!(
+        !fake
+            .topic("b")
+            .unwrap()
+            .overrides()
+            .contains_key("cleanup.policy")
+    );
+}
+
+#[tokio::test]
+async fn a_change_someone_already_made_is_planned_again_and_not_written() {
+    let fake = Arc::new(FakeKafka::with_brokers(3));
+    let mut desired = in_sync(&fake, "t");
+    let observers = observers_of(fake.clone());
+    let cluster = observed(&observers, &key("ns")).await;
+    // The snapshot says 1000; Kafka has 2000 by now, as declared: nothing to write.
+    desired.configs.insert("retention.ms".into(), "2000".into());
+    fake.set_override("t", "retention.ms", Some("2000"));
+    let applied = apply(&cluster, &desired).await;
+    assert!(
+        matches!(&applied, Applied::Replanned { plan, .. } if plan.actions.is_empty()),
+        "{applied:?}"
+    );
+    assert_eq!(crate::kafka::write_count(fake.as_ref()), 0);
+}
+
+#[tokio::test]
+async fn a_replica_move_is_applied_alone_under_the_write_lock_and_read_back() {
+    let fake = Arc::new(FakeKafka::with_brokers(3));
+    let mut topic = fixtures::observed_on("t", 2, &[1]);
+    topic.topic_id = Some("id-t".into());
+    fake.add_topic(topic);
+    let observers = observers_of(fake.clone());
+    let cluster = observed(&observers, &key("ns")).await;
+    let mut desired = fixtures::undeclared("t");
+    desired.replication_factor = Some(2);
+    let applied = apply(&cluster, &desired).await;
+    let Applied::Written(written) = applied else {
+        panic!("{applied:?}")
+    };
+    assert!(
+        written
+            .applied
+            .iter()
+            .any(|a| matches!(a, Action::Reassign { .. }))
+    );
+    let moved = fake.topic("t").unwrap();
+    assert!(moved.partitions.iter().all(|p| p.replicas.len() == 2));
+    // Read back and patched in: the reconcile's next look sees the move, not the old snapshot.
+    let TopicView::Observed {
+        topic: Some(seen), ..
+    } = cluster.state.topic("t")
+    else {
+        panic!("not observed")
+    };
+    assert_eq!(seen.replication_factor(), Some(2));
+}
