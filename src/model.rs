@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::api::Reason;
+
 /// A broker as Kafka's metadata lists it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Broker {
@@ -268,7 +270,7 @@ pub struct ClusterSnapshot {
     pub broker_errors: BTreeMap<i32, String>,
     /// Topics Kafka refused to describe (not authorized, ...): (condition reason, message).
     /// They are absent from `topics`; their KafkaTopics show this reason, the rest go on.
-    pub topic_errors: BTreeMap<String, (&'static str, String)>,
+    pub topic_errors: BTreeMap<String, (Reason, String)>,
 }
 
 pub const AUTO_CREATE_TOPICS: &str = "auto.create.topics.enable";

@@ -5,6 +5,8 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::reason::Reason;
+
 /// One aspect of the resource's state, as `metav1.Condition`.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -27,11 +29,11 @@ pub struct Condition {
 }
 
 impl Condition {
-    pub fn new(type_: &str, status: bool, reason: &str, message: impl Into<String>) -> Self {
+    pub fn new(type_: &str, status: bool, reason: Reason, message: impl Into<String>) -> Self {
         Condition {
             type_: type_.to_string(),
             status: if status { "True" } else { "False" }.to_string(),
-            reason: reason.to_string(),
+            reason: reason.as_str().to_string(),
             message: message.into(),
             // Replaced by `merge_conditions` with the previous time when the status is unchanged.
             last_transition_time: Utc::now(),
@@ -68,11 +70,16 @@ mod tests {
 
     #[test]
     fn unchanged_status_keeps_its_transition_time() {
-        let mut old = Condition::new("Ready", true, "InSync", "");
+        let mut old = Condition::new("Ready", true, Reason::InSync, "");
         old.last_transition_time = DateTime::from_timestamp(1_000, 0).unwrap();
         let merged = merge_conditions(
             std::slice::from_ref(&old),
-            vec![Condition::new("Ready", true, "InSync", "other message")],
+            vec![Condition::new(
+                "Ready",
+                true,
+                Reason::InSync,
+                "other message",
+            )],
         );
         assert_eq!(merged[0].last_transition_time, old.last_transition_time);
         assert_eq!(merged[0].message, "other message");
@@ -80,11 +87,11 @@ mod tests {
 
     #[test]
     fn changed_status_gets_a_new_transition_time() {
-        let mut old = Condition::new("Ready", true, "InSync", "");
+        let mut old = Condition::new("Ready", true, Reason::InSync, "");
         old.last_transition_time = DateTime::from_timestamp(1_000, 0).unwrap();
         let merged = merge_conditions(
             &[old.clone()],
-            vec![Condition::new("Ready", false, "Conflict", "")],
+            vec![Condition::new("Ready", false, Reason::Conflict, "")],
         );
         assert!(merged[0].last_transition_time > old.last_transition_time);
     }

@@ -2,6 +2,7 @@
 
 pub mod cluster;
 pub mod condition;
+pub mod reason;
 pub mod topic;
 
 pub use cluster::{
@@ -11,6 +12,7 @@ pub use cluster::{
     TopicDefaults, UnmanagedPolicy,
 };
 pub use condition::Condition;
+pub use reason::Reason;
 pub use topic::{
     ClusterRef, ConfigValue, DeletionPolicy, DriftEntry, KafkaTopic, KafkaTopicSpec,
     KafkaTopicStatus, KeptOverride, ReassignmentStatus, ValueSource, ValueSources,

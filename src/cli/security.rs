@@ -277,12 +277,12 @@ pub fn resolve(
 /// check. Never shows the password.
 pub fn explain(error: &KafkaError, security: &Security) -> String {
     match (error.reason(), &security.sasl) {
-        ("AuthenticationFailed", Some(sasl)) => format!(
+        (crate::api::Reason::AuthenticationFailed, Some(sasl)) => format!(
             "authentication failed for SASL user {:?} with {}: {error} (check --sasl-username, --sasl-mechanism and the password from --sasl-password-file or {PASSWORD_ENV})",
             sasl.username,
             sasl.mechanism.kafka_name()
         ),
-        ("TLSFailed", _) => {
+        (crate::api::Reason::TLSFailed, _) => {
             let ca = security.tls.as_ref().and_then(|t| t.ca_pem.as_ref());
             format!(
                 "{error} ({})",

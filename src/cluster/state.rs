@@ -11,6 +11,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::api::Reason;
 use crate::kafka::KafkaAdmin;
 use crate::model::{ClusterSnapshot, ObservedTopic};
 use crate::plan::ClusterView;
@@ -30,7 +31,7 @@ pub enum Observation {
         stale: Option<String>,
     },
     Failed {
-        reason: &'static str,
+        reason: Reason,
         message: String,
         /// When the next attempt is due (backoff).
         retry_in: Duration,
@@ -41,7 +42,7 @@ pub enum Observation {
 pub enum TopicView {
     Pending,
     Failed {
-        reason: &'static str,
+        reason: Reason,
         message: String,
     },
     Observed {
@@ -112,7 +113,7 @@ impl ClusterState {
                     && let Some((reason, message)) = snapshot.topic_errors.get(name)
                 {
                     return TopicView::Failed {
-                        reason,
+                        reason: *reason,
                         message: message.clone(),
                     };
                 }

@@ -1,5 +1,6 @@
 //! KafkaCluster reconcile: keep an observer running for the cluster and report what it sees.
 
+use crate::api::Reason;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,7 +48,7 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
         Err(error) => (
             None,
             Observation::Failed {
-                reason: "InvalidSecurity",
+                reason: Reason::InvalidSecurity,
                 message: error.to_string(),
                 retry_in: ctx.settings.resync,
             },
@@ -115,7 +116,7 @@ fn cluster_status(
         Observation::Pending => Condition::new(
             "Ready",
             false,
-            "Connecting",
+            Reason::Connecting,
             "waiting for the first look at the cluster",
         ),
         Observation::Failed {
@@ -125,7 +126,7 @@ fn cluster_status(
         } => Condition::new(
             "Ready",
             false,
-            reason,
+            *reason,
             format!("{message} (next attempt in {}s)", retry_in.as_secs()),
         ),
         Observation::Observed {
@@ -185,16 +186,16 @@ fn cluster_status(
             );
             match stale {
                 // Still connected and still managing topics, from the last good view.
-                Some(why) => Condition::new("Ready", true, "KafkaSlow", why.clone()),
+                Some(why) => Condition::new("Ready", true, Reason::KafkaSlow, why.clone()),
                 None if snapshot.broker_errors.is_empty() => {
-                    Condition::new("Ready", true, "Connected", summary)
+                    Condition::new("Ready", true, Reason::Connected, summary)
                 }
                 // Still managing topics (brokers answer for their own configs only), but
                 // `kubectl get kc` should show at a glance that a broker is out of reach.
                 None => Condition::new(
                     "Ready",
                     true,
-                    "BrokerUnreadable",
+                    Reason::BrokerUnreadable,
                     format!(
                         "{summary}; {}",
                         snapshot
@@ -212,11 +213,11 @@ fn cluster_status(
     if let Observation::Observed { snapshot, .. } = observation {
         let brokers = &snapshot.auto_create_brokers;
         conditions.push(match (brokers.is_empty(), cluster.spec.policy.auto_create_topics) {
-            (true, _) => Condition::new("AutoCreateDisabled", true, "Disabled", "no broker auto-creates topics"),
+            (true, _) => Condition::new("AutoCreateDisabled", true, Reason::Disabled, "no broker auto-creates topics"),
             (false, AutoCreatePolicy::Forbid) => Condition::new(
                 "AutoCreateDisabled",
                 false,
-                "AutoCreateEnabled",
+                Reason::AutoCreateEnabled,
                 format!(
                     "brokers {} have auto.create.topics.enable=true: a client's first write to (or read of) a missing topic creates it with broker defaults. Set it to false on these brokers",
                     join_ids(brokers)
@@ -225,7 +226,7 @@ fn cluster_status(
             (false, AutoCreatePolicy::Allow) => Condition::new(
                 "AutoCreateDisabled",
                 false,
-                "AllowedByPolicy",
+                Reason::AllowedByPolicy,
                 format!("brokers {} auto-create topics; allowed by policy.autoCreateTopics", join_ids(brokers)),
             ),
         });

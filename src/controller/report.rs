@@ -1,6 +1,7 @@
 //! Turns what a topic reconcile found and did into the KafkaTopic status. Pure: the controller
 //! decides whether to write it (only when it differs from the stored one).
 
+use crate::api::Reason;
 use crate::api::condition::{Condition, find, merge_conditions};
 use std::collections::BTreeMap;
 
@@ -13,8 +14,7 @@ use crate::plan::health::health;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Verdict {
     pub ready: bool,
-    /// CamelCase reason: InSync, Creating, Conflict, InvalidSpec, ClusterUnreachable, ...
-    pub reason: String,
+    pub reason: Reason,
     pub message: String,
 }
 
@@ -22,14 +22,14 @@ impl Verdict {
     pub fn ready(message: impl Into<String>) -> Self {
         Verdict {
             ready: true,
-            reason: "InSync".into(),
+            reason: Reason::InSync,
             message: message.into(),
         }
     }
-    pub fn not_ready(reason: &str, message: impl Into<String>) -> Self {
+    pub fn not_ready(reason: Reason, message: impl Into<String>) -> Self {
         Verdict {
             ready: false,
-            reason: reason.into(),
+            reason,
             message: message.into(),
         }
     }
@@ -125,22 +125,22 @@ pub fn topic_status(
     let mut conditions = vec![Condition::new(
         "Ready",
         report.verdict.ready,
-        &report.verdict.reason,
+        report.verdict.reason,
         report.verdict.message.clone(),
     )];
     conditions.push(drifted_condition(report, previous_conditions));
     if let Some(h) = health {
         conditions.push(if h.offline > 0 {
-            Condition::new("Degraded", true, "OfflinePartitions", format!(
+            Condition::new("Degraded", true, Reason::OfflinePartitions, format!(
                 "{} partition(s) have no leader: neither readable nor writable", h.offline))
         } else if h.under_min_isr > 0 {
-            Condition::new("Degraded", true, "UnderMinIsr", format!(
+            Condition::new("Degraded", true, Reason::UnderMinIsr, format!(
                 "{} partition(s) have fewer in-sync replicas than min.insync.replicas: acks=all writes fail", h.under_min_isr))
         } else if h.under_replicated > 0 {
-            Condition::new("Degraded", true, "UnderReplicated", format!(
+            Condition::new("Degraded", true, Reason::UnderReplicated, format!(
                 "{} partition(s) have fewer in-sync replicas than replicas", h.under_replicated))
         } else {
-            Condition::new("Degraded", false, "Healthy", "every partition has a leader and a full ISR")
+            Condition::new("Degraded", false, Reason::Healthy, "every partition has a leader and a full ISR")
         });
     }
     for c in &mut conditions {
@@ -150,7 +150,7 @@ pub fn topic_status(
 
     let degraded = health.is_some_and(|h| !h.is_healthy());
     let state = if !report.verdict.ready {
-        report.verdict.reason.clone()
+        report.verdict.reason.to_string()
     } else if degraded {
         "Degraded".to_string()
     } else {
@@ -204,13 +204,18 @@ fn drift_entries(drift: &[Drift]) -> Vec<DriftEntry> {
 
 fn drifted_condition(report: &TopicReport, previous: &[Condition]) -> Condition {
     if !report.drift.is_empty() {
-        return Condition::new("Drifted", true, "DriftDetected", describe(&report.drift));
+        return Condition::new(
+            "Drifted",
+            true,
+            Reason::DriftDetected,
+            describe(&report.drift),
+        );
     }
     if !report.reverted.is_empty() {
         return Condition::new(
             "Drifted",
             false,
-            "Reverted",
+            Reason::Reverted,
             format!(
                 "reverted changes made outside the operator: {}",
                 describe(&report.reverted)
@@ -220,7 +225,12 @@ fn drifted_condition(report: &TopicReport, previous: &[Condition]) -> Condition 
     // Keep the account of the last revert until the next drift: it says what happened and when.
     match find(previous, "Drifted") {
         Some(old) if !old.is_true() => old.clone(),
-        _ => Condition::new("Drifted", false, "NoDrift", "Kafka matches the declaration"),
+        _ => Condition::new(
+            "Drifted",
+            false,
+            Reason::NoDrift,
+            "Kafka matches the declaration",
+        ),
     }
 }
 

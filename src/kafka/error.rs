@@ -1,5 +1,6 @@
 //! Errors of the Kafka client, each mapped to a condition reason a person can act on.
 
+use crate::api::Reason;
 use kafka_protocol::ResponseError;
 
 #[derive(Clone, Debug, thiserror::Error)]
@@ -53,27 +54,29 @@ pub enum KafkaError {
 
 impl KafkaError {
     /// The condition reason shown to users for this error.
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> Reason {
         match self {
-            KafkaError::Unreachable { .. } => "ClusterUnreachable",
-            KafkaError::WriteUnconfirmed { .. } => "WriteUnconfirmed",
-            KafkaError::Slow { .. } => "KafkaSlow",
-            KafkaError::NotLeader { .. } => "NotLeader",
-            KafkaError::UnsupportedVersion { .. } => "UnsupportedKafkaVersion",
-            KafkaError::Tls { .. } => "TLSFailed",
-            KafkaError::Protocol { .. } => "KafkaError",
+            KafkaError::Unreachable { .. } => Reason::ClusterUnreachable,
+            KafkaError::WriteUnconfirmed { .. } => Reason::WriteUnconfirmed,
+            KafkaError::Slow { .. } => Reason::KafkaSlow,
+            KafkaError::NotLeader { .. } => Reason::NotLeader,
+            KafkaError::UnsupportedVersion { .. } => Reason::UnsupportedKafkaVersion,
+            KafkaError::Tls { .. } => Reason::TLSFailed,
+            KafkaError::Protocol { .. } => Reason::KafkaError,
             KafkaError::Api { code, .. } => match code {
-                ResponseError::InvalidConfig | ResponseError::PolicyViolation => "InvalidConfig",
+                ResponseError::InvalidConfig | ResponseError::PolicyViolation => {
+                    Reason::InvalidConfig
+                }
                 ResponseError::InvalidReplicationFactor
-                | ResponseError::InvalidReplicaAssignment => "NotEnoughBrokers",
-                ResponseError::InvalidPartitions => "InvalidPartitions",
-                ResponseError::InvalidTopicException => "InvalidTopicName",
+                | ResponseError::InvalidReplicaAssignment => Reason::NotEnoughBrokers,
+                ResponseError::InvalidPartitions => Reason::InvalidPartitions,
+                ResponseError::InvalidTopicException => Reason::InvalidTopicName,
                 ResponseError::TopicAuthorizationFailed
-                | ResponseError::ClusterAuthorizationFailed => "NotAuthorized",
+                | ResponseError::ClusterAuthorizationFailed => Reason::NotAuthorized,
                 ResponseError::SaslAuthenticationFailed
                 | ResponseError::UnsupportedSaslMechanism
-                | ResponseError::IllegalSaslState => "AuthenticationFailed",
-                _ => "KafkaError",
+                | ResponseError::IllegalSaslState => Reason::AuthenticationFailed,
+                _ => Reason::KafkaError,
             },
         }
     }

@@ -1,5 +1,6 @@
 //! A topic's config drift and the one atomic change that aligns it, with the min.insync.replicas
 //! raise held back until the ISR can meet it.
+use crate::api::Reason;
 use std::collections::BTreeMap;
 
 use super::types::{Blocker, Drift, UNSET, is_undeclared};
@@ -26,7 +27,7 @@ pub(super) fn hold_min_isr_raise(
     }
     changes.set.remove(MIN_INSYNC_REPLICAS);
     Some(Blocker {
-        reason: "MinIsrRaiseWaiting",
+        reason: Reason::MinIsrRaiseWaiting,
         message: format!(
             "min.insync.replicas stays {current} until every partition has {wanted} in-sync replicas \
              (partitions {short:?} have fewer or are moving): raised now, acks=all writes to them would fail"

@@ -1,6 +1,7 @@
 //! Builds the desired topic from a KafkaTopic spec and its cluster's defaults, and rejects
 //! declarations that Kubernetes admission cannot judge (config values that are not scalars).
 
+use crate::api::Reason;
 use crate::api::{ConfigValue, KafkaTopicSpec, TopicDefaults};
 use crate::model::{CreationDefaults, DesiredTopic, MIN_INSYNC_REPLICAS};
 use crate::plan::OPERATOR_OWNED_CONFIGS;
@@ -18,10 +19,10 @@ pub const KAFKA_INTERNAL_TOPICS: [&str; 5] = [
 
 impl SpecError {
     /// The condition reason for this error.
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> Reason {
         match self {
-            SpecError::InternalTopic { .. } => "InternalTopic",
-            _ => "InvalidSpec",
+            SpecError::InternalTopic { .. } => Reason::InternalTopic,
+            _ => Reason::InvalidSpec,
         }
     }
 }

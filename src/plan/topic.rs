@@ -5,6 +5,7 @@ use super::placement::{self, Brokers};
 use super::replicas::plan_replicas;
 use super::types::{Action, Blocker, Drift, Memory, TopicPlan, internal_topic, not_enough_brokers};
 use super::view::ClusterView;
+use crate::api::Reason;
 use crate::model::{DesiredTopic, MinIsrTooHigh, ObservedTopic, TopicTarget, ValueSource};
 
 /// Plans one topic from its declaration, what Kafka shows, the rest of the cluster and what the
@@ -59,7 +60,7 @@ fn plan_existing(
     let rf = desired.replication_factor as usize;
     if observed_partitions > desired.partitions {
         plan.blocker = Some(Blocker {
-            reason: "PartitionDecreaseNotAllowed",
+            reason: Reason::PartitionDecreaseNotAllowed,
             message: format!(
                 "Kafka has {observed_partitions} partitions and the declaration {}: Kafka cannot remove partitions. \
                  Declare partitions: {observed_partitions} (or more); nothing is changed until then",
@@ -142,7 +143,7 @@ fn min_isr_too_high(too_high: MinIsrTooHigh) -> TopicPlan {
     };
     TopicPlan {
         blocker: Some(Blocker {
-            reason: "InvalidSpec",
+            reason: Reason::InvalidSpec,
             message: format!(
                 "minInSyncReplicas {} exceeds the replication factor {rf} ({whose}): every acks=all write would fail; declare replicationFactor {} or more, or a lower minInSyncReplicas",
                 too_high.min_isr, too_high.min_isr

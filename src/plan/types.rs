@@ -1,4 +1,5 @@
 //! What a plan is made of: actions, drift, blockers, progress, and what the status remembers.
+use crate::api::Reason;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::model::{
@@ -54,8 +55,7 @@ pub struct Drift {
 /// Why the plan cannot be carried out; nothing is applied while a blocker stands.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Blocker {
-    /// Condition reason.
-    pub reason: &'static str,
+    pub reason: Reason,
     pub message: String,
 }
 
@@ -153,7 +153,7 @@ pub struct Progress {
 pub fn not_enough_brokers(replication_factor: i32, live_brokers: &[i32]) -> Blocker {
     let ids: Vec<String> = live_brokers.iter().map(|b| b.to_string()).collect();
     Blocker {
-        reason: "NotEnoughBrokers",
+        reason: Reason::NotEnoughBrokers,
         message: format!(
             "replication factor {replication_factor} needs {replication_factor} live brokers; the cluster has {} ({})",
             live_brokers.len(),
@@ -168,7 +168,7 @@ pub fn not_enough_brokers(replication_factor: i32, live_brokers: &[i32]) -> Bloc
 
 pub fn internal_topic(name: &str) -> Blocker {
     Blocker {
-        reason: "InternalTopic",
+        reason: Reason::InternalTopic,
         message: format!(
             "{name} is one of Kafka's internal topics: the operator never manages or changes it"
         ),

@@ -7,7 +7,7 @@ use kube::ResourceExt;
 use kube::runtime::controller::Action as Requeue;
 
 use super::outcome::{CONNECTING, Next, SETTLING, not_synced};
-use crate::api::{KafkaCluster, KafkaTopic};
+use crate::api::{KafkaCluster, KafkaTopic, Reason};
 use crate::cluster::{ClusterHandle, TopicView};
 use crate::controller::context::Context;
 use crate::controller::ownership::{cluster_key, owner};
@@ -31,7 +31,7 @@ pub fn admit(
     ctx: &Context,
 ) -> Result<Admitted, Box<(TopicReport, Next)>> {
     let idle = || Ok(Requeue::await_change());
-    let refuse = |reason: &str, message: String, next: Next| {
+    let refuse = |reason: Reason, message: String, next: Next| {
         Err(Box::new((
             not_synced(topic, Verdict::not_ready(reason, message)),
             next,
@@ -43,7 +43,7 @@ pub fn admit(
         Err(e) => return refuse(e.reason(), e.to_string(), idle()),
     };
     if let Err(message) = tenancy::check(cluster, &topic.namespace().unwrap_or_default(), &name) {
-        return refuse("Forbidden", message, idle());
+        return refuse(Reason::Forbidden, message, idle());
     }
     let declaring = declaring(ctx, topic);
     let owner = owner(topic, &declaring, |t| allowed(cluster, t));
@@ -55,7 +55,7 @@ pub fn admit(
         );
         // Looked at again every resync: when the owner goes, this one takes over.
         return refuse(
-            "Conflict",
+            Reason::Conflict,
             message,
             Ok(Requeue::requeue(ctx.settings.resync)),
         );

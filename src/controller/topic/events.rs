@@ -159,15 +159,3 @@ pub fn health_events(previous: Option<&KafkaTopicStatus>, status: &KafkaTopicSta
         vec![]
     }
 }
-
-pub fn is_apply_failure(reason: &str) -> bool {
-    matches!(
-        reason,
-        "InvalidConfig"
-            | "InvalidPartitions"
-            | "InvalidTopicName"
-            | "NotAuthorized"
-            | "KafkaError"
-            | "WriteUnconfirmed"
-    )
-}

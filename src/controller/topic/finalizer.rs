@@ -1,6 +1,7 @@
 //! I/O: the Delete finalizer, added and removed to match the deletion policy, and the deletion
 //! of the Kafka topic when a KafkaTopic that owns it goes.
 
+use crate::api::Reason;
 use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action as Requeue;
@@ -89,7 +90,7 @@ pub async fn finalize(
                     let report = not_synced(
                         topic,
                         Verdict::not_ready(
-                            "DeleteFailed",
+                            Reason::DeleteFailed,
                             format!("deleting topic {name} from Kafka failed: {error}"),
                         ),
                     );

@@ -18,6 +18,7 @@ mod finalizer;
 mod outcome;
 mod status;
 
+use crate::api::Reason;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -142,7 +143,7 @@ fn cluster_not_found(topic: &KafkaTopic, resync: Duration) -> Outcome {
         report: outcome::not_synced(
             topic,
             Verdict::not_ready(
-                "ClusterNotFound",
+                Reason::ClusterNotFound,
                 format!("KafkaCluster {namespace}/{name} not found"),
             ),
         ),

@@ -7,9 +7,10 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 
-use super::events::{Event, health_events, is_apply_failure, post};
+use super::events::{Event, health_events, post};
 use super::outcome::CONNECTING;
 use super::outcome::ready_reason;
+use crate::api::Reason;
 use crate::api::condition::find;
 use crate::api::{KafkaTopic, KafkaTopicStatus};
 use crate::controller::context::Context;
@@ -34,12 +35,12 @@ pub async fn write_status(
     let was = ready_reason(topic);
     if was.as_deref() != Some(report.verdict.reason.as_str())
         && !report.verdict.ready
-        && !matches!(report.verdict.reason.as_str(), "Creating" | CONNECTING)
+        && !matches!(report.verdict.reason, Reason::Creating | CONNECTING)
         // Failures found while applying already sent their own event.
-        && !is_apply_failure(&report.verdict.reason)
+        && !report.verdict.reason.is_apply_failure()
     {
         events.push(Event::warning(
-            &report.verdict.reason,
+            report.verdict.reason.as_str(),
             "Reconcile",
             report.verdict.message.clone(),
         ));

@@ -12,7 +12,7 @@ use super::deletion::deletion_in_effect;
 use super::events::{Event, applied_events};
 use crate::api::condition::find;
 use crate::api::{
-    AdoptedOverridesPolicy, KafkaCluster, KafkaTopic, PolicyMode, ReassignmentStatus,
+    AdoptedOverridesPolicy, KafkaCluster, KafkaTopic, PolicyMode, Reason, ReassignmentStatus,
 };
 use crate::cluster::apply::Applied;
 use crate::cluster::write::{Written, configs_set};
@@ -23,7 +23,7 @@ use crate::plan::warnings::warnings;
 use crate::plan::{Action, Drift, Memory, TopicPlan};
 
 /// The reason while the cluster's connection or first snapshot is not there yet.
-pub const CONNECTING: &str = "Connecting";
+pub const CONNECTING: Reason = Reason::Connecting;
 
 /// How soon to look again while Kafka is still settling (a topic just created, a first snapshot).
 pub const SETTLING: Duration = Duration::from_secs(1);
@@ -315,9 +315,9 @@ fn after_write(facts: &Facts, written: Written) -> Outcome {
 fn write_failed(topic: &KafkaTopic, mut report: TopicReport, error: KafkaError) -> Outcome {
     let verdict = Verdict::not_ready(error.reason(), error.to_string());
     let mut events = vec![];
-    if ready_reason(topic) != Some(verdict.reason.clone()) {
+    if ready_reason(topic).as_deref() != Some(verdict.reason.as_str()) {
         events.push(Event::warning(
-            &verdict.reason,
+            verdict.reason.as_str(),
             "Apply",
             verdict.message.clone(),
         ));
@@ -337,7 +337,7 @@ fn write_failed(topic: &KafkaTopic, mut report: TopicReport, error: KafkaError) 
 
 fn creating(name: &str) -> Verdict {
     Verdict::not_ready(
-        "Creating",
+        Reason::Creating,
         format!("topic {name} created; waiting for it to appear in Kafka's metadata"),
     )
 }
@@ -425,12 +425,12 @@ pub fn reassignment_status(
 fn observe_only_verdict(plan: &TopicPlan, exists: bool) -> Verdict {
     if !exists {
         Verdict::not_ready(
-            "NotCreated",
+            Reason::NotCreated,
             "the topic does not exist in Kafka; Observe mode does not create it",
         )
     } else if !plan.drift.is_empty() {
         Verdict::not_ready(
-            "Drifted",
+            Reason::Drifted,
             format!("Observe mode, not corrected: {}", describe(&plan.drift)),
         )
     } else {
@@ -443,7 +443,7 @@ fn observe_only_verdict(plan: &TopicPlan, exists: bool) -> Verdict {
 pub fn verdict(plan: &TopicPlan, held: &[Drift]) -> Verdict {
     if plan.reassignment.is_none() && !held.is_empty() {
         return Verdict::not_ready(
-            "ConfigNotApplied",
+            Reason::ConfigNotApplied,
             format!(
                 "Kafka reports a different value right after the operator set it, so it is not written again until the declaration or Kafka's value changes: {}",
                 describe(held)
@@ -455,7 +455,7 @@ pub fn verdict(plan: &TopicPlan, held: &[Drift]) -> Verdict {
     }
     match &plan.reassignment {
         Some(p) => Verdict::not_ready(
-            "Reassigning",
+            Reason::Reassigning,
             format!(
                 "moving replicas to replication factor {}: {} of {} partitions done, {} moving, {} waiting for a free slot",
                 p.target_replication_factor,
