@@ -50,6 +50,18 @@ pub const ALL_DECLARED: ValueSources = ValueSources {
     min_in_sync_replicas: ValueSource::Spec,
 };
 
+/// Partition `id` on `replicas`, led by the first, all in sync, not moving.
+pub fn partition(id: i32, replicas: &[i32]) -> ObservedPartition {
+    ObservedPartition {
+        id,
+        leader: replicas.first().copied().unwrap_or(-1),
+        replicas: replicas.to_vec(),
+        isr: replicas.to_vec(),
+        adding: vec![],
+        removing: vec![],
+    }
+}
+
 /// `name` with `partitions` partitions, each on `replicas` (leader first), all in sync.
 pub fn observed_on(name: &str, partitions: usize, replicas: &[i32]) -> ObservedTopic {
     ObservedTopic {
@@ -57,14 +69,7 @@ pub fn observed_on(name: &str, partitions: usize, replicas: &[i32]) -> ObservedT
         topic_id: None,
         is_internal: false,
         partitions: (0..partitions as i32)
-            .map(|id| ObservedPartition {
-                id,
-                leader: replicas[0],
-                replicas: replicas.to_vec(),
-                isr: replicas.to_vec(),
-                adding: vec![],
-                removing: vec![],
-            })
+            .map(|id| partition(id, replicas))
             .collect(),
         configs: Default::default(),
         defaults: Default::default(),

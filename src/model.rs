@@ -204,30 +204,6 @@ impl ObservedTopic {
 pub const MIN_INSYNC_REPLICAS: &str = "min.insync.replicas";
 
 #[cfg(test)]
-impl ObservedTopic {
-    /// For tests: `name` with `partitions` partitions, each on broker 1 alone, led and in sync.
-    pub fn on_one_broker(name: &str, partitions: usize) -> ObservedTopic {
-        ObservedTopic {
-            name: name.into(),
-            topic_id: None,
-            is_internal: false,
-            partitions: (0..partitions as i32)
-                .map(|id| ObservedPartition {
-                    id,
-                    leader: 1,
-                    replicas: vec![1],
-                    isr: vec![1],
-                    adding: vec![],
-                    removing: vec![],
-                })
-                .collect(),
-            configs: Default::default(),
-            defaults: Default::default(),
-        }
-    }
-}
-
-#[cfg(test)]
 mod tests {
     use super::*;
 

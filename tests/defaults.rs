@@ -45,11 +45,25 @@ async fn wait_sources(env: &TestEnv, name: &str, expected: serde_json::Value) {
     .await;
 }
 
+/// A topic made with Kafka's CLI (`create` are its arguments) with an acks=all witness writing
+/// to it before the operator sees it; and Kafka's own view of it then (partitions, overrides).
+async fn existing_with_traffic(
+    scenario: &str,
+    name: &str,
+    create: &[&str],
+) -> (Witness, CliTopic, BTreeMap<String, String>) {
+    kafka_cli::create(name, create);
+    let witness = Witness::start(scenario, name);
+    witness
+        .wait_acked_more(4 * RATE, Duration::from_secs(60), "before the adoption")
+        .await;
+    (witness, describe(name), kafka_cli::overrides(name))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn adopting_with_a_spec_naming_only_the_cluster_changes_nothing() {
     let name = unique("adopt-bare");
     let _cleanup = witness::DeleteTopicOnDrop(name.clone());
-    kafka_cli::create(&name, &["--partitions", "1", "--replication-factor", "2"]);
     // Defaults that would change all three fields if they were applied.
     let defaults = json!({"partitions": 3, "replicationFactor": 3, "minInSyncReplicas": 2});
     let env = TestEnv::start_with(
@@ -60,12 +74,12 @@ async fn adopting_with_a_spec_naming_only_the_cluster_changes_nothing() {
         },
     )
     .await;
-    let witness = Witness::start("adopt-bare", &name);
-    witness
-        .wait_acked_more(4 * RATE, Duration::from_secs(60), "before the adoption")
-        .await;
-    let before = describe(&name);
-    let overrides_before = kafka_cli::overrides(&name);
+    let (witness, before, overrides_before) = existing_with_traffic(
+        "adopt-bare",
+        &name,
+        &["--partitions", "1", "--replication-factor", "2"],
+    )
+    .await;
 
     env.apply_topic("bare", json!({"topicName": name})).await;
     env.wait_ready("bare").await;
@@ -94,11 +108,7 @@ async fn adopting_with_a_spec_naming_only_the_cluster_changes_nothing() {
         replica_sets(&before),
         "replicas moved"
     );
-    assert_eq!(
-        kafka_cli::overrides(&name),
-        overrides_before,
-        "configs changed"
-    );
+    witness::assert_undeclared_unchanged(&name, &overrides_before, &[]);
     witness.finish(None).await;
 }
 
@@ -106,7 +116,9 @@ async fn adopting_with_a_spec_naming_only_the_cluster_changes_nothing() {
 async fn adopting_with_some_fields_changes_only_those() {
     let name = unique("adopt-some");
     let _cleanup = witness::DeleteTopicOnDrop(name.clone());
-    kafka_cli::create(
+    let env = TestEnv::start("adopt-some").await;
+    let (witness, before, overrides_before) = existing_with_traffic(
+        "adopt-some",
         &name,
         &[
             "--partitions",
@@ -116,14 +128,8 @@ async fn adopting_with_some_fields_changes_only_those() {
             "--config",
             "retention.ms=3600000",
         ],
-    );
-    let env = TestEnv::start("adopt-some").await;
-    let witness = Witness::start("adopt-some", &name);
-    witness
-        .wait_acked_more(4 * RATE, Duration::from_secs(60), "before the adoption")
-        .await;
-    let before = describe(&name);
-    let overrides_before = kafka_cli::overrides(&name);
+    )
+    .await;
 
     // Partitions declared (2), nothing else.
     env.apply_topic("some", json!({"topicName": name, "partitions": 2}))
@@ -154,11 +160,7 @@ async fn adopting_with_some_fields_changes_only_those() {
         "the replication factor changed: {after:?}"
     );
     // retention.ms was there before and is kept; no min.insync.replicas override appears.
-    assert_eq!(
-        kafka_cli::overrides(&name),
-        overrides_before,
-        "configs changed"
-    );
+    witness::assert_undeclared_unchanged(&name, &overrides_before, &[]);
     witness.finish(None).await;
 }
 
@@ -243,11 +245,7 @@ async fn a_change_of_topic_defaults_changes_no_existing_topic_and_new_ones_get_i
         replica_sets(&before),
         "replicas moved"
     );
-    assert_eq!(
-        kafka_cli::overrides(&old),
-        overrides_before,
-        "configs changed"
-    );
+    witness::assert_undeclared_unchanged(&old, &overrides_before, &[]);
     let status = env.get_topic("old").await.status.unwrap();
     assert!(status.drift.is_empty(), "drift: {:?}", status.drift);
     witness.finish(None).await;

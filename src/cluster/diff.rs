@@ -60,7 +60,6 @@ pub fn diff(previous: Option<&ClusterSnapshot>, next: &ClusterSnapshot) -> Chang
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::ObservedTopic;
 
     fn snapshot(topics: &[(&str, usize)]) -> ClusterSnapshot {
         ClusterSnapshot {
@@ -69,7 +68,7 @@ mod tests {
                 .map(|(name, partitions)| {
                     (
                         name.to_string(),
-                        ObservedTopic::on_one_broker(name, *partitions),
+                        crate::fixtures::observed_on(name, *partitions, &[1]),
                     )
                 })
                 .collect(),

@@ -111,6 +111,26 @@ fn value_sources(
     })
 }
 
+impl TopicReport {
+    /// A report that says only `verdict`: nothing observed, nothing planned.
+    pub fn new(topic_name: String, verdict: Verdict) -> Self {
+        TopicReport {
+            topic_name,
+            verdict,
+            observed: None,
+            drift: vec![],
+            reverted: vec![],
+            warnings: vec![],
+            reassignment: None,
+            mode: None,
+            kept: BTreeMap::new(),
+            held: vec![],
+            sources: None,
+            deletion: None,
+        }
+    }
+}
+
 pub fn topic_status(
     report: &TopicReport,
     generation: Option<i64>,
@@ -288,18 +308,8 @@ mod tests {
 
     fn report(isr: &[i32]) -> TopicReport {
         TopicReport {
-            sources: None,
-            deletion: None,
-            topic_name: "t".into(),
-            verdict: Verdict::ready("in sync"),
             observed: Some(observed(isr)),
-            drift: vec![],
-            reverted: vec![],
-            warnings: vec![],
-            reassignment: None,
-            mode: None,
-            kept: BTreeMap::new(),
-            held: vec![],
+            ..TopicReport::new("t".into(), Verdict::ready("in sync"))
         }
     }
 

@@ -12,9 +12,8 @@ use async_trait::async_trait;
 use kafka_protocol::ResponseError;
 
 use super::{Described, KafkaAdmin, KafkaError, PartitionGrowth, TopicResults, TopicToCreate};
-use crate::model::{
-    Broker, ClusterSnapshot, ConfigChanges, ObservedConfig, ObservedPartition, ObservedTopic,
-};
+use crate::fixtures::partition;
+use crate::model::{Broker, ClusterSnapshot, ConfigChanges, ObservedConfig, ObservedTopic};
 use crate::util::sync::lock;
 
 #[derive(Default)]
@@ -145,17 +144,6 @@ fn set_override(topic: &mut ObservedTopic, key: &str, value: Option<&str>) {
         None => {
             topic.configs.remove(key);
         }
-    }
-}
-
-fn partition(id: i32, replicas: &[i32]) -> ObservedPartition {
-    ObservedPartition {
-        id,
-        leader: replicas.first().copied().unwrap_or(-1),
-        replicas: replicas.to_vec(),
-        isr: replicas.to_vec(),
-        adding: vec![],
-        removing: vec![],
     }
 }
 

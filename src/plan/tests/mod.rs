@@ -10,8 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::*;
 use crate::model::{
     BROKER_THROTTLE_CONFIGS, ConfigChanges, ConfigKind, DesiredTopic, LEADER_THROTTLED_REPLICAS,
-    MIN_INSYNC_REPLICAS, ObservedConfig, ObservedPartition, ObservedTopic, TopicTarget,
-    ValueSource, ValueSources,
+    MIN_INSYNC_REPLICAS, ObservedConfig, ObservedTopic, TopicTarget, ValueSource, ValueSources,
 };
 use placement::{LiveBroker, Load};
 
@@ -61,16 +60,7 @@ pub fn cluster(n: i32) -> ClusterView {
     }
 }
 
-pub fn partition(id: i32, replicas: &[i32]) -> ObservedPartition {
-    ObservedPartition {
-        id,
-        leader: replicas[0],
-        replicas: replicas.to_vec(),
-        isr: replicas.to_vec(),
-        adding: vec![],
-        removing: vec![],
-    }
-}
+pub use crate::fixtures::partition;
 
 pub fn observed(partitions: i32, rf: usize, overrides: &[(&str, &str)]) -> ObservedTopic {
     let mut configs: BTreeMap<String, ObservedConfig> = overrides

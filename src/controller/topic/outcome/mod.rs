@@ -84,20 +84,7 @@ impl Facts<'_> {
 }
 
 pub fn not_synced(topic: &KafkaTopic, verdict: Verdict) -> TopicReport {
-    TopicReport {
-        topic_name: topic.kafka_topic_name(),
-        verdict,
-        observed: None,
-        drift: vec![],
-        reverted: vec![],
-        warnings: vec![],
-        reassignment: None,
-        mode: None,
-        kept: BTreeMap::new(),
-        held: vec![],
-        sources: None,
-        deletion: None,
-    }
+    TopicReport::new(topic.kafka_topic_name(), verdict)
 }
 
 /// The report of a look that wrote nothing: Observe mode, a blocker, nothing to do, or a fresh
@@ -181,15 +168,10 @@ pub fn applied(
                 reassignment_status(facts.topic, &after, facts.cluster, facts.now);
             report.verdict = verdict(&after, &after.held);
             report.observed = Some(fresh);
-            let next = if after.actions.is_empty() && after.reassignment.is_none() {
-                Ok(Requeue::await_change())
-            } else {
-                Ok(Requeue::requeue(SETTLING))
-            };
             Outcome {
                 report,
                 events,
-                next,
+                next: look_again(&after, facts.resync),
             }
         }
         Applied::ReadFailed(error) => Outcome::new(
@@ -294,18 +276,23 @@ fn after_write(facts: &Facts, written: Written) -> Outcome {
     }
     report.reassignment = reassignment_status(topic, &after, facts.cluster, facts.now);
     report.verdict = verdict(&after, &report.held);
-    let next = if after.reassignment.is_some() {
-        Ok(reassigning_requeue(facts.resync))
-    } else if after.actions.is_empty() {
-        Ok(Requeue::await_change())
-    } else {
-        Ok(Requeue::requeue(SETTLING))
-    };
     Outcome {
         report,
         events,
-        next,
+        next: look_again(&after, facts.resync),
     }
+}
+
+/// When to look again after a write: soon while replicas move or something is left to do;
+/// otherwise on the next change.
+fn look_again(after: &TopicPlan, resync: Duration) -> Next {
+    Ok(if after.reassignment.is_some() {
+        reassigning_requeue(resync)
+    } else if after.actions.is_empty() {
+        Requeue::await_change()
+    } else {
+        Requeue::requeue(SETTLING)
+    })
 }
 
 /// A write Kafka refused, or whose answer was lost: the reason in the status (with a Warning
