@@ -6,8 +6,10 @@ mod common;
 use common::*;
 
 fn topic_yaml(name: &str, spec: &str) -> String {
-    format!(
-        "apiVersion: kafka.topic-operator.dev/v1alpha1\nkind: KafkaTopic\nmetadata:\n  name: {name}\nspec:\n  clusterRef:\n    name: kafka\n{spec}"
+    common::manifests::kafka_topic_yaml(
+        name,
+        "",
+        &format!("  clusterRef:\n    name: kafka\n{spec}"),
     )
 }
 

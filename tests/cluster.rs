@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use common::*;
 use serde_json::json;
-use tokio::net::{TcpListener, TcpStream};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_status_reports_id_brokers_and_racks() {
@@ -63,21 +62,6 @@ async fn cluster_status_reports_id_brokers_and_racks() {
         s.unmanaged_topic_names
     );
     assert!(!s.unmanaged_topic_names.contains(&declared));
-}
-
-/// Forwards one local port to Kafka's first bootstrap server, until dropped.
-async fn proxy(listener: TcpListener, target: String) {
-    loop {
-        let Ok((mut inbound, _)) = listener.accept().await else {
-            return;
-        };
-        let target = target.clone();
-        tokio::spawn(async move {
-            if let Ok(mut outbound) = TcpStream::connect(&target).await {
-                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-            }
-        });
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -141,14 +125,12 @@ async fn unreachable_cluster_is_reported_and_both_recover_when_kafka_comes_back(
     assert!(!common::kafka_cli::exists(&name));
 
     // Kafka "comes back" on that address.
-    let listener = TcpListener::bind(&addr).await.unwrap();
-    let target = bootstrap_list()[0].clone();
-    let forwarder = tokio::spawn(proxy(listener, target));
+    let _forwarder =
+        common::proxy::StallingProxy::start_on(&addr, bootstrap_list()[0].clone()).await;
     env.wait_cluster("Ready again", |c| {
         cluster_condition(c, "Ready").is_some_and(|r| r.0 == "True")
     })
     .await;
     env.wait_ready("patient").await;
     assert!(common::kafka_cli::exists(&name));
-    forwarder.abort();
 }

@@ -14,6 +14,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use common::http::{http_get, metric_sum};
 use common::kafka_cli;
 use common::witness::{MetaPartition, MetadataHistory, MoveWatch, RATE, TopicConfigs, Witness};
 use common::*;
@@ -539,31 +540,6 @@ async fn adopting_a_compacted_topic_keeps_its_configs() {
     witness.finish(None).await;
 }
 
-/// GET `path` from an HTTP endpoint: (status code, body); None while nothing listens.
-fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(addr).ok()?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let code = response.split_whitespace().nth(1)?.parse().ok()?;
-    let body = response.split_once("\r\n\r\n")?.1.to_string();
-    Some((code, body))
-}
-
-/// Sum of the samples of `metric` whose labels include every `label="value"` given.
-fn metric_sum(body: &str, metric: &str, labels: &[(&str, &str)]) -> f64 {
-    body.lines()
-        .filter(|l| l.starts_with(&format!("{metric}{{")) || l.starts_with(&format!("{metric} ")))
-        .filter(|l| {
-            labels
-                .iter()
-                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 fn start_operator_process(ns: &str, addr: &str, n: u32) -> OperatorProcess {
     OperatorProcess::start(
         &[
@@ -580,11 +556,6 @@ fn start_operator_process(ns: &str, addr: &str, n: u32) -> OperatorProcess {
     )
 }
 
-fn free_port_addr() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().to_string()
-}
-
 // 8. The operator SIGKILLed during a move (replication factor 1 -> 3, minInSyncReplicas 2): the
 //    restarted operator finds the move, does not send it again, and finishes the job; writes
 //    never stop.
@@ -593,7 +564,7 @@ async fn the_operator_killed_during_a_move_loses_nothing() {
     let name = unique("dnh-opkill");
     let _cleanup = witness::DeleteTopicOnDrop(name.clone());
     let env = TestEnv::without_operator("dnh-opkill", throttled()).await;
-    let first_addr = free_port_addr();
+    let first_addr = free_addr().to_string();
     let mut first = start_operator_process(&env.ns, &first_addr, 1);
     let spec = |rf: i32, min_isr: i32| json!({"topicName": name, "partitions": 2, "replicationFactor": rf, "minInSyncReplicas": min_isr});
     env.apply_topic("killed", spec(1, 1)).await;
@@ -623,7 +594,7 @@ async fn the_operator_killed_during_a_move_loses_nothing() {
     first.0.kill().expect("SIGKILL the operator");
     first.0.wait().unwrap();
     drop(first);
-    let second_addr = free_port_addr();
+    let second_addr = free_addr().to_string();
     let _second = start_operator_process(&env.ns, &second_addr, 2);
     // The restarted operator has read the cluster (its metrics count a snapshot) while Kafka
     // still moves the replicas: it restarted in the middle of the move.

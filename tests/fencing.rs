@@ -58,19 +58,6 @@ fn config_writes(http: SocketAddr) -> f64 {
         .sum()
 }
 
-fn holder(ns: &str) -> String {
-    kubectl(&[
-        "get",
-        "lease",
-        "kafka-topic-operator",
-        "-n",
-        ns,
-        "-o",
-        "jsonpath={.spec.holderIdentity}",
-        "--ignore-not-found",
-    ])
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_cut_off_from_the_apiserver_stops_writing_before_the_standby_starts() {
     let env = TestEnv::without_operator("fencing", ClusterOptions::default()).await;
@@ -82,7 +69,7 @@ async fn a_leader_cut_off_from_the_apiserver_stops_writing_before_the_standby_st
     let (http_a, http_b) = (free_addr(), free_addr());
     let _a = start(&env.ns, "replica-a", http_a, proxied.to_str().unwrap());
     let deadline = Instant::now() + WAIT;
-    while holder(&env.ns) != "replica-a" {
+    while lease_holder(&env.ns) != "replica-a" {
         assert!(Instant::now() < deadline, "replica-a never became leader");
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
@@ -141,7 +128,7 @@ async fn a_leader_cut_off_from_the_apiserver_stops_writing_before_the_standby_st
         assert!(
             now < deadline,
             "replica-b never took over writing (holder {})",
-            holder(&env.ns)
+            lease_holder(&env.ns)
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -154,7 +141,7 @@ async fn a_leader_cut_off_from_the_apiserver_stops_writing_before_the_standby_st
         a_last - cut_at,
         b_first - cut_at
     );
-    assert_eq!(holder(&env.ns), "replica-b");
+    assert_eq!(lease_holder(&env.ns), "replica-b");
     assert!(
         a_last < b_first,
         "replica-a wrote {:?} after the cut, replica-b's first write {:?} after it",

@@ -34,18 +34,6 @@ fn start(ns: &str, identity: &str) -> OperatorProcess {
     )
 }
 
-fn holder(ns: &str) -> String {
-    kubectl(&[
-        "get",
-        "lease",
-        "kafka-topic-operator",
-        "-n",
-        ns,
-        "-o",
-        "jsonpath={.spec.holderIdentity}",
-    ])
-}
-
 fn renew_time(ns: &str) -> String {
     kubectl(&[
         "get",
@@ -66,7 +54,7 @@ async fn the_standby_takes_over_when_the_leader_dies() {
     while kubectl(&["get", "lease", "-n", &env.ns, "-o", "name"])
         .trim()
         .is_empty()
-        || holder(&env.ns) != "replica-a"
+        || lease_holder(&env.ns) != "replica-a"
     {
         assert!(Instant::now() < deadline, "replica-a never became leader");
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -89,7 +77,7 @@ async fn the_standby_takes_over_when_the_leader_dies() {
         seen = renew_time(&env.ns);
     }
     assert_eq!(
-        holder(&env.ns),
+        lease_holder(&env.ns),
         "replica-a",
         "the standby took the lease from a live leader"
     );
@@ -98,7 +86,7 @@ async fn the_standby_takes_over_when_the_leader_dies() {
     a.0.kill().unwrap();
     a.0.wait().unwrap();
     let killed = Instant::now();
-    while holder(&env.ns) != "replica-b" {
+    while lease_holder(&env.ns) != "replica-b" {
         assert!(
             killed.elapsed() < LEASE + RENEW * 2 + Duration::from_secs(10),
             "replica-b did not take over"

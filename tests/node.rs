@@ -242,18 +242,12 @@ fn wait_status_write_by(user: &str, ns: &str, name: &str) -> String {
 }
 
 fn topic_yaml(name: &str, topic: &str) -> String {
-    format!(
-        "apiVersion: kafka.topic-operator.dev/v1alpha1
-kind: KafkaTopic
-metadata: {{ name: {name} }}
-spec:
-  clusterRef: {{ name: kafka }}
-  topicName: {topic}
-  partitions: 2
-  replicationFactor: 3
-  minInSyncReplicas: 2
-  deletionPolicy: Delete
-"
+    common::manifests::kafka_topic_yaml(
+        name,
+        "",
+        &format!(
+            "  clusterRef: {{ name: kafka }}\n  topicName: {topic}\n  partitions: 2\n  replicationFactor: 3\n  minInSyncReplicas: 2\n  deletionPolicy: Delete\n"
+        ),
     )
 }
 

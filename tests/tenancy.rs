@@ -14,9 +14,12 @@ use kube::Api;
 use tokio_util::sync::CancellationToken;
 
 fn topic_yaml(name: &str, label: &str, cluster_ns: &str, topic: &str) -> String {
-    format!(
-        "apiVersion: kafka.topic-operator.dev/v1alpha1\nkind: KafkaTopic\nmetadata:\n  name: {name}\n  labels: {{kto-test: {label}}}\n\
-spec:\n  clusterRef: {{name: kafka, namespace: {cluster_ns}}}\n  topicName: {topic}\n  replicationFactor: 3\n"
+    common::manifests::kafka_topic_yaml(
+        name,
+        &format!("  labels: {{kto-test: {label}}}\n"),
+        &format!(
+            "  clusterRef: {{name: kafka, namespace: {cluster_ns}}}\n  topicName: {topic}\n  replicationFactor: 3\n"
+        ),
     )
 }
 

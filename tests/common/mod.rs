@@ -6,8 +6,10 @@
 //! state is checked with Kafka's own CLI (the kafka-tools jar), never only through our code.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod http;
 pub mod kafka_cli;
 pub mod kafka_user;
+pub mod manifests;
 pub mod proxy;
 pub mod witness;
 
@@ -99,6 +101,20 @@ pub fn run_failing(cmd: &str, args: &[&str]) -> String {
 
 pub fn kubectl(args: &[&str]) -> String {
     run(&env_var("KTO_KUBECTL"), args)
+}
+
+/// The name of the replica holding the operator's Lease in `ns` (empty: none).
+pub fn lease_holder(ns: &str) -> String {
+    kubectl(&[
+        "get",
+        "lease",
+        "kafka-topic-operator",
+        "-n",
+        ns,
+        "-o",
+        "jsonpath={.spec.holderIdentity}",
+        "--ignore-not-found",
+    ])
 }
 
 pub fn kubectl_failing(args: &[&str]) -> String {
@@ -267,38 +283,15 @@ impl TestEnv {
 
     /// GET one of the operator's HTTP endpoints: (status code, body).
     pub fn http_get(&self, path: &str) -> (u16, String) {
-        use std::io::{Read, Write};
-        let mut stream = std::net::TcpStream::connect(self.http_addr)
-            .expect("connect to the operator's HTTP endpoint");
-        write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        let code = response
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        let body = response
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_string())
-            .unwrap_or_default();
-        (code, body)
+        http::http_get(&self.http_addr.to_string(), path)
+            .expect("the operator's HTTP endpoint answers")
     }
 
     /// The value of one sample in /metrics: the first line of `metric` carrying every
     /// `label="value"` given.
     pub fn metric(&self, metric: &str, labels: &[(&str, &str)]) -> Option<f64> {
         let (_, body) = self.http_get("/metrics");
-        body.lines()
-            .filter(|l| {
-                l.starts_with(&format!("{metric}{{")) || l.starts_with(&format!("{metric} "))
-            })
-            .find(|l| {
-                labels
-                    .iter()
-                    .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
-            })
-            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        http::metric_samples(&body, metric, labels).next()
     }
 
     pub fn topics(&self) -> Api<KafkaTopic> {
