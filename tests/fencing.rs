@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use common::http;
 use common::proxy::StallingProxy;
 use common::*;
 use serde_json::json;
@@ -44,18 +45,14 @@ fn start(ns: &str, identity: &str, http: SocketAddr, kubeconfig: &str) -> Operat
 
 /// Topic config writes Kafka accepted from one replica, from its /metrics.
 fn config_writes(http: SocketAddr) -> f64 {
-    use std::io::{Read, Write};
-    let Ok(mut stream) = std::net::TcpStream::connect(http) else {
-        return 0.0;
-    };
-    let _ = write!(stream, "GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n");
-    let mut body = String::new();
-    let _ = stream.read_to_string(&mut body);
-    body.lines()
-        .filter(|l| l.starts_with("kto_kafka_requests_total{"))
-        .filter(|l| l.contains("operation=\"alter_topic_configs\"") && l.contains("result=\"ok\""))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+    let body = http::http_get(&http.to_string(), "/metrics")
+        .map(|(_, body)| body)
+        .unwrap_or_default();
+    http::metric_sum(
+        &body,
+        "kto_kafka_requests_total",
+        &[("operation", "alter_topic_configs"), ("result", "ok")],
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -73,7 +73,12 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
         // cluster is looked at again, not only those whose Kafka topic changed.
         ctx.observers.touch_all(&key);
     }
-    let status = cluster_status(&cluster, &key, &observation, previous, &ctx);
+    let status = cluster_status(
+        &cluster,
+        &declared_topics(&cluster, &key, &ctx),
+        &observation,
+        previous,
+    );
     record_metrics(&key, &status, &ctx);
 
     let changed = previous.is_none_or(|p| {
@@ -103,12 +108,23 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
     })
 }
 
+/// The Kafka topics this cluster's KafkaTopics may manage (tenancy allowing).
+fn declared_topics(cluster: &KafkaCluster, key: &ClusterKey, ctx: &Context) -> BTreeSet<String> {
+    ctx.index
+        .of_cluster(key)
+        .iter()
+        .filter_map(|r| ctx.topics.get(r))
+        .filter(|t| super::topic::admit::allowed(cluster, t))
+        .map(|t| t.kafka_topic_name())
+        .collect()
+}
+
+/// Pure: the KafkaCluster's status from what its loop observed and the topics declared for it.
 fn cluster_status(
     cluster: &KafkaCluster,
-    key: &ClusterKey,
+    declared: &BTreeSet<String>,
     observation: &Observation,
     previous: Option<&KafkaClusterStatus>,
-    ctx: &Context,
 ) -> KafkaClusterStatus {
     let mut status = previous.cloned().unwrap_or_default();
     status.observed_generation = cluster.metadata.generation;
@@ -144,14 +160,6 @@ fn cluster_status(
                     rack: b.rack.clone(),
                     unreadable: snapshot.broker_errors.get(&b.id).cloned(),
                 })
-                .collect();
-            let declared: BTreeSet<String> = ctx
-                .index
-                .of_cluster(key)
-                .iter()
-                .filter_map(|r| ctx.topics.get(r))
-                .filter(|t| super::topic::admit::allowed(cluster, t))
-                .map(|t| t.kafka_topic_name())
                 .collect();
             status.managed_topics = Some(declared.len() as i32);
             if cluster.spec.policy.unmanaged_topics == UnmanagedPolicy::Report {
@@ -353,4 +361,107 @@ fn prune_observers(ctx: &Context) {
         }
         keep
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures;
+    use crate::model::Broker;
+    use tokio::time::Instant;
+
+    fn observed(snapshot: ClusterSnapshot, stale: Option<&str>) -> Observation {
+        Observation::Observed {
+            started: Instant::now(),
+            snapshot: Arc::new(snapshot),
+            stale: stale.map(String::from),
+        }
+    }
+
+    fn snapshot(topics: &[&str], auto_create_brokers: Vec<i32>) -> ClusterSnapshot {
+        ClusterSnapshot {
+            brokers: (1..=3)
+                .map(|id| Broker {
+                    id,
+                    host: format!("kafka-{id}"),
+                    port: 9092,
+                    rack: None,
+                })
+                .collect(),
+            topics: topics
+                .iter()
+                .map(|t| (t.to_string(), fixtures::observed_on(t, 1, &[1])))
+                .collect(),
+            auto_create_brokers,
+            ..Default::default()
+        }
+    }
+
+    fn condition(status: &KafkaClusterStatus, type_: &str) -> (bool, String) {
+        let c = find(&status.conditions, type_).expect("the condition");
+        (c.is_true(), c.reason.clone())
+    }
+
+    #[test]
+    fn a_look_at_kafka_gives_brokers_counts_and_the_unmanaged_topics_not_kafkas_own() {
+        let cluster = fixtures::kafka_cluster();
+        let declared: BTreeSet<String> = ["orders".to_string()].into();
+        let look = observed(
+            snapshot(&["orders", "stray", "__consumer_offsets"], vec![]),
+            None,
+        );
+        let status = cluster_status(&cluster, &declared, &look, None);
+        assert_eq!(condition(&status, "Ready"), (true, "Connected".into()));
+        assert_eq!(status.brokers.len(), 3);
+        assert_eq!(status.managed_topics, Some(1));
+        assert_eq!(status.unmanaged_topic_names, vec!["stray".to_string()]);
+        assert_eq!(
+            condition(&status, "AutoCreateDisabled"),
+            (true, "Disabled".into())
+        );
+    }
+
+    #[test]
+    fn brokers_that_auto_create_topics_are_named_and_the_policy_decides_if_that_is_a_warning() {
+        let mut cluster = fixtures::kafka_cluster();
+        let look = observed(snapshot(&[], vec![2]), None);
+        let status = cluster_status(&cluster, &BTreeSet::new(), &look, None);
+        assert_eq!(
+            condition(&status, "AutoCreateDisabled"),
+            (false, "AutoCreateEnabled".into())
+        );
+        assert_eq!(status.auto_create.as_deref(), Some("Enabled on 2"));
+        cluster.spec.policy.auto_create_topics = AutoCreatePolicy::Allow;
+        let status = cluster_status(&cluster, &BTreeSet::new(), &look, None);
+        assert_eq!(
+            condition(&status, "AutoCreateDisabled"),
+            (false, "AllowedByPolicy".into())
+        );
+    }
+
+    #[test]
+    fn a_slow_kafka_keeps_the_cluster_ready_and_an_unreachable_one_does_not() {
+        let cluster = fixtures::kafka_cluster();
+        let slow = observed(snapshot(&[], vec![]), Some("Kafka is slow"));
+        let status = cluster_status(&cluster, &BTreeSet::new(), &slow, None);
+        assert_eq!(condition(&status, "Ready"), (true, "KafkaSlow".into()));
+        let gone = Observation::Failed {
+            reason: Reason::ClusterUnreachable,
+            message: "connection refused".into(),
+            retry_in: Duration::from_secs(4),
+        };
+        let status = cluster_status(&cluster, &BTreeSet::new(), &gone, Some(&status));
+        let ready = find(&status.conditions, "Ready").unwrap();
+        assert_eq!(
+            (ready.is_true(), ready.reason.as_str()),
+            (false, "ClusterUnreachable")
+        );
+        assert!(
+            ready.message.contains("next attempt in 4s"),
+            "{}",
+            ready.message
+        );
+        // What the last look found about auto-creation is kept while Kafka cannot be asked.
+        assert!(find(&status.conditions, "AutoCreateDisabled").is_some());
+    }
 }
