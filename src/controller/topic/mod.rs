@@ -17,6 +17,8 @@ mod events;
 mod finalizer;
 mod outcome;
 mod status;
+#[cfg(test)]
+mod tests;
 
 use crate::api::Reason;
 use std::sync::Arc;
