@@ -4,14 +4,14 @@
 //! candidates can never both win.
 //!
 //! Fencing: two replicas must never write to Kafka in the same period. The holder may send
-//! Kafka writes only until `renewal started + duration - renew` (the [`LeaseFence`]), a
+//! Kafka writes only until `renewal started + duration - renew` (the [`WriteFence`] it is handed), a
 //! bound it can judge on its own monotonic clock; a standby takes a lease over only after it has
 //! itself watched the lease stay unchanged for `duration` (never by comparing the holder's
 //! `renewTime` with its own wall clock). So the old holder stops writing at least `renew`
 //! before anyone else may start. Renewals are time-boxed to `renew`: a hung apiserver call
 //! cannot keep a stale leader going.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
@@ -35,41 +35,14 @@ pub struct LeaseSettings {
     pub renew: Duration,
 }
 
-/// Until when this process may send Kafka writes: closed (None) until the lease is acquired,
-/// then renewal start + duration - renew after each renewal. One per process, shared by the
-/// elector (which moves it) and the Kafka clients (which ask it, as a [`WriteFence`]).
-#[derive(Clone, Default)]
-pub struct LeaseFence(Arc<Mutex<Option<tokio::time::Instant>>>);
-
-impl LeaseFence {
-    /// Closed until the lease is acquired.
-    pub fn closed() -> Self {
-        Self::default()
-    }
-
-    fn set(&self, deadline: Option<tokio::time::Instant>) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = deadline;
-    }
-
-    pub fn is_open(&self) -> bool {
-        let deadline = *self.0.lock().unwrap_or_else(|e| e.into_inner());
-        deadline.is_some_and(|d| tokio::time::Instant::now() < d)
-    }
-
-    /// The fence as the Kafka clients take it.
-    pub fn write_fence(&self) -> WriteFence {
-        let fence = self.clone();
-        WriteFence::new(move || fence.is_open())
-    }
-}
-
 pub struct Elector {
     api: Api<Lease>,
     settings: LeaseSettings,
     /// The other holder's lease as this replica last saw it change: (resourceVersion, when
     /// seen, on our monotonic clock). Expiry is judged from here.
     seen: Mutex<Option<(String, tokio::time::Instant)>>,
-    fence: LeaseFence,
+    /// Opened after each acquisition or renewal until `renewal start + duration - renew`.
+    fence: WriteFence,
 }
 
 /// How long a leader waits before it tries again to renew after a failed attempt: a fifth of
@@ -99,13 +72,15 @@ fn expired_locally(
 #[derive(Debug, PartialEq, Eq)]
 enum Attempt {
     Acquired,
+    /// Acquired by creating the Lease: none existed.
+    Created,
     HeldBy(String),
 }
 
 impl Elector {
     /// An elector that opens and closes `fence` as it holds and loses the lease.
-    pub fn new(client: kube::Client, settings: LeaseSettings, fence: LeaseFence) -> Self {
-        fence.set(None);
+    pub fn new(client: kube::Client, settings: LeaseSettings, fence: WriteFence) -> Self {
+        fence.close();
         Elector {
             api: Api::namespaced(client, &settings.namespace),
             settings,
@@ -123,6 +98,16 @@ impl Elector {
                 Ok(Attempt::Acquired) => {
                     self.fence_from(started);
                     info!(lease = %self.settings.name, identity = %self.settings.identity, "became the leader");
+                    return true;
+                }
+                Ok(Attempt::Created) => {
+                    // No Lease existed: maybe never, maybe deleted under a leader whose fence is
+                    // still open. Writes start only once that fence has surely closed.
+                    self.fence.open_until(
+                        started + self.settings.duration.saturating_sub(self.settings.renew),
+                        Some(started + self.settings.duration),
+                    );
+                    info!(lease = %self.settings.name, identity = %self.settings.identity, wait_s = self.settings.duration.as_secs(), "became the leader of a new Lease; writing once any earlier holder's lease has surely ended");
                     return true;
                 }
                 Ok(Attempt::HeldBy(holder)) if !announced => {
@@ -147,22 +132,26 @@ impl Elector {
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => {
-                    // No more writes from here on: the standby may start as soon as we release.
-                    self.fence.set(None);
-                    self.release().await;
+                    // No write starts from here on; those under way end first (each by its
+                    // deadline, within the lease). Only then may the standby start at once.
+                    if self.fence.close_and_drain().await {
+                        self.release().await;
+                    } else {
+                        warn!("a Kafka write ended without an answer and may still reach Kafka: leaving the lease to expire instead of releasing it");
+                    }
                     return true;
                 }
                 _ = tokio::time::sleep(next_attempt) => {}
             }
             let started = tokio::time::Instant::now();
             match self.try_acquire_timed().await {
-                Ok(Attempt::Acquired) => {
+                Ok(Attempt::Acquired | Attempt::Created) => {
                     last_renewal = started;
                     next_attempt = self.settings.renew;
                     self.fence_from(started);
                 }
                 Ok(Attempt::HeldBy(holder)) => {
-                    self.fence.set(None);
+                    self.fence.close();
                     warn!(%holder, "lost the lease to another replica");
                     return false;
                 }
@@ -171,7 +160,7 @@ impl Elector {
                     // Others may take it once it expires: stop before that. (Kafka writes
                     // stopped already at the fence.)
                     if last_renewal.elapsed() + self.settings.renew >= self.settings.duration {
-                        self.fence.set(None);
+                        self.fence.close();
                         return false;
                     }
                     // Try again soon rather than a whole renew interval later: a busy
@@ -187,7 +176,7 @@ impl Elector {
     /// allowed until `renew` before the earliest moment another replica could take over.
     fn fence_from(&self, started: tokio::time::Instant) {
         let until = started + self.settings.duration.saturating_sub(self.settings.renew);
-        self.fence.set(Some(until));
+        self.fence.open_until(until, None);
     }
 
     /// One attempt, given at most `renew` to complete.
@@ -221,7 +210,7 @@ impl Elector {
                 }),
             };
             return match self.api.create(&PostParams::default(), &lease).await {
-                Ok(_) => Ok(Attempt::Acquired),
+                Ok(_) => Ok(Attempt::Created),
                 Err(kube::Error::Api(e)) if e.code == 409 => {
                     Ok(Attempt::HeldBy("(just created by another replica)".into()))
                 }

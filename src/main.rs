@@ -12,7 +12,7 @@ use kafka_topic_operator::controller::{self, Settings};
 use kafka_topic_operator::kafka::fence::WriteFence;
 use kafka_topic_operator::kafka::security::Security;
 use kafka_topic_operator::kafka::{KafkaAdmin, KafkaProtocolAdmin};
-use kafka_topic_operator::leader::{Elector, LeaseFence, LeaseSettings};
+use kafka_topic_operator::leader::{Elector, LeaseSettings};
 use kafka_topic_operator::telemetry::{self, LogFormat};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
@@ -227,7 +227,7 @@ async fn run() -> anyhow::Result<()> {
             );
             // With leader election, Kafka writes go out only while the lease is surely ours;
             // the elector below opens and closes the fence the Kafka clients are built with.
-            let lease_fence = LeaseFence::closed();
+            let lease_fence = WriteFence::closed();
             let settings = Settings {
                 namespace,
                 selector,
@@ -235,7 +235,7 @@ async fn run() -> anyhow::Result<()> {
                 kafka_timeout,
                 http_addr: None,
                 write_fence: if leader_election {
-                    lease_fence.write_fence()
+                    lease_fence.clone()
                 } else {
                     WriteFence::always_open()
                 },

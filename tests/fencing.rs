@@ -1,4 +1,5 @@
-//! Fencing: two operator replicas never write to Kafka in the same period. The leader is cut off
+//! Fencing: two operator replicas never write to Kafka in the same period, also when a write
+//! is in flight as leadership changes hands. The leader is cut off
 //! from the apiserver (a TCP proxy that stalls: requests hang, nothing errors) while it keeps
 //! reverting drift; it must stop sending Kafka writes before its lease can expire, and the
 //! standby, which judges expiry on its own clock, takes over only after that. Each replica's
@@ -169,4 +170,91 @@ async fn a_leader_cut_off_from_the_apiserver_stops_writing_before_the_standby_st
             == Some("86400000")
     })
     .await;
+}
+
+/// How long the proxy holds the stopping leader's writes in transit.
+const HOLD: Duration = Duration::from_secs(4);
+
+/// A rolling update while a write is in flight: the leader is SIGTERMed while its Kafka write
+/// is held in transit (a slow network or controller). It must not hand over until that write is
+/// over, so the new leader's first write lands after it; Kafka keeps the newest declaration,
+/// and records flow throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_in_flight_when_the_leader_stops_lands_before_the_new_leaders_first() {
+    let proxy = common::kafka_proxy::KafkaProxy::start(bootstrap_list()[0].clone()).await;
+    let env = TestEnv::without_operator(
+        "midwrite",
+        ClusterOptions {
+            bootstrap: vec![proxy.addr.to_string()],
+            ..Default::default()
+        },
+    )
+    .await;
+    let kubeconfig = env_var("KUBECONFIG");
+    let (http_a, http_b) = (free_addr(), free_addr());
+    let a = start(&env.ns, "replica-a", http_a, &kubeconfig);
+    let deadline = Instant::now() + WAIT;
+    while lease_holder(&env.ns) != "replica-a" {
+        assert!(Instant::now() < deadline, "replica-a never became leader");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let _b = start(&env.ns, "replica-b", http_b, &kubeconfig);
+    let name = unique("midwrite");
+    let _cleanup = witness::DeleteTopicOnDrop(name.clone());
+    let retention =
+        |ms: u64| json!({"topicName": name, "partitions": 1, "config": {"retention.ms": ms}});
+    env.apply_topic("midwrite", retention(1_000_000)).await;
+    env.wait_ready("midwrite").await;
+    let witness = witness::Witness::start("midwrite", &name);
+    witness
+        .wait_acked_more(
+            2 * witness::RATE,
+            Duration::from_secs(60),
+            "before the change",
+        )
+        .await;
+
+    // replica-a's writes (its connections are open now) are held in transit from here on.
+    let first_of_b = proxy.hold_open_connections(HOLD);
+    env.apply_topic("midwrite", retention(2_000_000)).await;
+    let deadline = Instant::now() + WAIT;
+    while proxy.held_now() == 0 {
+        assert!(Instant::now() < deadline, "replica-a never sent its write");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    a.terminate();
+    let deadline = Instant::now() + WAIT;
+    while lease_holder(&env.ns) != "replica-b" {
+        assert!(Instant::now() < deadline, "replica-b never took over");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    env.apply_topic("midwrite", retention(3_000_000)).await;
+    let newest = || {
+        kafka_cli::overrides(&name)
+            .get("retention.ms")
+            .map(String::as_str)
+            == Some("3000000")
+    };
+    env.wait_for("retention.ms=3000000 in Kafka", newest).await;
+    // Longer than any write of replica-a could still be held: Kafka keeps the newest value.
+    tokio::time::sleep(HOLD + Duration::from_secs(2)).await;
+    assert!(newest(), "an older write landed after the newer one");
+
+    // The proxy's log: every write of replica-a went on to Kafka before replica-b's first.
+    let log = proxy.log();
+    let of_a: Vec<_> = log.iter().filter(|f| f.connection < first_of_b).collect();
+    let of_b: Vec<_> = log.iter().filter(|f| f.connection >= first_of_b).collect();
+    eprintln!("midwrite: replica-a's writes {of_a:?}; replica-b's {of_b:?}");
+    assert!(
+        of_a.iter()
+            .any(|f| f.sets.contains(&"retention.ms=2000000".to_string())),
+        "replica-a's held write is not in the log: {log:?}"
+    );
+    let b_first = of_b.iter().map(|f| f.at).min().expect("replica-b wrote");
+    assert!(
+        of_a.iter().all(|f| f.at < b_first),
+        "a write of the old leader reached Kafka after the new leader's first: {log:?}"
+    );
+    let report = witness.finish(None).await;
+    eprintln!("midwrite: {report:?}");
 }

@@ -8,6 +8,7 @@
 
 pub mod http;
 pub mod kafka_cli;
+pub mod kafka_proxy;
 pub mod kafka_user;
 pub mod manifests;
 pub mod proxy;
@@ -646,6 +647,13 @@ impl OperatorProcess {
             cmd.env(k, v);
         }
         OperatorProcess(cmd.spawn().expect("start the operator binary"))
+    }
+
+    /// SIGTERM: what Kubernetes sends a Pod it stops (a rolling update, a drain).
+    pub fn terminate(&self) {
+        // SAFETY: kill(2) on the pid of a child this process started and has not reaped.
+        let sent = unsafe { libc::kill(self.0.id() as libc::pid_t, libc::SIGTERM) };
+        assert_eq!(sent, 0, "SIGTERM to the operator process");
     }
 }
 

@@ -22,7 +22,7 @@ use tracing::debug;
 
 use super::connection::{CallError, Connection};
 use super::error::{KafkaError, check};
-use super::fence::WriteFence;
+use super::fence::{WriteFence, WritePermit};
 use super::security::Security;
 use super::{BROKER_CONFIG_WRITES, TopicResults};
 
@@ -45,6 +45,9 @@ pub(super) const WRITE_BATCH: usize = 100;
 pub(super) const DESCRIBE_CONFIGS_BATCH: usize = 500;
 /// How long Kafka may take to finish a topic operation before answering.
 pub(super) const OPERATION_TIMEOUT_MS: i32 = 30_000;
+/// The least time left in the write fence for which a write is still sent: less than a round
+/// trip would end the wait for the answer before it could come.
+pub(super) const MIN_WRITE_WINDOW: Duration = Duration::from_millis(500);
 /// How much longer than the operation timeout the client waits for a write's answer.
 pub(super) const WRITE_ANSWER_MARGIN: Duration = Duration::from_secs(10);
 
@@ -162,6 +165,38 @@ impl KafkaProtocolAdmin {
         }
     }
 
+    /// For a write, the fence's permit (the write is not sent while the fence is closed).
+    fn write_permit(
+        &self,
+        api: &'static str,
+        kind: Kind,
+    ) -> Result<Option<WritePermit>, KafkaError> {
+        match kind {
+            Kind::Read => Ok(None),
+            Kind::Write => self
+                .fence
+                .enter()
+                .map(Some)
+                .ok_or(KafkaError::NotLeader { api }),
+        }
+    }
+
+    /// How long to wait for the answer: for a write, no longer than the fence stays open (and
+    /// not at all when too little of it is left for a round trip).
+    fn answer_timeout(
+        &self,
+        api: &'static str,
+        kind: Kind,
+        permit: Option<&WritePermit>,
+    ) -> Result<Duration, KafkaError> {
+        let timeout = self.timeout(kind);
+        match permit.and_then(WritePermit::time_left) {
+            Some(left) if left < MIN_WRITE_WINDOW => Err(KafkaError::NotLeader { api }),
+            Some(left) => Ok(timeout.min(left)),
+            None => Ok(timeout),
+        }
+    }
+
     /// Sends `request` built for the negotiated version. A broken connection is replaced; a read
     /// is then tried once more on the next bootstrap server, a write never is: its answer was
     /// lost, not necessarily the write, so the caller reads Kafka's state and plans again.
@@ -176,9 +211,7 @@ impl KafkaProtocolAdmin {
         R: Request,
         F: Fn(i16) -> R,
     {
-        if kind == Kind::Write && !self.fence.is_open() {
-            return Err(KafkaError::NotLeader { api });
-        }
+        let mut permit = self.write_permit(api, kind)?;
         *lock(&self.counts).entry(api).or_default() += 1;
         let mut guard = match kind {
             Kind::Read => self.read_connection.lock().await,
@@ -192,12 +225,18 @@ impl KafkaProtocolAdmin {
             }
             let conn = guard.as_mut().expect("connection was just set");
             let version = conn.pick_version::<R>(api, versions)?;
-            let failure = match conn
-                .call(&build(version), version, api, self.timeout(kind))
-                .await
-            {
-                Ok(response) => return Ok((response, version)),
-                Err(CallError::Kafka(e)) => return Err(e),
+            // Decided now, after any wait for the connection: a write is sent only if its
+            // answer is due before the fence closes.
+            let timeout = self.answer_timeout(api, kind, permit.as_ref())?;
+            let failure = match conn.call(&build(version), version, api, timeout).await {
+                Ok(response) => {
+                    permit.as_mut().map(WritePermit::answered);
+                    return Ok((response, version));
+                }
+                Err(CallError::Kafka(e)) => {
+                    permit.as_mut().map(WritePermit::answered);
+                    return Err(e);
+                }
                 Err(CallError::Io(e)) => e,
                 Err(CallError::TimedOut(e)) => {
                     timed_out = true;
@@ -244,9 +283,7 @@ impl KafkaProtocolAdmin {
         R: Request,
         F: Fn(i16) -> R,
     {
-        if kind == Kind::Write && !self.fence.is_open() {
-            return Err(KafkaError::NotLeader { api });
-        }
+        let mut permit = self.write_permit(api, kind)?;
         // Counted apart from topic writes: broker throttle rates are the cluster's business.
         let counted = if kind == Kind::Write {
             BROKER_CONFIG_WRITES
@@ -254,10 +291,7 @@ impl KafkaProtocolAdmin {
             api
         };
         *lock(&self.counts).entry(counted).or_default() += 1;
-        let addr = self
-            .broker_addrs
-            .lock()
-            .unwrap()
+        let addr = lock(&self.broker_addrs)
             .get(&broker)
             .cloned()
             .ok_or_else(|| KafkaError::Unreachable {
@@ -291,12 +325,16 @@ impl KafkaProtocolAdmin {
             }
             let conn = conn_slot.as_mut().expect("connection was just set");
             let version = conn.pick_version::<R>(api, versions)?;
-            match conn
-                .call(&build(version), version, api, self.timeout(kind))
-                .await
-            {
-                Ok(response) => return Ok(response),
-                Err(CallError::Kafka(e)) => return Err(e),
+            let timeout = self.answer_timeout(api, kind, permit.as_ref())?;
+            match conn.call(&build(version), version, api, timeout).await {
+                Ok(response) => {
+                    permit.as_mut().map(WritePermit::answered);
+                    return Ok(response);
+                }
+                Err(CallError::Kafka(e)) => {
+                    permit.as_mut().map(WritePermit::answered);
+                    return Err(e);
+                }
                 Err(CallError::Io(e) | CallError::TimedOut(e)) if kind == Kind::Write => {
                     *conn_slot = None;
                     return Err(KafkaError::WriteUnconfirmed { api, detail: e });
