@@ -258,3 +258,106 @@ async fn a_write_in_flight_when_the_leader_stops_lands_before_the_new_leaders_fi
     let report = witness.finish(None).await;
     eprintln!("midwrite: {report:?}");
 }
+
+/// The Lease is deleted while the leader, cut off from the apiserver, still writes (its fence
+/// is open until its last renewal's deadline). The standby creates a new Lease at once, but
+/// starts writing only after a whole lease duration: the two replicas' writes, from each one's
+/// own counters, never interleave.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_lease_does_not_let_the_standby_write_while_the_old_leader_may() {
+    // Both replicas reach Kafka through a proxy that logs the writes it passes on.
+    let kafka = common::kafka_proxy::KafkaProxy::start(bootstrap_list()[0].clone()).await;
+    let env = TestEnv::without_operator(
+        "lease-deleted",
+        ClusterOptions {
+            bootstrap: vec![kafka.addr.to_string()],
+            ..Default::default()
+        },
+    )
+    .await;
+    let (proxy, proxied) = StallingProxy::to_apiserver(
+        std::env::temp_dir().join(format!("{}-proxied.kubeconfig", env.ns)),
+    )
+    .await;
+    let (http_a, http_b) = (free_addr(), free_addr());
+    let _a = start(&env.ns, "replica-a", http_a, proxied.to_str().unwrap());
+    let deadline = Instant::now() + WAIT;
+    while lease_holder(&env.ns) != "replica-a" {
+        assert!(Instant::now() < deadline, "replica-a never became leader");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let _b = start(&env.ns, "replica-b", http_b, &env_var("KUBECONFIG"));
+    let name = unique("lease-deleted");
+    let _cleanup = witness::DeleteTopicOnDrop(name.clone());
+    env.apply_topic(
+        "drifting",
+        json!({"topicName": name, "partitions": 1, "config": {"retention.ms": 86400000}}),
+    )
+    .await;
+    env.wait_ready("drifting").await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let drifter = {
+        let (stop, name) = (stop.clone(), name.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                kafka_cli::alter_config(&name, "retention.ms=1000");
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        })
+    };
+    let deadline = Instant::now() + WAIT;
+    while config_writes(http_a) < 2.0 {
+        assert!(
+            Instant::now() < deadline,
+            "replica-a never reverted the drift"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // replica-a cut off from the apiserver (its fence closes at its last renewal's deadline),
+    // the Lease deleted. The standby never connected to Kafka: its connections come after.
+    proxy.stall();
+    let first_of_b = kafka.hold_open_connections(Duration::ZERO);
+    kubectl(&["delete", "lease", "kafka-topic-operator", "-n", &env.ns]);
+    let deleted_at = Instant::now();
+    let b_writes = || {
+        kafka
+            .log()
+            .into_iter()
+            .filter(|f| f.connection >= first_of_b)
+            .collect::<Vec<_>>()
+    };
+    let deadline = deleted_at + WAIT;
+    while b_writes().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "replica-b never wrote (holder {})",
+            lease_holder(&env.ns)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    drifter.join().unwrap();
+    let b_first = b_writes().iter().map(|f| f.at).min().unwrap();
+    let a_last = kafka
+        .log()
+        .iter()
+        .filter(|f| f.connection < first_of_b && f.at > deleted_at)
+        .map(|f| f.at)
+        .max();
+    eprintln!(
+        "lease deleted: replica-a's last write {:?} after, replica-b's first {:?} after",
+        a_last.map(|t| t - deleted_at),
+        b_first - deleted_at
+    );
+    assert_eq!(lease_holder(&env.ns), "replica-b");
+    assert!(
+        a_last.is_none_or(|a| a < b_first),
+        "replica-a's write reached Kafka after replica-b's first"
+    );
+    assert!(
+        b_first - deleted_at >= LEASE - RENEW,
+        "replica-b wrote {:?} after the deletion, before the old lease could have ended",
+        b_first - deleted_at
+    );
+}
