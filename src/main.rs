@@ -208,6 +208,9 @@ async fn run() -> anyhow::Result<()> {
             lease_renew,
             log_format,
         } => {
+            if leader_election {
+                check_lease_timing(lease_duration, lease_renew)?;
+            }
             let http_addr = match http_addr.as_str() {
                 "off" => None,
                 addr => Some(
@@ -302,6 +305,19 @@ async fn run() -> anyhow::Result<()> {
     }
 }
 
+/// The leader writes to Kafka only until `duration - renew` after each renewal: that window
+/// must leave room for a renewal to fail and be retried, and for a write's round trip.
+fn check_lease_timing(duration: Duration, renew: Duration) -> anyhow::Result<()> {
+    if renew.is_zero() || renew * 2 > duration {
+        anyhow::bail!(
+            "--lease-renew ({}s) must be more than 0 and at most half of --lease-duration ({}s): the leader writes to Kafka only until duration - renew after each renewal, and a standby takes over after duration",
+            renew.as_secs_f32(),
+            duration.as_secs_f32()
+        );
+    }
+    Ok(())
+}
+
 /// How long in-flight reconciles may take to finish once the process is asked to stop. A
 /// reconcile stuck on an unreachable apiserver or Kafka must not keep the pod from stopping:
 /// every write is fenced or re-read anyway, so stopping mid-reconcile is safe.
@@ -334,6 +350,17 @@ async fn stop_on_signal(shutdown: CancellationToken) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lease_timings_that_leave_no_room_to_write_or_renew_are_refused() {
+        let s = Duration::from_secs;
+        assert!(check_lease_timing(s(15), s(5)).is_ok());
+        assert!(check_lease_timing(s(6), s(3)).is_ok());
+        let err = check_lease_timing(s(6), s(4)).unwrap_err().to_string();
+        assert!(err.contains("--lease-renew (4s)"), "{err}");
+        assert!(check_lease_timing(s(5), s(10)).is_err());
+        assert!(check_lease_timing(s(5), s(0)).is_err());
+    }
 
     #[test]
     fn durations_parse_with_units() {

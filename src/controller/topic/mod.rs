@@ -45,6 +45,12 @@ pub async fn reconcile(topic: Arc<KafkaTopic>, ctx: Arc<Context>) -> Result<Requ
     let namespace = topic.namespace().unwrap_or_default();
     let api: Api<KafkaTopic> = Api::namespaced(ctx.client.clone(), &namespace);
     let cluster = ctx.cluster(&cluster_key(&topic));
+    // At start-up the KafkaCluster cache may not be filled yet: not finding the cluster means
+    // nothing then. Deciding anything on it (a deletion policy, "the KafkaCluster is gone", a
+    // status) would be deciding on a cache that is still filling.
+    if cluster.is_none() && !caches_synced(&ctx) {
+        return Ok(Requeue::requeue(SETTLING));
+    }
 
     // 1. Deletion and the finalizer.
     let (policy, settled) = deletion::deletion_policy(&topic, cluster.as_deref());
@@ -71,9 +77,6 @@ pub async fn reconcile(topic: Arc<KafkaTopic>, ctx: Arc<Context>) -> Result<Requ
         events,
         next,
     } = match cluster {
-        // At start-up the KafkaCluster cache may not be filled yet: not finding the cluster
-        // means nothing then, and must not be written over the status.
-        None if !caches_synced(&ctx) => return Ok(Requeue::requeue(SETTLING)),
         None => cluster_not_found(&topic, ctx.settings.resync),
         Some(cluster) => sync(&topic, &cluster, &ctx).await,
     };

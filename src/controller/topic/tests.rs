@@ -57,10 +57,18 @@ fn recording_apiserver(topic: &KafkaTopic) -> (kube::Client, Requests) {
 /// A context whose caches hold `cluster` (and are synced), whose cluster `ns/kafka` is `kafka`
 /// and already observed.
 async fn context(client: kube::Client, kafka: Arc<FakeKafka>) -> Arc<Context> {
+    context_with(client, kafka, true).await
+}
+
+/// The same, with the KafkaCluster cache still filling (an operator that just started) unless
+/// `synced`.
+async fn context_with(client: kube::Client, kafka: Arc<FakeKafka>, synced: bool) -> Arc<Context> {
     let (clusters, mut writer) = kube::runtime::reflector::store::<KafkaCluster>();
-    writer.apply_watcher_event(&watcher::Event::InitApply(fixtures::kafka_cluster()));
-    writer.apply_watcher_event(&watcher::Event::InitDone);
-    std::mem::forget(writer); // the store stays ready for the test's life
+    if synced {
+        writer.apply_watcher_event(&watcher::Event::InitApply(fixtures::kafka_cluster()));
+        writer.apply_watcher_event(&watcher::Event::InitDone);
+    }
+    std::mem::forget(writer); // the store stays as it is for the test's life
     let observers = Observers::new(
         Duration::from_secs(3600),
         Duration::from_secs(5),
@@ -186,4 +194,31 @@ async fn drift_made_behind_the_operators_back_is_reverted_and_reported() {
         (drifted.is_true(), drifted.reason.as_str()),
         (false, "Reverted")
     );
+}
+
+#[tokio::test]
+async fn nothing_is_decided_while_the_cluster_cache_is_still_filling() {
+    let kafka = Arc::new(FakeKafka::with_brokers(3));
+    let mut existing = fixtures::observed_on("orders", 1, &[1, 2, 3]);
+    existing.topic_id = Some("id".into());
+    kafka.add_topic(existing);
+    // A KafkaTopic being deleted, its Delete finalizer on: with no KafkaCluster in the cache
+    // yet, "the cluster is gone" would release the finalizer and leave the topic behind.
+    let mut topic = fixtures::kafka_topic("orders");
+    topic.spec.deletion_policy = Some(crate::api::DeletionPolicy::Delete);
+    topic.metadata.finalizers = Some(vec![DELETE_FINALIZER.to_string()]);
+    topic.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+        k8s_openapi::jiff::Timestamp::now(),
+    ));
+    let (client, requests) = recording_apiserver(&topic);
+    let ctx = context_with(client, kafka.clone(), false).await;
+    let next = reconcile(Arc::new(topic), ctx).await.unwrap();
+    assert_eq!(next, Requeue::requeue(SETTLING));
+    assert!(
+        requests.lock().unwrap().is_empty(),
+        "wrote to the apiserver: {:?}",
+        requests.lock().unwrap()
+    );
+    assert!(kafka.topic("orders").is_some());
+    assert_eq!(crate::kafka::write_count(kafka.as_ref()), 0);
 }
