@@ -1,6 +1,14 @@
-//! KafkaCluster reconcile: keep an observer running for the cluster and report what it sees.
+//! KafkaCluster reconcile, top to bottom:
+//!
+//! 1. deleted: stop the cluster's observe loop (the registry in src/cluster/);
+//! 2. connect: resolve `spec.security` from its Secrets and ensure the observe loop runs with
+//!    them (I/O: Secret reads), and read what it last observed;
+//! 3. act (Enforce only): remove broker throttle rates no move needs any more;
+//! 4. a changed spec: every topic of the cluster is looked at again;
+//! 5. status (pure `cluster_status`), metrics, and the status written with an event per
+//!    condition transition only when it changed;
+//! 6. when to look again.
 
-use crate::api::Reason;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +26,8 @@ use super::credentials;
 use super::error::{Error, FIELD_MANAGER};
 use crate::api::condition::{Condition, find, merge_conditions};
 use crate::api::{
-    AutoCreatePolicy, BrokerStatus, KafkaCluster, KafkaClusterStatus, PolicyMode, UnmanagedPolicy,
+    AutoCreatePolicy, BrokerStatus, KafkaCluster, KafkaClusterStatus, PolicyMode, Reason,
+    UnmanagedPolicy,
 };
 use crate::cluster::{ClusterHandle, ClusterKey, Observation, throttles};
 use crate::kafka::KafkaError;
@@ -32,10 +41,12 @@ const UNMANAGED_NAMES_SHOWN: usize = 20;
 pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<Action, Error> {
     prune_observers(&ctx);
     let key: ClusterKey = (cluster.namespace().unwrap_or_default(), cluster.name_any());
+    // 1. Deleted.
     if cluster.meta().deletion_timestamp.is_some() {
         ctx.observers.remove(&key);
         return Ok(Action::await_change());
     }
+    // 2. Connect.
     let security = credentials::resolve(&ctx.client, &key.0, cluster.spec.security.as_ref()).await;
     let (observer, observation) = match &security {
         Ok(security) => {
@@ -60,6 +71,7 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
         // events for every restart of the operator).
         return Ok(Action::requeue(Duration::from_secs(1)));
     }
+    // 3. Act.
     if cluster.spec.policy.mode == PolicyMode::Enforce
         && let Some(observer) = &observer
         && let Observation::Observed { snapshot, .. } = &observation
@@ -67,12 +79,14 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
     {
         warn!(cluster = %key.1, %error, "removing replication throttles failed; retrying at the next resync");
     }
+    // 4. A changed spec.
     let previous = cluster.status.as_ref();
     if previous.and_then(|p| p.observed_generation) != cluster.metadata.generation {
         // The spec changed (policy, defaults, reassignment settings): every topic of the
         // cluster is looked at again, not only those whose Kafka topic changed.
         ctx.observers.touch_all(&key);
     }
+    // 5. Status.
     let status = cluster_status(
         &cluster,
         &declared_topics(&cluster, &key, &ctx),
@@ -101,6 +115,7 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
         )
         .await?;
     }
+    // 6. When to look again.
     Ok(match observation {
         Observation::Pending => Action::requeue(Duration::from_secs(1)),
         // Observer refreshes re-trigger every reconcile; this is a safety net.
