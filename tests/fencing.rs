@@ -56,32 +56,56 @@ fn config_writes(http: SocketAddr) -> f64 {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_leader_cut_off_from_the_apiserver_stops_writing_before_the_standby_starts() {
-    let env = TestEnv::without_operator("fencing", ClusterOptions::default()).await;
+/// Two replicas: replica-a leading through an apiserver proxy a test can stall, replica-b
+/// standing by; and a topic someone keeps changing behind the operator's back, so the leader
+/// keeps writing (reverting) and there is always a write to fence.
+struct Drifting {
+    proxy: StallingProxy,
+    http_a: SocketAddr,
+    http_b: SocketAddr,
+    name: String,
+    stop: Arc<AtomicBool>,
+    drifter: Option<std::thread::JoinHandle<()>>,
+    _replicas: (OperatorProcess, OperatorProcess),
+    _cleanup: witness::DeleteTopicOnDrop,
+}
+
+impl Drifting {
+    fn stop_drift(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(drifter) = self.drifter.take() {
+            drifter.join().unwrap();
+        }
+    }
+}
+
+impl Drop for Drifting {
+    fn drop(&mut self) {
+        self.stop_drift();
+    }
+}
+
+/// [`Drifting`], once replica-a has reverted the drift twice.
+async fn leader_reverting_drift(env: &TestEnv, prefix: &str) -> Drifting {
     let (proxy, proxied) = StallingProxy::to_apiserver(
         std::env::temp_dir().join(format!("{}-proxied.kubeconfig", env.ns)),
     )
     .await;
-
     let (http_a, http_b) = (free_addr(), free_addr());
-    let _a = start(&env.ns, "replica-a", http_a, proxied.to_str().unwrap());
+    let a = start(&env.ns, "replica-a", http_a, proxied.to_str().unwrap());
     let deadline = Instant::now() + WAIT;
     while lease_holder(&env.ns) != "replica-a" {
         assert!(Instant::now() < deadline, "replica-a never became leader");
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    let _b = start(&env.ns, "replica-b", http_b, &env_var("KUBECONFIG"));
-
-    // A topic whose config someone keeps changing behind the operator's back: the leader keeps
-    // writing (reverting), so there is always a write to fence.
-    let name = unique("fenced");
+    let b = start(&env.ns, "replica-b", http_b, &env_var("KUBECONFIG"));
+    let name = unique(prefix);
     env.apply_topic(
-        "fenced",
+        "drifting",
         json!({"topicName": name, "partitions": 1, "config": {"retention.ms": 86400000}}),
     )
     .await;
-    env.wait_ready("fenced").await;
+    env.wait_ready("drifting").await;
     let stop = Arc::new(AtomicBool::new(false));
     let drifter = {
         let (stop, name) = (stop.clone(), name.clone());
@@ -100,6 +124,24 @@ async fn a_leader_cut_off_from_the_apiserver_stops_writing_before_the_standby_st
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    Drifting {
+        proxy,
+        http_a,
+        http_b,
+        _cleanup: witness::DeleteTopicOnDrop(name.clone()),
+        name,
+        stop,
+        drifter: Some(drifter),
+        _replicas: (a, b),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_cut_off_from_the_apiserver_stops_writing_before_the_standby_starts() {
+    let env = TestEnv::without_operator("fencing", ClusterOptions::default()).await;
+    let mut drifting = leader_reverting_drift(&env, "fenced").await;
+    let (proxy, http_a, http_b) = (&drifting.proxy, drifting.http_a, drifting.http_b);
+    let name = drifting.name.clone();
 
     // Partition replica-a from the apiserver. Watch both replicas' writes.
     proxy.stall();
@@ -130,8 +172,7 @@ async fn a_leader_cut_off_from_the_apiserver_stops_writing_before_the_standby_st
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    stop.store(true, Ordering::Relaxed);
-    drifter.join().unwrap();
+    drifting.stop_drift();
     let b_first = b_first.unwrap();
 
     eprintln!(
@@ -275,44 +316,8 @@ async fn a_deleted_lease_does_not_let_the_standby_write_while_the_old_leader_may
         },
     )
     .await;
-    let (proxy, proxied) = StallingProxy::to_apiserver(
-        std::env::temp_dir().join(format!("{}-proxied.kubeconfig", env.ns)),
-    )
-    .await;
-    let (http_a, http_b) = (free_addr(), free_addr());
-    let _a = start(&env.ns, "replica-a", http_a, proxied.to_str().unwrap());
-    let deadline = Instant::now() + WAIT;
-    while lease_holder(&env.ns) != "replica-a" {
-        assert!(Instant::now() < deadline, "replica-a never became leader");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-    let _b = start(&env.ns, "replica-b", http_b, &env_var("KUBECONFIG"));
-    let name = unique("lease-deleted");
-    let _cleanup = witness::DeleteTopicOnDrop(name.clone());
-    env.apply_topic(
-        "drifting",
-        json!({"topicName": name, "partitions": 1, "config": {"retention.ms": 86400000}}),
-    )
-    .await;
-    env.wait_ready("drifting").await;
-    let stop = Arc::new(AtomicBool::new(false));
-    let drifter = {
-        let (stop, name) = (stop.clone(), name.clone());
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                kafka_cli::alter_config(&name, "retention.ms=1000");
-                std::thread::sleep(Duration::from_millis(500));
-            }
-        })
-    };
-    let deadline = Instant::now() + WAIT;
-    while config_writes(http_a) < 2.0 {
-        assert!(
-            Instant::now() < deadline,
-            "replica-a never reverted the drift"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let mut drifting = leader_reverting_drift(&env, "lease-deleted").await;
+    let proxy = &drifting.proxy;
 
     // replica-a cut off from the apiserver (its fence closes at its last renewal's deadline),
     // the Lease deleted. The standby never connected to Kafka: its connections come after.
@@ -336,8 +341,7 @@ async fn a_deleted_lease_does_not_let_the_standby_write_while_the_old_leader_may
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    stop.store(true, Ordering::Relaxed);
-    drifter.join().unwrap();
+    drifting.stop_drift();
     let b_first = b_writes().iter().map(|f| f.at).min().unwrap();
     let a_last = kafka
         .log()

@@ -34,18 +34,6 @@ fn start(ns: &str, identity: &str) -> OperatorProcess {
     )
 }
 
-fn renew_time(ns: &str) -> String {
-    kubectl(&[
-        "get",
-        "lease",
-        "kafka-topic-operator",
-        "-n",
-        ns,
-        "-o",
-        "jsonpath={.spec.renewTime}",
-    ])
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_standby_takes_over_when_the_leader_dies() {
     let env = TestEnv::without_operator("leader", ClusterOptions::default()).await;
@@ -64,17 +52,17 @@ async fn the_standby_takes_over_when_the_leader_dies() {
     env.apply_topic("first", json!({"topicName": first})).await;
     env.wait_ready("first").await;
     // The standby has had two renewals' worth of chances to take a lease that is alive.
-    let mut seen = renew_time(&env.ns);
+    let mut seen = lease_field(&env.ns, "renewTime");
     let deadline = Instant::now() + WAIT;
     for renewal in 1..=2 {
-        while renew_time(&env.ns) == seen {
+        while lease_field(&env.ns, "renewTime") == seen {
             assert!(
                 Instant::now() < deadline,
                 "renewal {renewal} of the live leader's lease did not happen"
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        seen = renew_time(&env.ns);
+        seen = lease_field(&env.ns, "renewTime");
     }
     assert_eq!(
         lease_holder(&env.ns),

@@ -35,6 +35,21 @@ pub struct Settings {
     pub write_fence: WriteFence,
 }
 
+#[cfg(test)]
+impl Settings {
+    /// Every namespace, resync 30 s, Kafka timeout 5 s, no HTTP, writes unfenced.
+    pub fn for_tests() -> Self {
+        Settings {
+            namespace: None,
+            selector: None,
+            resync: Duration::from_secs(30),
+            kafka_timeout: Duration::from_secs(5),
+            http_addr: None,
+            write_fence: WriteFence::always_open(),
+        }
+    }
+}
+
 pub struct Context {
     pub client: Client,
     pub clusters: Store<KafkaCluster>,
@@ -178,14 +193,7 @@ mod tests {
             Arc::default(),
             Arc::new(observers),
             Arc::new(Metrics::new()),
-            Settings {
-                namespace: None,
-                selector: None,
-                resync: Duration::from_secs(30),
-                kafka_timeout: Duration::from_secs(5),
-                http_addr: None,
-                write_fence: WriteFence::always_open(),
-            },
+            Settings::for_tests(),
         );
         let mut topic = KafkaTopic::new(
             "orders",

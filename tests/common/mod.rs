@@ -106,6 +106,11 @@ pub fn kubectl(args: &[&str]) -> String {
 
 /// The name of the replica holding the operator's Lease in `ns` (empty: none).
 pub fn lease_holder(ns: &str) -> String {
+    lease_field(ns, "holderIdentity")
+}
+
+/// One field of the operator's Lease's spec in `ns` (empty: no Lease, or no such field).
+pub fn lease_field(ns: &str, field: &str) -> String {
     kubectl(&[
         "get",
         "lease",
@@ -113,7 +118,7 @@ pub fn lease_holder(ns: &str) -> String {
         "-n",
         ns,
         "-o",
-        "jsonpath={.spec.holderIdentity}",
+        &format!("jsonpath={{.spec.{field}}}"),
         "--ignore-not-found",
     ])
 }

@@ -15,7 +15,6 @@ use crate::controller::context::Settings;
 use crate::fixtures;
 use crate::kafka::KafkaAdmin;
 use crate::kafka::fake::FakeKafka;
-use crate::kafka::fence::WriteFence;
 use crate::kafka::security::Security;
 use crate::metrics::Metrics;
 
@@ -89,14 +88,7 @@ async fn context_with(client: kube::Client, kafka: Arc<FakeKafka>, synced: bool)
         Arc::default(),
         Arc::new(observers),
         Arc::new(Metrics::new()),
-        Settings {
-            namespace: None,
-            selector: None,
-            resync: Duration::from_secs(30),
-            kafka_timeout: Duration::from_secs(5),
-            http_addr: None,
-            write_fence: WriteFence::always_open(),
-        },
+        Settings::for_tests(),
     ))
 }
 
