@@ -148,8 +148,6 @@ pub fn secs(d: Duration) -> String {
     format!("{:.1} s", d.as_secs_f64())
 }
 
-// ---------------------------------------------------------------- the run
-
 pub async fn setup_cluster(cx: &Ctx) -> Result<()> {
     let crds = concat!(env!("CARGO_MANIFEST_DIR"), "/crds/");
     cx.kubectl(
@@ -164,7 +162,10 @@ pub async fn setup_cluster(cx: &Ctx) -> Result<()> {
             "condition=established",
             "--timeout=60s",
             "-f",
-            crds,
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/crds/kafka.topic-operator.dev.yaml"
+            ),
         ],
         Duration::from_secs(90),
     )
