@@ -115,3 +115,14 @@ pub fn typed(topic: &mut ObservedTopic, key: &str, value: &str, kind: ConfigKind
         },
     );
 }
+
+/// The replica sets the plan's reassignment moves partitions to (the plan must have one).
+pub fn reassignment(plan: &TopicPlan) -> &BTreeMap<i32, Vec<i32>> {
+    plan.actions
+        .iter()
+        .find_map(|a| match a {
+            Action::Reassign { moves } => Some(moves),
+            _ => None,
+        })
+        .expect("a reassignment")
+}

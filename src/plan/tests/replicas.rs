@@ -75,14 +75,7 @@ fn moves_respect_the_budget_and_skip_partitions_already_moving() {
     let mut view = cluster(3);
     view.move_budget = 1;
     let plan = plan_with(&desired(), Some(&topic), &view, false);
-    let moves = plan
-        .actions
-        .iter()
-        .find_map(|a| match a {
-            Action::Reassign { moves } => Some(moves),
-            _ => None,
-        })
-        .unwrap();
+    let moves = reassignment(&plan);
     assert_eq!(
         moves.keys().collect::<Vec<_>>(),
         vec![&1],
@@ -181,14 +174,7 @@ fn shrinking_keeps_the_leader() {
     );
     topic.partitions[0].leader = 2;
     let plan = plan_with(&d, Some(&topic), &cluster(3), false);
-    let moves = plan
-        .actions
-        .iter()
-        .find_map(|a| match a {
-            Action::Reassign { moves } => Some(moves),
-            _ => None,
-        })
-        .unwrap();
+    let moves = reassignment(&plan);
     assert_eq!(moves[&0][0], 2);
     assert_eq!(moves[&0].len(), 2);
 }
