@@ -38,6 +38,11 @@ enum Command {
         /// Only KafkaTopics and KafkaClusters matching this label selector (e.g. shard=a).
         #[arg(long, env = "KTO_SELECTOR")]
         selector: Option<String>,
+        /// Namespaces whose KafkaClusters govern the Kafkas they reach: their tenancy rules
+        /// apply to every KafkaTopic on that Kafka, whichever KafkaCluster it names
+        /// (comma-separated; the chart sets its own namespace).
+        #[arg(long, env = "KTO_PLATFORM_NAMESPACES", value_delimiter = ',')]
+        platform_namespaces: Vec<String>,
         /// How often each cluster is re-read and drift corrected, e.g. 30s, 2m.
         #[arg(long, env = "KTO_RESYNC_INTERVAL", default_value = "30s", value_parser = parse_duration)]
         resync_interval: Duration,
@@ -198,6 +203,7 @@ async fn run() -> anyhow::Result<()> {
         Command::Run {
             namespace,
             selector,
+            platform_namespaces,
             resync_interval,
             kafka_timeout,
             http_addr,
@@ -242,6 +248,7 @@ async fn run() -> anyhow::Result<()> {
                 } else {
                     WriteFence::always_open()
                 },
+                platform_namespaces,
             };
             let runtime = controller::Runtime::new(&settings);
             if let Some(addr) = http_addr {

@@ -1,5 +1,7 @@
 //! Tenancy: a KafkaCluster's policy says which other namespaces may reference it and which
-//! topic names each may use. Outside the policy: Ready=False/Forbidden and nothing in Kafka.
+//! topic names each may use. Outside the policy: Ready=False/Forbidden and nothing in Kafka. A
+//! platform namespace's KafkaCluster governs its Kafka: a team's own KafkaCluster for the same
+//! Kafka does not escape its rules, shares its observer and cannot take over its topics.
 
 mod common;
 
@@ -73,6 +75,7 @@ spec:\n  bootstrapServers: [{servers}]\n  policy:\n    tenants:\n    - namespace
         kafka_timeout: Duration::from_secs(10),
         http_addr: None,
         write_fence: WriteFence::always_open(),
+        platform_namespaces: vec![],
     };
     let shutdown = CancellationToken::new();
     let runtime = Runtime::new(&settings);
@@ -123,6 +126,125 @@ spec:\n  bootstrapServers: [{servers}]\n  policy:\n    tenants:\n    - namespace
     assert!(
         !kafka_cli::exists(&other_team),
         "a forbidden topic was created"
+    );
+
+    shutdown.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(20), operator).await;
+    for ns in [&platform, &team_a, &team_b] {
+        let _ = std::process::Command::new(env_var("KTO_KUBECTL"))
+            .args(["delete", "namespace", ns, "--wait=false"])
+            .output();
+    }
+}
+
+fn cluster_yaml(label: &str, servers: &str, tenants: &str) -> String {
+    format!(
+        "apiVersion: kafka.topic-operator.dev/v1alpha1\nkind: KafkaCluster\nmetadata:\n  name: kafka\n  labels: {{kto-test: {label}}}\n\
+spec:\n  bootstrapServers: [{servers}]\n{tenants}"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_teams_own_kafkacluster_for_the_platforms_kafka_does_not_escape_its_rules() {
+    install_crds();
+    let label = unique("governed");
+    let platform = unique("kto-platform");
+    let team_a = unique("kto-team-a");
+    let team_b = unique("kto-team-b");
+    for ns in [&platform, &team_a, &team_b] {
+        kubectl(&["create", "namespace", ns]);
+    }
+    let servers = bootstrap_list()
+        .iter()
+        .map(|s| format!("\"{s}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    // The platform's KafkaCluster allows team-a the prefix team-a. and team-b nothing; each team
+    // declares a KafkaCluster of its own for the same Kafka (the same bootstrap servers, listed
+    // in another order by team-b), which on its own would let its namespace use any name.
+    let rules = format!(
+        "  policy:\n    tenants:\n    - namespace: {team_a}\n      topicPrefixes: [\"team-a.\"]\n"
+    );
+    kubectl_apply(&platform, &cluster_yaml(&label, &servers, &rules)).unwrap();
+    kubectl_apply(&team_a, &cluster_yaml(&label, &servers, "")).unwrap();
+    let mut reversed: Vec<&str> = servers.split(", ").collect();
+    reversed.reverse();
+    let reversed = reversed.join(", ");
+    kubectl_apply(&team_b, &cluster_yaml(&label, &reversed, "")).unwrap();
+
+    let client = kube::Client::try_default().await.unwrap();
+    let settings = Settings {
+        namespace: None,
+        selector: Some(format!("kto-test={label}")),
+        resync: RESYNC,
+        kafka_timeout: Duration::from_secs(10),
+        http_addr: None,
+        write_fence: WriteFence::always_open(),
+        platform_namespaces: vec![platform.clone()],
+    };
+    let shutdown = CancellationToken::new();
+    let runtime = Runtime::new(&settings);
+    let operator = tokio::spawn(controller::run_with(
+        client.clone(),
+        settings,
+        runtime.clone(),
+        shutdown.clone(),
+    ));
+
+    let own = format!("team-a.{}", unique("own"));
+    let escaped = unique("escaped");
+    let shared = format!("team-a.{}", unique("shared"));
+    // team-a, through the platform's KafkaCluster first (older), then through its own.
+    kubectl_apply(&team_a, &topic_yaml("first", &label, &platform, &shared)).unwrap();
+    wait_reason(&Api::namespaced(client.clone(), &team_a), "first", "InSync").await;
+    kubectl_apply(&team_a, &topic_yaml("own", &label, &team_a, &own)).unwrap();
+    kubectl_apply(&team_a, &topic_yaml("second", &label, &team_a, &shared)).unwrap();
+    kubectl_apply(&team_b, &topic_yaml("escaped", &label, &team_b, &escaped)).unwrap();
+
+    let a: Api<KafkaTopic> = Api::namespaced(client.clone(), &team_a);
+    let b: Api<KafkaTopic> = Api::namespaced(client.clone(), &team_b);
+    wait_reason(&a, "own", "InSync").await;
+    let t = wait_reason(&b, "escaped", "Forbidden").await;
+    let message = condition(&t, "Ready").unwrap().2;
+    assert!(
+        message.contains("governed") && message.contains("no rule"),
+        "{message}"
+    );
+    // One Kafka, one owner: the declaration through team-a's own KafkaCluster is the newer.
+    let t = wait_reason(&a, "second", "Conflict").await;
+    assert!(
+        condition(&t, "Ready").unwrap().2.contains("first"),
+        "{:?}",
+        condition(&t, "Ready")
+    );
+
+    // One observer for the KafkaClusters with the same connection (bootstrap servers in any
+    // order, no credentials), one write lock for the Kafka.
+    let handles: Vec<_> = [&platform, &team_a, &team_b]
+        .iter()
+        .map(|ns| {
+            runtime
+                .observers
+                .get(&(ns.to_string(), "kafka".into()))
+                .unwrap()
+        })
+        .collect();
+    assert!(std::sync::Arc::ptr_eq(&handles[0], &handles[1]));
+    assert!(std::sync::Arc::ptr_eq(&handles[0], &handles[2]));
+    assert_eq!(
+        runtime
+            .observers
+            .same_kafka(&(team_b.clone(), "kafka".into()))
+            .len(),
+        3
+    );
+
+    wait_resyncs(&runtime.observers, 2).await;
+    assert!(kafka_cli::exists(&own));
+    assert!(kafka_cli::exists(&shared));
+    assert!(
+        !kafka_cli::exists(&escaped),
+        "a topic the platform's rules forbid was created"
     );
 
     shutdown.cancel();

@@ -124,7 +124,8 @@ async fn create(
 /// One topic under the cluster's write lock: read, plan, write, read back.
 async fn alone(state: &ClusterState, request: &ApplyRequest<'_>) -> Applied {
     let name = &request.desired.name;
-    let _guard = state.write_lock.lock().await;
+    let write_lock = state.write_lock();
+    let _guard = write_lock.lock().await;
     let read_at = Instant::now();
     let observed = match state
         .admin

@@ -112,7 +112,8 @@ async fn create_batch(
     in_flight: &Mutex<Load>,
 ) -> Vec<Sent> {
     // Under the cluster's write lock, like every other write: nothing else plans meanwhile.
-    let _guard = state.write_lock.lock().await;
+    let write_lock = state.write_lock();
+    let _guard = write_lock.lock().await;
     // Re-check before writing: the reconciles planned these creations on a snapshot up to one
     // resync old, and someone may have created some of the topics since. Those are read, not
     // created (their reconciles plan again from what Kafka shows).

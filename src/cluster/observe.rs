@@ -11,11 +11,16 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use std::collections::BTreeSet;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Mutex;
+
 use super::diff::{Change, Changed, diff};
 use super::key::ClusterKey;
-use super::state::{ClusterState, Observation};
+use super::state::{ClusterState, Kafkas, Observation};
 use crate::kafka::{KafkaAdmin, KafkaError};
 use crate::model::ClusterSnapshot;
+use crate::util::sync::lock;
 
 fn failed(error: &KafkaError, retry_in: Duration) -> Observation {
     Observation::Failed {
@@ -61,11 +66,16 @@ pub const RESTART_PAUSE: Duration = Duration::from_secs(1);
 
 /// What the observing loop of one cluster works with.
 pub struct ObserveLoop {
-    pub key: ClusterKey,
+    /// The KafkaCluster that started it, for logs.
+    pub label: String,
+    /// The KafkaClusters using it (shared with the registry).
+    pub attached: Arc<Mutex<BTreeSet<ClusterKey>>>,
     pub admin: Arc<dyn KafkaAdmin>,
     pub state: std::sync::Weak<ClusterState>,
+    pub kafkas: Arc<Kafkas>,
     pub tx: watch::Sender<Observation>,
     pub updates: watch::Sender<u64>,
+    pub cluster_updates: tokio::sync::broadcast::Sender<ClusterKey>,
     pub changes: tokio::sync::broadcast::Sender<Change>,
     pub resync: Duration,
     pub cancel: CancellationToken,
@@ -78,12 +88,12 @@ impl ObserveLoop {
     /// Looks at the cluster every resync (sooner when asked) until cancelled. A fresh start
     /// (also after a panic) has no previous snapshot, so its first look reconciles every topic.
     pub async fn run(&self) {
-        let (key, admin, tx, cancel) = (&self.key, &self.admin, &self.tx, &self.cancel);
-        let (weak, updates, changes, resync) =
-            (&self.state, &self.updates, &self.changes, self.resync);
+        let (key, admin, tx, cancel) = (&self.label, &self.admin, &self.tx, &self.cancel);
+        let (weak, updates, resync) = (&self.state, &self.updates, self.resync);
         let refresh_now = &self.refresh_now;
         let mut failures: u32 = 0;
         let mut last: Option<Arc<ClusterSnapshot>> = None;
+        let mut last_summary = None;
         loop {
             let (started, result) = tokio::select! {
                 _ = cancel.cancelled() => return,
@@ -93,16 +103,21 @@ impl ObserveLoop {
             let wait = match result {
                 Ok(snapshot) => {
                     if failures > 0 {
-                        info!(namespace = %key.0, cluster = %key.1, "Kafka reachable again");
+                        info!(cluster = %key, "Kafka reachable again");
                     }
                     failures = 0;
-                    debug!(namespace = %key.0, cluster = %key.1, topics = snapshot.topics.len(), "snapshot");
+                    debug!(cluster = %key, topics = snapshot.topics.len(), "snapshot");
                     // Topics the operator re-read after a write are compared with that
                     // read, not with the previous snapshot: a change made behind its back
                     // between the two would otherwise look like no change at all.
                     let repatched = weak
                         .upgrade()
-                        .map(|state| state.absorb_snapshot(started, &snapshot))
+                        .map(|state| {
+                            if let Some(id) = &snapshot.cluster_id {
+                                self.kafkas.join(&state, id);
+                            }
+                            state.absorb_snapshot(started, &snapshot)
+                        })
                         .unwrap_or_default();
                     let snapshot = Arc::new(snapshot);
                     let changed = if failures_before > 0 {
@@ -127,10 +142,7 @@ impl ObserveLoop {
                     // The previous snapshot and this one's decoded answers are gone now.
                     crate::util::memory::release_free_memory();
                     if changed != Changed::Topics(vec![]) {
-                        let _ = changes.send(Change {
-                            cluster: key.clone(),
-                            changed,
-                        });
+                        self.send_change(changed);
                     }
                     resync
                 }
@@ -143,7 +155,7 @@ impl ObserveLoop {
                         _ => None,
                     };
                     let age = last_good.map(|t| t.elapsed().as_secs()).unwrap_or(0);
-                    warn!(namespace = %key.0, cluster = %key.1, api, %detail, "Kafka is slow; keeping the last good snapshot");
+                    warn!(cluster = %key, api, %detail, "Kafka is slow; keeping the last good snapshot");
                     tx.send_modify(|o| {
                     if let Observation::Observed { stale, .. } = o {
                         *stale = Some(format!(
@@ -157,18 +169,22 @@ impl ObserveLoop {
                 Err(error) => {
                     failures += 1;
                     let retry_in = backoff(failures, resync);
-                    warn!(namespace = %key.0, cluster = %key.1, %error, retry_in_s = retry_in.as_secs_f32(), "observing Kafka failed");
+                    warn!(cluster = %key, %error, retry_in_s = retry_in.as_secs_f32(), "observing Kafka failed");
                     tx.send_replace(failed(&error, retry_in));
                     if failures == 1 {
-                        let _ = changes.send(Change {
-                            cluster: key.clone(),
-                            changed: Changed::All,
-                        });
+                        self.send_change(Changed::All);
                     }
                     retry_in
                 }
             };
             updates.send_modify(|n| *n = n.wrapping_add(1));
+            let summary = summary(&tx.borrow());
+            if last_summary != Some(summary) {
+                last_summary = Some(summary);
+                for cluster in lock(&self.attached).iter() {
+                    let _ = self.cluster_updates.send(cluster.clone());
+                }
+            }
             tokio::select! {
                 _ = cancel.cancelled() => return,
                 _ = tokio::time::sleep(wait) => {}
@@ -176,6 +192,50 @@ impl ObserveLoop {
             }
         }
     }
+}
+
+impl ObserveLoop {
+    /// Sends what a look changed to every KafkaCluster using this observer.
+    fn send_change(&self, changed: Changed) {
+        for cluster in lock(&self.attached).iter() {
+            let _ = self.changes.send(Change {
+                cluster: cluster.clone(),
+                changed: changed.clone(),
+            });
+        }
+    }
+}
+
+/// What a KafkaCluster's status shows of an observation, as a hash: its status is looked at
+/// again only when this changes, not after every look (with a hundred KafkaClusters, every look
+/// of every one used to reconcile every one).
+fn summary(observation: &Observation) -> u64 {
+    let mut h = DefaultHasher::new();
+    match observation {
+        Observation::Pending => 0u8.hash(&mut h),
+        Observation::Observed {
+            snapshot, stale, ..
+        } => {
+            1u8.hash(&mut h);
+            snapshot.cluster_id.hash(&mut h);
+            format!("{:?}", snapshot.brokers).hash(&mut h);
+            snapshot.broker_errors.hash(&mut h);
+            snapshot.auto_create_brokers.hash(&mut h);
+            snapshot.topics.keys().for_each(|name| name.hash(&mut h));
+            stale.is_some().hash(&mut h);
+        }
+        Observation::Failed {
+            reason,
+            message,
+            retry_in,
+        } => {
+            2u8.hash(&mut h);
+            reason.to_string().hash(&mut h);
+            message.hash(&mut h);
+            retry_in.hash(&mut h);
+        }
+    }
+    h.finish()
 }
 
 #[cfg(test)]

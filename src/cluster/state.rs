@@ -2,10 +2,15 @@
 //! topics re-read after writes (patches), the cluster view built once per change, and the two
 //! things every write to the cluster shares: its Kafka client and its write lock. The observe
 //! loop fills it; reconciles and the batchers read it. No I/O here.
+//!
+//! One state per connection (bootstrap servers and credentials); the states of every connection
+//! to the same Kafka (by cluster id) join one [`KafkaShared`]: one write lock, and each write's
+//! read-back patched into all of them, so the moves under way count once against one budget
+//! whichever KafkaCluster started them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -57,8 +62,11 @@ pub struct ClusterState {
     /// Topics re-read after a write, newer than the snapshot: (when read, topic or None if gone).
     patches: Mutex<BTreeMap<String, (Instant, Option<ObservedTopic>)>>,
     /// Held while a topic plans and applies changes, so that moves started by concurrent
-    /// reconciles never exceed the cluster's maxConcurrentMoves.
-    pub write_lock: tokio::sync::Mutex<()>,
+    /// reconciles never exceed the cluster's maxConcurrentMoves; replaced by the Kafka's shared
+    /// lock once the first snapshot says which Kafka this is (nothing writes before that).
+    own_write_lock: Arc<tokio::sync::Mutex<()>>,
+    /// The Kafka this connection reaches, once a snapshot said which.
+    kafka: Mutex<Option<Arc<KafkaShared>>>,
     /// Bumped by every snapshot and every patch: the cluster view below is valid for one value.
     version: AtomicU64,
     /// The cluster view (brokers, load, moves under way), built once per version instead of
@@ -123,10 +131,35 @@ impl ClusterState {
         }
     }
 
-    /// Records a fresh read of one topic (None: it does not exist).
+    /// Records a fresh read of one topic (None: it does not exist), here and in every other
+    /// connection to the same Kafka.
     pub fn patch(&self, name: &str, read_at: Instant, topic: Option<ObservedTopic>) {
+        let siblings = lock(&self.kafka)
+            .as_ref()
+            .map(|k| k.members())
+            .unwrap_or_default();
+        for sibling in siblings.iter().filter(|s| !std::ptr::eq(s.as_ref(), self)) {
+            sibling.patch_here(name, read_at, topic.clone());
+        }
+        self.patch_here(name, read_at, topic);
+    }
+
+    fn patch_here(&self, name: &str, read_at: Instant, topic: Option<ObservedTopic>) {
         lock(&self.patches).insert(name.to_string(), (read_at, topic));
         self.version.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The lock every write to this Kafka takes, whichever KafkaCluster it comes from.
+    pub fn write_lock(&self) -> Arc<tokio::sync::Mutex<()>> {
+        lock(&self.kafka)
+            .as_ref()
+            .map(|k| k.write_lock.clone())
+            .unwrap_or_else(|| self.own_write_lock.clone())
+    }
+
+    /// Kafka's cluster id, once a snapshot said it.
+    pub fn cluster_id(&self) -> Option<String> {
+        lock(&self.kafka).as_ref().map(|k| k.cluster_id.clone())
     }
 
     /// The cluster as the plan sees it, from the latest snapshot with patches. Built once per
@@ -164,7 +197,8 @@ impl ClusterState {
             admin,
             observation,
             patches: Mutex::new(BTreeMap::new()),
-            write_lock: tokio::sync::Mutex::new(()),
+            own_write_lock: Arc::new(tokio::sync::Mutex::new(())),
+            kafka: Mutex::new(None),
             version: AtomicU64::new(0),
             view: Mutex::new(None),
         }
@@ -183,5 +217,60 @@ impl ClusterState {
         patches.retain(|_, (at, _)| *at > started);
         self.version.fetch_add(1, Ordering::Relaxed);
         repatched
+    }
+}
+
+/// What every connection to one Kafka shares, whichever KafkaClusters and credentials they
+/// come from: a KafkaCluster per team namespace for the same Kafka must not add up move budgets
+/// or write concurrently.
+pub struct KafkaShared {
+    pub cluster_id: String,
+    write_lock: Arc<tokio::sync::Mutex<()>>,
+    members: Mutex<Vec<Weak<ClusterState>>>,
+}
+
+impl KafkaShared {
+    fn members(&self) -> Vec<Arc<ClusterState>> {
+        lock(&self.members)
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect()
+    }
+}
+
+/// The Kafkas the operator reaches, by cluster id.
+#[derive(Default)]
+pub struct Kafkas {
+    by_id: Mutex<HashMap<String, Weak<KafkaShared>>>,
+}
+
+impl Kafkas {
+    /// Joins `state` to the Kafka a snapshot of it reported (`cluster_id`); a no-op when it
+    /// already belongs to it. A connection whose Kafka changed identity (a new cluster behind
+    /// the same addresses) moves to the new one.
+    pub fn join(&self, state: &Arc<ClusterState>, cluster_id: &str) {
+        let mut current = lock(&state.kafka);
+        if current.as_ref().is_some_and(|k| k.cluster_id == cluster_id) {
+            return;
+        }
+        let mut by_id = lock(&self.by_id);
+        by_id.retain(|_, k| k.strong_count() > 0);
+        let shared = by_id
+            .get(cluster_id)
+            .and_then(Weak::upgrade)
+            .unwrap_or_else(|| {
+                let shared = Arc::new(KafkaShared {
+                    cluster_id: cluster_id.to_string(),
+                    write_lock: Arc::new(tokio::sync::Mutex::new(())),
+                    members: Mutex::new(vec![]),
+                });
+                by_id.insert(cluster_id.to_string(), Arc::downgrade(&shared));
+                shared
+            });
+        let mut members = lock(&shared.members);
+        members.retain(|m| m.strong_count() > 0);
+        members.push(Arc::downgrade(state));
+        drop(members);
+        *current = Some(shared);
     }
 }

@@ -75,10 +75,11 @@ async fn many_clusters_take_their_snapshots_a_few_at_a_time() {
     );
     let observers = observers_of(fake);
     let mut clusters = Vec::new();
+    // Each with a connection of its own (KafkaClusters with the same one share an observer).
     for i in 0..4 * CONCURRENT_SNAPSHOTS {
         clusters.push(observers.ensure(
             &key(&format!("team-{i}")),
-            &["kafka:9092".into()],
+            &[format!("kafka-{i}:9092")],
             &Security::default(),
         ));
     }
@@ -95,6 +96,82 @@ async fn many_clusters_take_their_snapshots_a_few_at_a_time() {
         concurrency.most.load(Ordering::SeqCst),
         CONCURRENT_SNAPSHOTS
     );
+}
+
+#[tokio::test]
+async fn kafkaclusters_with_the_same_connection_share_one_observer_and_one_look() {
+    let fake = Arc::new(FakeKafka::with_brokers(1));
+    let observers = observers_of(fake.clone());
+    let servers = |order: &[&str]| order.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let first = observers.ensure(
+        &key("team-a"),
+        &servers(&["k1:9092", "k2:9092"]),
+        &Security::default(),
+    );
+    let second = observers.ensure(
+        &key("team-b"),
+        &servers(&["k2:9092", "k1:9092"]),
+        &Security::default(),
+    );
+    assert!(
+        Arc::ptr_eq(&first, &second),
+        "same servers in another order: one observer"
+    );
+    assert_eq!(first.attached(), [key("team-a"), key("team-b")].into());
+    let mut changes = observers.changes();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while matches!(first.state.observation(), Observation::Pending) {
+        assert!(Instant::now() < deadline, "never observed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // One look at Kafka, its changes sent for both KafkaClusters.
+    assert_eq!(fake.requests("Metadata"), 1);
+    let mut told = std::collections::BTreeSet::new();
+    while told.len() < 2 {
+        let change = tokio::time::timeout(Duration::from_secs(5), changes.recv())
+            .await
+            .expect("a change for each KafkaCluster")
+            .unwrap();
+        told.insert(change.cluster);
+    }
+    assert_eq!(told, [key("team-a"), key("team-b")].into());
+    // A KafkaCluster whose connection changes moves to an observer of its own; the shared one
+    // stops with its last user.
+    let moved = observers.ensure(&key("team-b"), &servers(&["k3:9092"]), &Security::default());
+    assert!(!Arc::ptr_eq(&first, &moved));
+    assert_eq!(first.attached(), [key("team-a")].into());
+    observers.remove(&key("team-a"));
+    assert!(first.attached().is_empty());
+}
+
+#[tokio::test]
+async fn connections_to_one_kafka_share_its_write_lock_and_see_each_others_writes() {
+    let fake = Arc::new(FakeKafka::with_brokers(1));
+    let observers = observers_of(fake.clone());
+    // Two connections (other servers, as with other credentials) to the same Kafka.
+    let a = observers.ensure(&key("team-a"), &["k1:9092".into()], &Security::default());
+    let b = observers.ensure(&key("team-b"), &["k2:9092".into()], &Security::default());
+    assert!(!Arc::ptr_eq(&a, &b));
+    for handle in [&a, &b] {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while handle.state.cluster_id().is_none() {
+            assert!(Instant::now() < deadline, "never observed");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    assert!(Arc::ptr_eq(&a.state.write_lock(), &b.state.write_lock()));
+    assert_eq!(
+        observers.same_kafka(&key("team-a")),
+        vec![key("team-a"), key("team-b")]
+    );
+    // A write through one (read back and patched in) counts in the other's view at once: a
+    // move started by team-a's KafkaCluster uses the budget team-b's plans see.
+    let mut moving = fixtures::observed_on("orders", 1, &[1]);
+    moving.partitions[0].adding = vec![2];
+    a.state
+        .patch("orders", tokio::time::Instant::now(), Some(moving));
+    assert_eq!(b.state.view(2, 0).moving, 1);
+    assert_eq!(b.state.view(2, 0).move_budget, 1);
 }
 
 #[tokio::test]

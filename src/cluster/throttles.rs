@@ -22,7 +22,8 @@ pub async fn remove_idle_throttles(
     if throttled.is_empty() {
         return Ok(vec![]);
     }
-    let _guard = state.write_lock.lock().await;
+    let write_lock = state.write_lock();
+    let _guard = write_lock.lock().await;
     let busy = state.topics().iter().any(|t| {
         t.partitions.iter().any(|p| p.is_moving())
             || OPERATOR_OWNED_CONFIGS

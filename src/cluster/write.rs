@@ -136,7 +136,8 @@ struct Pending {
 }
 
 async fn write_batch(state: &ClusterState, batch: Vec<Request>) {
-    let _guard = state.write_lock.lock().await;
+    let write_lock = state.write_lock();
+    let _guard = write_lock.lock().await;
     let pending = replan(state, batch).await;
     let pending = validate(state, pending).await;
     let pending = carry_out(state, pending).await;

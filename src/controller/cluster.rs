@@ -1,13 +1,15 @@
 //! KafkaCluster reconcile, top to bottom:
 //!
 //! 1. deleted: stop the cluster's observe loop (the registry in src/cluster/);
-//! 2. connect: resolve `spec.security` from its Secrets and ensure the observe loop runs with
-//!    them (I/O: Secret reads), and read what it last observed;
+//! 2. connect: resolve `spec.security` from its Secrets (read again only when due:
+//!    credential_cache.rs) and ensure an observe loop runs with them, and read what it last
+//!    observed;
 //! 3. act (Enforce only): remove broker throttle rates no move needs any more;
 //! 4. a changed spec: every topic of the cluster is looked at again;
 //! 5. status (pure `cluster_status`), metrics, and the status written with an event per
 //!    condition transition only when it changed;
-//! 6. when to look again.
+//! 6. when to look again: when the observation or the declared topics change (the triggers in
+//!    controller/mod.rs), with a slow safety net.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -22,8 +24,8 @@ use serde_json::json;
 use tracing::{info, warn};
 
 use super::context::Context;
-use super::credentials;
 use super::error::{Error, FIELD_MANAGER};
+use super::{credential_cache, credentials};
 use crate::api::condition::{Condition, find, merge_conditions};
 use crate::api::{
     AutoCreatePolicy, BrokerStatus, KafkaCluster, KafkaClusterStatus, PolicyMode, Reason,
@@ -47,7 +49,7 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
         return Ok(Action::await_change());
     }
     // 2. Connect.
-    let security = credentials::resolve(&ctx.client, &key.0, cluster.spec.security.as_ref()).await;
+    let security = security(&cluster, &key, &ctx).await;
     let (observer, observation) = match &security {
         Ok(security) => {
             let observer = ctx
@@ -87,12 +89,7 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
         ctx.observers.touch_all(&key);
     }
     // 5. Status.
-    let status = cluster_status(
-        &cluster,
-        &declared_topics(&cluster, &key, &ctx),
-        &observation,
-        previous,
-    );
+    let status = cluster_status(&cluster, &declared(&key, &ctx), &observation, previous);
     record_metrics(&key, &status, &ctx);
 
     let changed = previous.is_none_or(|p| {
@@ -118,26 +115,79 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
     // 6. When to look again.
     Ok(match observation {
         Observation::Pending => Action::requeue(Duration::from_secs(1)),
-        // Observer refreshes re-trigger every reconcile; this is a safety net.
-        _ => Action::requeue(ctx.settings.resync * 4),
+        // What the status shows re-triggers the reconcile when it changes; this is a safety
+        // net, and when the credentials are read again.
+        _ => Action::requeue(credential_cache::REREAD),
     })
 }
 
-/// The Kafka topics this cluster's KafkaTopics may manage (tenancy allowing).
-fn declared_topics(cluster: &KafkaCluster, key: &ClusterKey, ctx: &Context) -> BTreeSet<String> {
+/// The KafkaCluster's credentials: the ones resolved before while they are current, else read
+/// from its Secrets.
+async fn security(
+    cluster: &KafkaCluster,
+    key: &ClusterKey,
+    ctx: &Context,
+) -> Result<crate::kafka::security::Security, credentials::CredentialsError> {
+    let failing = ctx
+        .observers
+        .get(key)
+        .is_some_and(|h| matches!(h.state.observation(), Observation::Failed { .. }));
+    let generation = cluster.metadata.generation;
+    if let Some(security) = ctx.credentials.get(key, generation, failing) {
+        return Ok(security);
+    }
+    let resolved = credentials::resolve(&ctx.client, &key.0, cluster.spec.security.as_ref()).await;
+    if let Ok(security) = &resolved {
+        ctx.credentials.put(key, generation, security);
+    }
+    resolved
+}
+
+/// The Kafka topics KafkaTopics may manage through the KafkaCluster `key` (tenancy allowing).
+fn declared_topics(key: &ClusterKey, ctx: &Context) -> BTreeSet<String> {
+    let Some(cluster) = ctx.cluster(key) else {
+        return BTreeSet::new();
+    };
     ctx.index
         .of_cluster(key)
         .iter()
         .filter_map(|r| ctx.topics.get(r))
-        .filter(|t| super::topic::admit::allowed(cluster, t))
+        .filter(|t| super::topic::admit::allowed(&cluster, t))
         .map(|t| t.kafka_topic_name())
         .collect()
+}
+
+/// What this KafkaCluster manages, and what every KafkaCluster for the same Kafka manages
+/// (none of which is unmanaged).
+fn declared(key: &ClusterKey, ctx: &Context) -> Declared {
+    let own = declared_topics(key, ctx);
+    let mut on_kafka = own.clone();
+    for other in ctx.observers.same_kafka(key).iter().filter(|k| *k != key) {
+        on_kafka.extend(declared_topics(other, ctx));
+    }
+    Declared { own, on_kafka }
+}
+
+/// The Kafka topics KafkaTopics declare (see [`declared`]).
+struct Declared {
+    own: BTreeSet<String>,
+    on_kafka: BTreeSet<String>,
+}
+
+#[cfg(test)]
+impl Declared {
+    fn none() -> Self {
+        Declared {
+            own: BTreeSet::new(),
+            on_kafka: BTreeSet::new(),
+        }
+    }
 }
 
 /// Pure: the KafkaCluster's status from what its loop observed and the topics declared for it.
 fn cluster_status(
     cluster: &KafkaCluster,
-    declared: &BTreeSet<String>,
+    declared: &Declared,
     observation: &Observation,
     previous: Option<&KafkaClusterStatus>,
 ) -> KafkaClusterStatus {
@@ -176,13 +226,15 @@ fn cluster_status(
                     unreadable: snapshot.broker_errors.get(&b.id).cloned(),
                 })
                 .collect();
-            status.managed_topics = Some(declared.len() as i32);
+            status.managed_topics = Some(declared.own.len() as i32);
             if cluster.spec.policy.unmanaged_topics == UnmanagedPolicy::Report {
                 let unmanaged: Vec<&String> = snapshot
                     .topics
                     .values()
                     .filter(|t| {
-                        !t.is_internal && !t.name.starts_with("__") && !declared.contains(&t.name)
+                        !t.is_internal
+                            && !t.name.starts_with("__")
+                            && !declared.on_kafka.contains(&t.name)
                     })
                     .map(|t| &t.name)
                     .collect();
@@ -369,6 +421,7 @@ fn prune_observers(ctx: &Context) {
         .iter()
         .map(|c| (c.namespace().unwrap_or_default(), c.name_any()))
         .collect();
+    ctx.credentials.retain(|key| existing.contains(key));
     ctx.observers.retain(|key| {
         let keep = existing.contains(key);
         if !keep {
@@ -420,9 +473,16 @@ mod tests {
     #[test]
     fn a_look_at_kafka_gives_brokers_counts_and_the_unmanaged_topics_not_kafkas_own() {
         let cluster = fixtures::kafka_cluster();
-        let declared: BTreeSet<String> = ["orders".to_string()].into();
+        let declared = Declared {
+            own: ["orders".to_string()].into(),
+            // Declared through another KafkaCluster for the same Kafka: not unmanaged.
+            on_kafka: ["orders".to_string(), "team-b.events".to_string()].into(),
+        };
         let look = observed(
-            snapshot(&["orders", "stray", "__consumer_offsets"], vec![]),
+            snapshot(
+                &["orders", "team-b.events", "stray", "__consumer_offsets"],
+                vec![],
+            ),
             None,
         );
         let status = cluster_status(&cluster, &declared, &look, None);
@@ -440,14 +500,14 @@ mod tests {
     fn brokers_that_auto_create_topics_are_named_and_the_policy_decides_if_that_is_a_warning() {
         let mut cluster = fixtures::kafka_cluster();
         let look = observed(snapshot(&[], vec![2]), None);
-        let status = cluster_status(&cluster, &BTreeSet::new(), &look, None);
+        let status = cluster_status(&cluster, &Declared::none(), &look, None);
         assert_eq!(
             condition(&status, "AutoCreateDisabled"),
             (false, "AutoCreateEnabled".into())
         );
         assert_eq!(status.auto_create.as_deref(), Some("Enabled on 2"));
         cluster.spec.policy.auto_create_topics = AutoCreatePolicy::Allow;
-        let status = cluster_status(&cluster, &BTreeSet::new(), &look, None);
+        let status = cluster_status(&cluster, &Declared::none(), &look, None);
         assert_eq!(
             condition(&status, "AutoCreateDisabled"),
             (false, "AllowedByPolicy".into())
@@ -458,14 +518,14 @@ mod tests {
     fn a_slow_kafka_keeps_the_cluster_ready_and_an_unreachable_one_does_not() {
         let cluster = fixtures::kafka_cluster();
         let slow = observed(snapshot(&[], vec![]), Some("Kafka is slow"));
-        let status = cluster_status(&cluster, &BTreeSet::new(), &slow, None);
+        let status = cluster_status(&cluster, &Declared::none(), &slow, None);
         assert_eq!(condition(&status, "Ready"), (true, "KafkaSlow".into()));
         let gone = Observation::Failed {
             reason: Reason::ClusterUnreachable,
             message: "connection refused".into(),
             retry_in: Duration::from_secs(4),
         };
-        let status = cluster_status(&cluster, &BTreeSet::new(), &gone, Some(&status));
+        let status = cluster_status(&cluster, &Declared::none(), &gone, Some(&status));
         let ready = find(&status.conditions, "Ready").unwrap();
         assert_eq!(
             (ready.is_true(), ready.reason.as_str()),

@@ -33,6 +33,9 @@ pub struct Settings {
     /// Handed to every Kafka client the operator builds: writes go out only while it is open
     /// (with leader election, while the lease is surely this replica's).
     pub write_fence: WriteFence,
+    /// Namespaces whose KafkaClusters govern the Kafkas they reach: their tenancy rules apply
+    /// to every KafkaTopic on that Kafka, whichever KafkaCluster it names (docs/deployment.md).
+    pub platform_namespaces: Vec<String>,
 }
 
 #[cfg(test)]
@@ -46,6 +49,7 @@ impl Settings {
             kafka_timeout: Duration::from_secs(5),
             http_addr: None,
             write_fence: WriteFence::always_open(),
+            platform_namespaces: vec![],
         }
     }
 }
@@ -64,6 +68,8 @@ pub struct Context {
     pub settings: Settings,
     /// Retry delays of failing reconciles.
     pub backoff: super::backoff::Backoff,
+    /// Credentials resolved from each KafkaCluster's Secrets.
+    pub credentials: super::credential_cache::CredentialCache,
 }
 
 impl Context {
@@ -82,6 +88,7 @@ impl Context {
         };
         Context {
             backoff: Default::default(),
+            credentials: Default::default(),
             recorder: Recorder::new(client.clone(), reporter),
             events_in_flight: Arc::new(Semaphore::new(EVENTS_IN_FLIGHT)),
             client,
@@ -96,6 +103,49 @@ impl Context {
 
     pub fn cluster(&self, key: &ClusterKey) -> Option<Arc<KafkaCluster>> {
         self.clusters.get(&ObjectRef::new(&key.1).within(&key.0))
+    }
+
+    /// The KafkaClusters in platform namespaces that reach the same Kafka as `key` (by cluster
+    /// id: as observed now, else as their status last recorded it), unless `key` is one of them.
+    pub fn governing(&self, key: &ClusterKey) -> Vec<Arc<KafkaCluster>> {
+        let platform = &self.settings.platform_namespaces;
+        if platform.is_empty() || platform.contains(&key.0) {
+            return vec![];
+        }
+        let Some(id) = self.observers.cluster_id(key) else {
+            return vec![];
+        };
+        self.clusters
+            .state()
+            .into_iter()
+            .filter(|c| {
+                let namespace = c.metadata.namespace.clone().unwrap_or_default();
+                let other = (
+                    namespace.clone(),
+                    c.metadata.name.clone().unwrap_or_default(),
+                );
+                platform.contains(&namespace)
+                    && self
+                        .observers
+                        .cluster_id(&other)
+                        .or_else(|| c.status.as_ref().and_then(|s| s.cluster_id.clone()))
+                        .as_deref()
+                        == Some(id.as_str())
+            })
+            .collect()
+    }
+
+    /// How many partitions may move at once on the Kafka `key` reaches: the smallest
+    /// maxConcurrentMoves among the KafkaClusters that reach it (the most careful wins; two
+    /// KafkaClusters for one Kafka never add up their budgets).
+    pub fn max_concurrent_moves(&self, key: &ClusterKey) -> usize {
+        self.observers
+            .same_kafka(key)
+            .iter()
+            .filter_map(|k| self.cluster(k))
+            .map(|c| c.spec.reassignment.max_concurrent_moves.max(1) as usize)
+            .min()
+            .unwrap_or(1)
     }
 
     /// Publishes an event in the background; failing to is logged, never fatal.

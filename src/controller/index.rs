@@ -28,10 +28,16 @@ struct Entries {
 }
 
 impl Entries {
-    fn apply(&mut self, topic: &KafkaTopic) {
+    /// Indexes `topic`; returns the clusters whose declared topics changed (none when the
+    /// object still names the same topic in the same cluster).
+    fn apply(&mut self, topic: &KafkaTopic) -> Vec<ClusterKey> {
         let key = (topic.namespace().unwrap_or_default(), topic.name_any());
-        self.remove(&key);
         let (cluster, name) = (cluster_key(topic), topic.kafka_topic_name());
+        if self.of_object.get(&key) == Some(&(cluster.clone(), name.clone())) {
+            return vec![];
+        }
+        let mut changed: Vec<ClusterKey> = self.remove(&key).into_iter().collect();
+        changed.push(cluster.clone());
         self.by_topic
             .entry(cluster.clone())
             .or_default()
@@ -39,12 +45,12 @@ impl Entries {
             .or_default()
             .insert(key.clone());
         self.of_object.insert(key, (cluster, name));
+        changed
     }
 
-    fn remove(&mut self, key: &ObjectKey) {
-        let Some((cluster, name)) = self.of_object.remove(key) else {
-            return;
-        };
+    /// Forgets a KafkaTopic; returns the cluster it was declared in.
+    fn remove(&mut self, key: &ObjectKey) -> Option<ClusterKey> {
+        let (cluster, name) = self.of_object.remove(key)?;
         if let Some(topics) = self.by_topic.get_mut(&cluster) {
             if let Some(objects) = topics.get_mut(&name) {
                 objects.remove(key);
@@ -56,6 +62,7 @@ impl Entries {
                 self.by_topic.remove(&cluster);
             }
         }
+        Some(cluster)
     }
 }
 
@@ -69,23 +76,33 @@ pub struct TopicIndex {
 
 impl TopicIndex {
     /// Follows one event of the KafkaTopic watch, as the reflector's store does.
-    pub fn observe(&self, event: &Event<KafkaTopic>) {
+    /// Returns the clusters whose set of declared topics changed (their status counts them).
+    pub fn observe(&self, event: &Event<KafkaTopic>) -> Vec<ClusterKey> {
         match event {
             Event::Apply(topic) => write(&self.entries).apply(topic),
             Event::Delete(topic) => {
                 let key = (topic.namespace().unwrap_or_default(), topic.name_any());
-                write(&self.entries).remove(&key);
+                write(&self.entries).remove(&key).into_iter().collect()
             }
-            Event::Init => *write(&self.relisting) = Some(Entries::default()),
+            Event::Init => {
+                *write(&self.relisting) = Some(Entries::default());
+                vec![]
+            }
             Event::InitApply(topic) => {
                 if let Some(entries) = write(&self.relisting).as_mut() {
                     entries.apply(topic);
                 }
+                vec![]
             }
             Event::InitDone => {
-                if let Some(entries) = write(&self.relisting).take() {
-                    *write(&self.entries) = entries;
-                }
+                let Some(entries) = write(&self.relisting).take() else {
+                    return vec![];
+                };
+                let mut current = write(&self.entries);
+                let mut clusters: BTreeSet<ClusterKey> = current.by_topic.keys().cloned().collect();
+                clusters.extend(entries.by_topic.keys().cloned());
+                *current = entries;
+                clusters.into_iter().collect()
             }
         }
     }

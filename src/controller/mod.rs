@@ -4,6 +4,7 @@
 pub mod backoff;
 pub mod cluster;
 pub mod context;
+pub mod credential_cache;
 pub mod credentials;
 pub mod error;
 pub mod index;
@@ -123,18 +124,24 @@ pub async fn run_with(
         None => watcher::Config::default(),
     };
     let index = Arc::new(TopicIndex::default());
-    let indexing = index.clone();
+    let (indexing, counting) = (index.clone(), observers.clone());
     let topic_controller = Controller::for_stream(
         lean_watch(topics_api, watch.clone(), topics_writer, move |event| {
-            indexing.observe(event)
+            // A KafkaCluster's status counts the topics declared for it.
+            for cluster in indexing.observe(event) {
+                counting.cluster_changed(&cluster);
+            }
         }),
         topics_reader,
     )
     .with_config(ControllerConfig::default().debounce(Duration::from_millis(200)));
+    // Debounced: a burst of triggers for one KafkaCluster (a mass creation changes its
+    // declared topics a thousand times) is one reconcile.
     let cluster_controller = Controller::for_stream(
         lean_watch(clusters_api, watch, clusters_writer, |_| {}),
         clusters_reader,
-    );
+    )
+    .with_config(ControllerConfig::default().debounce(Duration::from_secs(1)));
     let ctx = Arc::new(Context::new(
         client,
         cluster_controller.store(),
@@ -176,11 +183,6 @@ pub async fn run_with(
     });
     info!(namespace = ?ctx.settings.namespace, resync_s = ctx.settings.resync.as_secs_f32(), "controllers starting");
 
-    let ticks = |observers: &Observers| {
-        futures::stream::unfold(observers.updates(), |mut rx| async move {
-            rx.changed().await.ok().map(|_| ((), rx))
-        })
-    };
     let stop_topics = shutdown.clone();
     let topics = topic_controller
         .reconcile_on(changed_topics(&observers, ctx.index.clone()))
@@ -200,7 +202,7 @@ pub async fn run_with(
         .for_each(|result| log_failure("topic", result));
     let stop_clusters = shutdown.clone();
     let clusters = cluster_controller
-        .reconcile_all_on(ticks(&observers))
+        .reconcile_on(changed_clusters(&observers, ctx.clusters.clone()))
         .graceful_shutdown_on(async move { stop_clusters.cancelled().await })
         .run(
             |obj, ctx: Arc<Context>| {
@@ -317,6 +319,36 @@ fn changed_topics(
                 .collect(),
             Some(Change { cluster, .. }) => index.of_cluster(cluster),
             None => index.all(),
+        };
+        futures::stream::iter(refs)
+    })
+}
+
+/// The KafkaClusters to reconcile: those whose observation changed in a way their status shows,
+/// or whose declared topics changed; every one when the receiver fell behind. An idle cluster
+/// costs no reconcile.
+fn changed_clusters(
+    observers: &Observers,
+    clusters: kube::runtime::reflector::Store<KafkaCluster>,
+) -> impl futures::Stream<Item = kube::runtime::reflector::ObjectRef<KafkaCluster>> + Send + 'static
+{
+    use kube::runtime::reflector::ObjectRef;
+    use tokio::sync::broadcast::error::RecvError;
+    futures::stream::unfold(observers.cluster_updates(), |mut rx| async move {
+        match rx.recv().await {
+            Ok(key) => Some((Some(key), rx)),
+            Err(RecvError::Lagged(_)) => Some((None, rx)),
+            Err(RecvError::Closed) => None,
+        }
+    })
+    .flat_map(move |key| {
+        let refs: Vec<ObjectRef<KafkaCluster>> = match key {
+            Some((namespace, name)) => vec![ObjectRef::new(&name).within(&namespace)],
+            None => clusters
+                .state()
+                .iter()
+                .map(|c| ObjectRef::from_obj(c.as_ref()))
+                .collect(),
         };
         futures::stream::iter(refs)
     })

@@ -1,5 +1,6 @@
-//! Which KafkaTopic owns a Kafka topic when several name the same one in the same cluster: the
-//! oldest (by creationTimestamp, then namespace/name so the answer never flips).
+//! Which KafkaTopic owns a Kafka topic when several name the same one on the same Kafka
+//! (through one KafkaCluster or several for that Kafka): the oldest (by creationTimestamp, then
+//! namespace/name so the answer never flips).
 
 use kube::ResourceExt;
 
@@ -26,19 +27,21 @@ fn age_key(topic: &KafkaTopic) -> (Option<k8s_openapi::jiff::Timestamp>, String,
     )
 }
 
-/// The owner among every KafkaTopic in `all` that names the same Kafka topic in the same
-/// cluster as `topic` (including `topic` itself) and is `eligible` (allowed by the cluster's
-/// tenancy rules: a forbidden declaration owns nothing).
+/// The owner among every KafkaTopic in `all` that names the same Kafka topic as `topic` through
+/// one of `same_kafka` (the KafkaClusters that reach `topic`'s Kafka), `topic` included, and is
+/// `eligible` (allowed by its cluster's tenancy rules: a forbidden declaration owns nothing).
 pub fn owner<'a>(
     topic: &'a KafkaTopic,
     all: &'a [std::sync::Arc<KafkaTopic>],
+    same_kafka: &[ClusterKey],
     eligible: impl Fn(&KafkaTopic) -> bool,
 ) -> &'a KafkaTopic {
-    let key = cluster_key(topic);
     let name = topic.kafka_topic_name();
     all.iter()
         .map(|t| t.as_ref())
-        .filter(|t| cluster_key(t) == key && t.kafka_topic_name() == name && eligible(t))
+        .filter(|t| {
+            same_kafka.contains(&cluster_key(t)) && t.kafka_topic_name() == name && eligible(t)
+        })
         .chain(std::iter::once(topic))
         .min_by_key(|t| age_key(t))
         .expect("the topic itself is a candidate")
@@ -80,8 +83,32 @@ mod tests {
         let newer = topic("team-b", "orders-copy", Some("orders"), 200);
         let unrelated = topic("team-b", "payments", None, 1);
         let all = vec![older.clone(), newer.clone(), unrelated];
-        assert_eq!(owner(&newer, &all, |_| true).name_any(), "orders");
-        assert_eq!(owner(&older, &all, |_| true).name_any(), "orders");
+        let main = [cluster_key(&older)];
+        assert_eq!(owner(&newer, &all, &main, |_| true).name_any(), "orders");
+        assert_eq!(owner(&older, &all, &main, |_| true).name_any(), "orders");
+    }
+
+    #[test]
+    fn the_oldest_declaration_owns_the_topic_across_kafkaclusters_for_one_kafka() {
+        let older = topic("team-a", "orders", None, 100);
+        let mut newer = (*topic("team-b", "orders", None, 200)).clone();
+        newer.spec.cluster_ref = ClusterRef {
+            name: "kafka".into(),
+            namespace: None,
+        };
+        let newer = Arc::new(newer);
+        let all = vec![older.clone(), newer.clone()];
+        let both = [cluster_key(&older), cluster_key(&newer)];
+        assert_eq!(
+            owner(&newer, &all, &both, |_| true).namespace().unwrap(),
+            "team-a"
+        );
+        // Until the operator knows both KafkaClusters reach one Kafka, each owns its own.
+        let own = [cluster_key(&newer)];
+        assert_eq!(
+            owner(&newer, &all, &own, |_| true).namespace().unwrap(),
+            "team-b"
+        );
     }
 
     #[test]
@@ -90,9 +117,12 @@ mod tests {
         let newer = topic("team-b", "orders", None, 200);
         let all = vec![older.clone(), newer.clone()];
         assert_eq!(
-            owner(&newer, &all, |t| t.namespace().as_deref() != Some("team-a"))
+            owner(&newer, &all, &[cluster_key(&older)], |t| t
                 .namespace()
-                .unwrap(),
+                .as_deref()
+                != Some("team-a"))
+            .namespace()
+            .unwrap(),
             "team-b"
         );
     }
@@ -102,6 +132,11 @@ mod tests {
         let a = topic("a", "orders", None, 100);
         let b = topic("b", "orders", None, 100);
         let all = vec![b.clone(), a.clone()];
-        assert_eq!(owner(&b, &all, |_| true).namespace().unwrap(), "a");
+        assert_eq!(
+            owner(&b, &all, &[cluster_key(&a)], |_| true)
+                .namespace()
+                .unwrap(),
+            "a"
+        );
     }
 }

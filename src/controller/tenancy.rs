@@ -1,4 +1,6 @@
-//! Tenancy: which namespaces may reference a KafkaCluster, and with which topic names. Pure.
+//! Tenancy: which namespaces may reference a KafkaCluster, and with which topic names; and,
+//! for a Kafka that KafkaClusters in a platform namespace govern, which namespaces may use it at
+//! all, through whichever KafkaCluster. Pure.
 
 use crate::api::KafkaCluster;
 
@@ -38,6 +40,32 @@ pub fn check(cluster: &KafkaCluster, namespace: &str, topic: &str) -> Result<(),
         .collect();
     Err(format!(
         "namespace {namespace} may only use topic names starting with {prefixes:?} in KafkaCluster {cluster_name}; {topic:?} does not"
+    ))
+}
+
+/// Ok, or why a KafkaTopic in `namespace` may not manage `topic` on a Kafka that `governing`
+/// (the KafkaClusters in platform namespaces that reach the same Kafka) govern. Without it, a
+/// team could declare a KafkaCluster of its own for the shared Kafka (its own namespace may
+/// always use it) and escape the platform's rules. Allowed when any governing cluster's rules
+/// allow it; no governing cluster: nothing to check.
+pub fn check_governed(
+    governing: &[&KafkaCluster],
+    namespace: &str,
+    topic: &str,
+) -> Result<(), String> {
+    if governing.is_empty() {
+        return Ok(());
+    }
+    let mut refusals = vec![];
+    for cluster in governing {
+        match check(cluster, namespace, topic) {
+            Ok(()) => return Ok(()),
+            Err(why) => refusals.push(why),
+        }
+    }
+    Err(format!(
+        "the Kafka this KafkaCluster reaches is governed by a platform namespace's KafkaCluster, whose rules apply through any KafkaCluster: {}",
+        refusals.join("; ")
     ))
 }
 
@@ -92,5 +120,24 @@ mod tests {
             "{err}"
         );
         assert!(check(&cluster(vec![rule("team-a", &[])]), "team-a", "x").is_ok());
+    }
+
+    #[test]
+    fn a_governed_kafka_applies_the_platform_rules_through_any_kafkacluster() {
+        let platform = cluster(vec![rule("team-a", &["a."])]);
+        assert!(check_governed(&[], "team-b", "anything").is_ok());
+        assert!(check_governed(&[&platform], "team-a", "a.orders").is_ok());
+        // The platform's own namespace may use its Kafka.
+        assert!(check_governed(&[&platform], "kafka", "x").is_ok());
+        let err = check_governed(&[&platform], "team-a", "b.orders").unwrap_err();
+        assert!(
+            err.contains("platform") && err.contains("b.orders"),
+            "{err}"
+        );
+        let err = check_governed(&[&platform], "team-b", "b.orders").unwrap_err();
+        assert!(err.contains("no rule"), "{err}");
+        // Two governing clusters: allowed by either.
+        let other = cluster(vec![rule("team-b", &["b."])]);
+        assert!(check_governed(&[&platform, &other], "team-b", "b.orders").is_ok());
     }
 }

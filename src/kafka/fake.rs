@@ -147,6 +147,9 @@ fn set_override(topic: &mut ObservedTopic, key: &str, value: Option<&str>) {
     }
 }
 
+/// The cluster id every fake Kafka reports.
+pub const FAKE_CLUSTER_ID: &str = "fake-kafka-cluster-id";
+
 #[async_trait]
 impl KafkaAdmin for FakeKafka {
     async fn snapshot(&self) -> Result<ClusterSnapshot, KafkaError> {
@@ -168,6 +171,7 @@ impl KafkaAdmin for FakeKafka {
                 .map(|(name, topic)| (name.clone(), topic.clone()))
                 .collect(),
             broker_overrides: cluster.broker_overrides.clone(),
+            cluster_id: Some(FAKE_CLUSTER_ID.into()),
             ..Default::default()
         })
     }

@@ -45,8 +45,9 @@ pub fn admit(
     if let Err(message) = tenancy::check(cluster, &topic.namespace().unwrap_or_default(), &name) {
         return refuse(Reason::Forbidden, message, idle());
     }
-    let declaring = declaring(ctx, topic);
-    let owner = owner(topic, &declaring, |t| allowed(cluster, t));
+    let same_kafka = ctx.observers.same_kafka(&cluster_key(topic));
+    let declaring = declaring(ctx, topic, &same_kafka);
+    let owner = owner(topic, &declaring, &same_kafka, |t| eligible(ctx, t));
     if owner.uid() != topic.uid() {
         let message = format!(
             "KafkaTopic {}/{} (older) already manages topic {name} in this cluster; this one changes nothing and deleting it leaves the topic alone",
@@ -79,6 +80,15 @@ pub fn admit(
         TopicView::Failed { reason, message } => return refuse(reason, message, idle()),
         TopicView::Observed { topic, .. } => topic,
     };
+    // Known only once the cluster was observed: which Kafka this is, and who governs it. Looked
+    // at again every resync: the platform's rules live in another KafkaCluster.
+    if let Err(message) = governed(ctx, topic) {
+        return refuse(
+            Reason::Forbidden,
+            message,
+            Ok(Requeue::requeue(ctx.settings.resync)),
+        );
+    }
     Ok(Admitted {
         desired,
         cluster: handle,
@@ -96,11 +106,36 @@ pub fn allowed(cluster: &KafkaCluster, topic: &KafkaTopic) -> bool {
     .is_ok()
 }
 
-/// Every KafkaTopic that names the same Kafka topic in the same cluster (this one included).
-pub fn declaring(ctx: &Context, topic: &KafkaTopic) -> Vec<Arc<KafkaTopic>> {
-    ctx.index
-        .declaring(&cluster_key(topic), &topic.kafka_topic_name())
+/// Ok, or why the KafkaClusters governing `topic`'s Kafka from a platform namespace refuse it.
+fn governed(ctx: &Context, topic: &KafkaTopic) -> Result<(), String> {
+    let governing = ctx.governing(&cluster_key(topic));
+    let governing: Vec<&KafkaCluster> = governing.iter().map(Arc::as_ref).collect();
+    tenancy::check_governed(
+        &governing,
+        &topic.namespace().unwrap_or_default(),
+        &topic.kafka_topic_name(),
+    )
+}
+
+/// Whether `topic` may own its Kafka topic: its own KafkaCluster exists and allows it, and so
+/// do the platform's rules for its Kafka.
+pub fn eligible(ctx: &Context, topic: &KafkaTopic) -> bool {
+    ctx.cluster(&cluster_key(topic))
+        .is_some_and(|cluster| allowed(&cluster, topic))
+        && governed(ctx, topic).is_ok()
+}
+
+/// Every KafkaTopic that names the same Kafka topic through one of `same_kafka` (the
+/// KafkaClusters that reach the topic's Kafka), this one included.
+pub fn declaring(
+    ctx: &Context,
+    topic: &KafkaTopic,
+    same_kafka: &[crate::cluster::ClusterKey],
+) -> Vec<Arc<KafkaTopic>> {
+    let name = topic.kafka_topic_name();
+    same_kafka
         .iter()
-        .filter_map(|r| ctx.topics.get(r))
+        .flat_map(|cluster| ctx.index.declaring(cluster, &name))
+        .filter_map(|r| ctx.topics.get(&r))
         .collect()
 }

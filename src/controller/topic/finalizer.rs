@@ -10,7 +10,7 @@ use serde_json::json;
 use tokio::time::Instant;
 use tracing::info;
 
-use super::admit::{allowed, declaring};
+use super::admit::{allowed, declaring, eligible};
 use super::outcome::SETTLING;
 use super::outcome::not_synced;
 use super::status::write_status;
@@ -77,9 +77,10 @@ pub async fn finalize(
             );
         }
         Some(cluster) => {
-            let declaring = declaring(ctx, topic);
+            let same_kafka = ctx.observers.same_kafka(&cluster_key(topic));
+            let declaring = declaring(ctx, topic, &same_kafka);
             let is_owner = allowed(cluster, topic)
-                && owner(topic, &declaring, |t| allowed(cluster, t)).uid() == topic.uid();
+                && owner(topic, &declaring, &same_kafka, |t| eligible(ctx, t)).uid() == topic.uid();
             let enforce = cluster.spec.policy.mode == PolicyMode::Enforce;
             if policy == DeletionPolicy::Delete && is_owner && enforce {
                 let Some(handle) = ctx.observers.get(&cluster_key(topic)) else {

@@ -37,7 +37,7 @@ use super::ownership::cluster_key;
 use crate::api::{DeletionPolicy, KafkaCluster, KafkaTopic};
 use crate::cluster::apply::{ApplyRequest, apply_topic};
 use crate::controller::report::Verdict;
-use crate::plan::{ClusterView, plan_topic};
+use crate::plan::plan_topic;
 
 pub use finalizer::DELETE_FINALIZER;
 
@@ -113,25 +113,26 @@ async fn sync(topic: &KafkaTopic, cluster: &KafkaCluster, ctx: &Context) -> Outc
         now: Utc::now(),
     };
     let memory = outcome::memory(topic, cluster);
+    let max_concurrent_moves = ctx.max_concurrent_moves(&cluster_key(topic));
+    let throttle = cluster.spec.reassignment.throttle_bytes_per_second;
     let plan = plan_topic(
         &admitted.desired,
         admitted.observed.as_ref(),
-        &cluster_view(&admitted.cluster, cluster),
+        &admitted.cluster.state.view(max_concurrent_moves, throttle),
         &memory,
     );
     let enforce = cluster.spec.policy.mode == crate::api::PolicyMode::Enforce;
     if !enforce || plan.blocker.is_some() || plan.actions.is_empty() {
         return outcome::planned(&facts, admitted.observed, plan);
     }
-    let policy = &cluster.spec.reassignment;
     let applied = apply_topic(
         &admitted.cluster,
         ApplyRequest {
             desired: &admitted.desired,
             memory: &memory,
             plan: &plan,
-            max_concurrent_moves: policy.max_concurrent_moves as usize,
-            throttle: policy.throttle_bytes_per_second,
+            max_concurrent_moves,
+            throttle,
         },
     )
     .await;
@@ -155,16 +156,6 @@ fn cluster_not_found(topic: &KafkaTopic, resync: Duration) -> Outcome {
         events: vec![],
         next: Ok(Requeue::requeue(resync)),
     }
-}
-
-/// What the plan needs to know about the rest of the cluster: built once per snapshot (or
-/// patch) by the cluster's state, shared by every topic's reconcile.
-fn cluster_view(cluster: &crate::cluster::ClusterHandle, spec: &KafkaCluster) -> ClusterView {
-    let policy = &spec.spec.reassignment;
-    cluster.state.view(
-        policy.max_concurrent_moves as usize,
-        policy.throttle_bytes_per_second,
-    )
 }
 
 /// Whether the KafkaCluster cache has its first full list.
