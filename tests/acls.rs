@@ -88,13 +88,13 @@ async fn a_user_with_exactly_the_documented_acls_does_the_whole_job() {
         },
     )
     .await;
-    secret(
+    credentials_secret(
         &env.ns,
         "kafka-user",
         &[("username", &user.name), ("password", &password)],
     );
     let ca = std::fs::read_to_string(env_var("KTO_KAFKA_CA")).unwrap();
-    secret(&env.ns, "kafka-ca", &[("ca.crt", &ca)]);
+    credentials_secret(&env.ns, "kafka-ca", &[("ca.crt", &ca)]);
     let env = env.start_operator();
     // Metadata, ListPartitionReassignments and every broker's DescribeConfigs: the cluster ACLs.
     env.wait_cluster("Ready as the restricted user", |c| {

@@ -37,18 +37,18 @@ async fn sasl_ssl_with_credentials_from_secrets_and_no_secret_in_the_logs() {
         },
     )
     .await;
-    secret(
+    credentials_secret(
         &env.ns,
         "kafka-user",
         &[("username", &user.name), ("password", &password)],
     );
-    secret(
+    credentials_secret(
         &env.ns,
         "bad-user",
         &[("username", &user.name), ("password", &wrong_password)],
     );
     let ca = std::fs::read_to_string(env_var("KTO_KAFKA_CA")).unwrap();
-    secret(&env.ns, "kafka-ca", &[("ca.crt", &ca)]);
+    credentials_secret(&env.ns, "kafka-ca", &[("ca.crt", &ca)]);
     let servers = sasl_bootstrap
         .iter()
         .map(|s| format!("\"{s}\""))
@@ -191,4 +191,156 @@ async fn sasl_ssl_with_credentials_from_secrets_and_no_secret_in_the_logs() {
         }
     }
     assert!(!log.contains("BEGIN PRIVATE KEY"));
+}
+
+/// The KafkaCluster `name` of `env`'s namespace, once `ok` holds (deadline: WAIT).
+async fn wait_cluster_named(
+    env: &TestEnv,
+    name: &str,
+    what: &str,
+    ok: impl Fn(&kafka_topic_operator::api::KafkaCluster) -> bool,
+) -> kafka_topic_operator::api::KafkaCluster {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let c = env.clusters().get(name).await.expect("get KafkaCluster");
+        if ok(&c) {
+            return c;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "KafkaCluster {name}: timed out waiting for {what}; status: {:?}",
+            c.status
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+}
+
+fn ready_reason(c: &kafka_topic_operator::api::KafkaCluster) -> Option<(String, String, String)> {
+    cluster_condition(c, "Ready")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_come_only_from_secrets_labelled_for_kafka_clusters() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let (mut user, password) = ScramUser::create("kto-optin");
+    user.add_acls("--allow-principal", &["All"], &["--cluster"]);
+    user.add_acls("--allow-principal", &["All"], &["--topic", "*"]);
+    let sasl_bootstrap: Vec<String> = env_var("KTO_KAFKA_SASL_BOOTSTRAP")
+        .split(',')
+        .map(String::from)
+        .collect();
+    let env = TestEnv::without_operator(
+        "optin",
+        ClusterOptions {
+            bootstrap: sasl_bootstrap,
+            security: json!({
+                "protocol": "SASL_SSL",
+                "tls": {"caSecretRef": {"name": "kafka-ca"}},
+                "sasl": {"mechanism": "SCRAM-SHA-512", "credentialsSecretRef": {"name": "app-user"}}
+            }),
+            ..Default::default()
+        },
+    )
+    .await;
+    // Another application's credentials, in a Secret its owner has not labelled.
+    secret(
+        &env.ns,
+        "app-user",
+        &[("username", &user.name), ("password", &password)],
+    );
+    let ca = std::fs::read_to_string(env_var("KTO_KAFKA_CA")).unwrap();
+    credentials_secret(&env.ns, "kafka-ca", &[("ca.crt", &ca)]);
+
+    // A listener of the KafkaCluster author's own, counting who connects to it.
+    let trap = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let trap_addr = trap.local_addr().unwrap();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counted = connections.clone();
+    tokio::spawn(async move {
+        while trap.accept().await.is_ok() {
+            counted.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    kubectl_apply(
+        &env.ns,
+        &format!(
+            "apiVersion: kafka.topic-operator.dev/v1alpha1\nkind: KafkaCluster\nmetadata:\n  name: elsewhere\nspec:\n  bootstrapServers: [\"{trap_addr}\"]\n  security:\n    protocol: SASL_PLAINTEXT\n    sasl: {{mechanism: SCRAM-SHA-512, credentialsSecretRef: {{name: app-user}}}}\n"
+        ),
+    )
+    .unwrap();
+    let env = env.start_operator();
+
+    // Refused, saying which Secret and which label, on both clusters; nothing connected.
+    for cluster in ["kafka", "elsewhere"] {
+        let c = wait_cluster_named(&env, cluster, "Ready=False/SecretNotOptedIn", |c| {
+            ready_reason(c).is_some_and(|r| r.0 == "False" && r.1 == "SecretNotOptedIn")
+        })
+        .await;
+        let message = ready_reason(&c).unwrap().2;
+        assert!(
+            message.contains(&format!("Secret {}/app-user", env.ns))
+                && message.contains(&format!("{CREDENTIALS_LABEL}=true")),
+            "{message}"
+        );
+        assert!(
+            env.observers
+                .get(&(env.ns.clone(), cluster.to_string()))
+                .is_none(),
+            "{cluster}: a connection was opened with the unlabelled Secret"
+        );
+    }
+    assert_eq!(connections.load(Ordering::SeqCst), 0, "the trap was called");
+
+    // The owner labels it: the KafkaCluster connects with it, and so does the other one (which
+    // is what the label consents to, and shows that the trap would have counted a connection).
+    kubectl(&[
+        "label",
+        "secret",
+        "app-user",
+        "-n",
+        &env.ns,
+        &format!("{CREDENTIALS_LABEL}=true"),
+    ]);
+    wait_cluster_named(&env, "kafka", "Ready=True over SASL_SSL", |c| {
+        ready_reason(c).is_some_and(|r| r.0 == "True")
+    })
+    .await;
+    env.wait_for("a connection to the trap", || {
+        connections.load(Ordering::SeqCst) > 0
+    })
+    .await;
+
+    // The label taken off withdraws the consent: refused again, and the connection closed.
+    // Secrets are not watched: the change is seen at the next read of the KafkaCluster's
+    // Secrets, within 10 minutes or at once when the KafkaCluster changes, as
+    // docs/operations.md tells the user to make it (an annotation).
+    kubectl(&[
+        "label",
+        "secret",
+        "app-user",
+        "-n",
+        &env.ns,
+        &format!("{CREDENTIALS_LABEL}-"),
+    ]);
+    kubectl(&[
+        "annotate",
+        "kafkacluster",
+        "kafka",
+        "-n",
+        &env.ns,
+        "--overwrite",
+        "kafka.topic-operator.dev/credentials-changed=now",
+    ]);
+    wait_cluster_named(&env, "kafka", "Ready=False/SecretNotOptedIn again", |c| {
+        ready_reason(c).is_some_and(|r| r.1 == "SecretNotOptedIn")
+    })
+    .await;
+    assert!(
+        env.observers
+            .get(&(env.ns.clone(), "kafka".to_string()))
+            .is_none(),
+        "the connection made with the Secret was kept after its label was taken off"
+    );
 }

@@ -69,6 +69,8 @@ reasons! {
     Connected,
     BrokerUnreadable,
     InvalidSecurity,
+    /// A Secret named in `spec.security` lacks the opt-in label: it is not used.
+    SecretNotOptedIn,
     Disabled,
     AutoCreateEnabled,
     AllowedByPolicy,

@@ -58,14 +58,21 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
             let observation = observer.state.observation();
             (Some(observer), observation)
         }
-        Err(error) => (
-            None,
-            Observation::Failed {
-                reason: Reason::InvalidSecurity,
-                message: error.to_string(),
-                retry_in: ctx.settings.resync,
-            },
-        ),
+        Err(error) => {
+            if matches!(error, credentials::CredentialsError::NotOptedIn { .. }) {
+                // The label taken off a Secret withdraws the owner's consent: a connection
+                // opened with it earlier is closed too, not kept until the operator restarts.
+                ctx.observers.remove(&key);
+            }
+            (
+                None,
+                Observation::Failed {
+                    reason: error.reason(),
+                    message: error.to_string(),
+                    retry_in: ctx.settings.resync,
+                },
+            )
+        }
     };
     if matches!(observation, Observation::Pending) && cluster.status.is_some() {
         // The first look after a (re)start is a moment away: the status keeps what was last
@@ -115,6 +122,9 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
     // 6. When to look again.
     Ok(match observation {
         Observation::Pending => Action::requeue(Duration::from_secs(1)),
+        // No observer for a cluster whose credentials could not be resolved, and Secrets are
+        // not watched: a Secret created, fixed or labelled is seen at the next resync.
+        Observation::Failed { retry_in, .. } if observer.is_none() => Action::requeue(retry_in),
         // What the status shows re-triggers the reconcile when it changes; this is a safety
         // net, and when the credentials are read again.
         _ => Action::requeue(credential_cache::REREAD),
@@ -132,13 +142,13 @@ async fn security(
         .observers
         .get(key)
         .is_some_and(|h| matches!(h.state.observation(), Observation::Failed { .. }));
-    let generation = cluster.metadata.generation;
-    if let Some(security) = ctx.credentials.get(key, generation, failing) {
+    let version = cluster.metadata.resource_version.as_deref();
+    if let Some(security) = ctx.credentials.get(key, version, failing) {
         return Ok(security);
     }
     let resolved = credentials::resolve(&ctx.client, &key.0, cluster.spec.security.as_ref()).await;
     if let Ok(security) = &resolved {
-        ctx.credentials.put(key, generation, security);
+        ctx.credentials.put(key, version, security);
     }
     resolved
 }
@@ -320,18 +330,20 @@ fn cluster_status(
     status
 }
 
-/// Removes the throttle rates of a cluster where nothing moves (src/cluster/throttles.rs), with
-/// an event naming the brokers.
+/// Removes the operator's own throttle rates (those of the declared move throttle) of a cluster
+/// where nothing moves (src/cluster/throttles.rs says why no other rate is touched), with an
+/// event naming the brokers.
 async fn remove_idle_throttles(
     handle: &ClusterHandle,
     snapshot: &ClusterSnapshot,
     cluster: &KafkaCluster,
     ctx: &Context,
 ) -> Result<(), KafkaError> {
-    let removed = throttles::remove_idle_throttles(&handle.state, snapshot).await?;
+    let rate = cluster.spec.reassignment.throttle_bytes_per_second;
+    let removed = throttles::remove_idle_throttles(&handle.state, snapshot, rate).await?;
     if !removed.is_empty() {
         ctx.event(cluster, EventType::Normal, "ThrottlesRemoved", "Reassign", format!(
-            "no replica moves under way: replication throttle rates removed from brokers {removed:?}"));
+            "no replica moves under way: the operator's replication throttle rates ({rate} bytes/s) removed from brokers {removed:?}"));
         handle.refresh_now();
     }
     Ok(())

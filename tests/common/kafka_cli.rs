@@ -270,6 +270,22 @@ pub fn broker_overrides(broker: i32) -> BTreeMap<String, String> {
     ))
 }
 
+/// `kafka-configs --alter --entity-type brokers`: `--add-config` or `--delete-config` with `configs`.
+pub fn alter_broker_config(broker: i32, action: &str, configs: &str) {
+    cli(
+        "configs",
+        &[
+            "--alter",
+            "--entity-type",
+            "brokers",
+            "--entity-name",
+            &broker.to_string(),
+            action,
+            configs,
+        ],
+    );
+}
+
 /// The rack of each broker per `kafka-broker-api-versions`.
 pub fn racks() -> BTreeMap<i32, String> {
     let out = cli("broker-api-versions", &[]);

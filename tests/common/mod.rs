@@ -57,6 +57,22 @@ pub fn secret(ns: &str, name: &str, data: &[(&str, &str)]) {
     kubectl(&args);
 }
 
+/// The label by which a Secret's owner lets KafkaClusters use it (src/controller/credentials.rs).
+pub const CREDENTIALS_LABEL: &str = "kafka.topic-operator.dev/credentials";
+
+/// A Secret that KafkaClusters may use for their connections: `secret` with the opt-in label.
+pub fn credentials_secret(ns: &str, name: &str, data: &[(&str, &str)]) {
+    secret(ns, name, data);
+    kubectl(&[
+        "label",
+        "secret",
+        name,
+        "-n",
+        ns,
+        &format!("{CREDENTIALS_LABEL}=true"),
+    ]);
+}
+
 pub fn env_var(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
         panic!("{name} is not set: integration tests run against the real environment; use `make test`, or `make env-up && source /tmp/kto-env/env.sh` first")
