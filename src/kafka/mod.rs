@@ -8,6 +8,8 @@ pub mod error;
 #[cfg(test)]
 pub mod fake;
 pub mod fence;
+#[cfg(test)]
+mod hostile_peer_tests;
 pub mod instrumented;
 pub mod scram;
 pub mod security;
