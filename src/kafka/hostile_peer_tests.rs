@@ -219,7 +219,7 @@ async fn two_to_the_31_scram_iterations_are_refused_at_once_and_the_runtime_keep
             .contains("asked for 2147483648 SCRAM iterations"),
         "{refused}"
     );
-    assert!(took < Duration::from_secs(1), "refused after {took:?}");
+    assert!(took < Duration::from_secs(2), "refused after {took:?}");
     let ticks_before = ticks.load(Ordering::Relaxed);
     tokio::time::timeout(TIMEOUT, async {
         while ticks.load(Ordering::Relaxed) <= ticks_before {
