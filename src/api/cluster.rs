@@ -173,6 +173,10 @@ pub struct SaslSpec {
     pub mechanism: SaslMechanismName,
     /// A Secret with the keys `username` and `password`.
     pub credentials_secret_ref: SecretRef,
+    /// PLAIN without TLS (protocol SASL_PLAINTEXT) sends the password as is, readable by anyone
+    /// on the network path, so it is refused unless this is true. Default false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_plaintext_password: bool,
 }
 
 /// A SASL mechanism.

@@ -47,6 +47,8 @@ reasons! {
     Forbidden,
     AuthenticationFailed,
     TLSFailed,
+    /// SASL PLAIN without TLS, which the KafkaCluster does not allow.
+    PlaintextPasswordRefused,
     UnsupportedKafkaVersion,
     NotCreated,
     Drifted,

@@ -239,6 +239,9 @@ pub fn resolve(
             mechanism,
             username,
             password,
+            allow_plaintext_password: cluster
+                .and_then(|s| s.sasl.as_ref())
+                .is_some_and(|s| s.allow_plaintext_password),
         })
     } else {
         None
@@ -485,6 +488,7 @@ mod tests {
                 mechanism: SaslMechanism::ScramSha512,
                 username: "kto".into(),
                 password: "hunter2".into(),
+                allow_plaintext_password: false,
             }),
         };
         let error = KafkaError::Api {

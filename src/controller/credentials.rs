@@ -173,6 +173,7 @@ pub async fn resolve(
                 password: secrets
                     .text(&s.credentials_secret_ref.name, "password")
                     .await?,
+                allow_plaintext_password: s.allow_plaintext_password,
             })
         }
         _ => None,

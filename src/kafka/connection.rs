@@ -22,8 +22,15 @@ use super::security::{SaslMechanism, SaslSettings, Security, server_name};
 trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 
-/// Responses larger than this are refused rather than allocated (a garbled length prefix).
-const MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
+/// Responses larger than this are refused before anything is allocated for them (a garbled
+/// length prefix, or a peer that is not Kafka). The largest answers the operator asks for are
+/// the snapshot's Metadata of every topic and a DescribeConfigs of 500 topics: at the 10 000
+/// topics of 3 partitions (replication factor 3) the documentation claims, Metadata encodes to
+/// about 2 MiB (`the_cap_leaves_headroom_over_the_documented_scale` measures it), and a
+/// DescribeConfigs of 500 topics is bounded by the batch, not the cluster. 32 MiB leaves ten
+/// times that scale's headroom (about 300 000 partitions) and stays an eighth of the chart's
+/// 256 MiB memory limit, which the decoded answer (several times the bytes) must also fit in.
+pub const MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
 
 pub const CLIENT_ID: &str = "kafka-topic-operator";
 
@@ -39,6 +46,9 @@ pub enum CallError {
 
 pub struct Connection {
     addr: String,
+    /// Set when an exchange failed midway: whatever the broker sends next would be read as the
+    /// answer to the next request, so no further request is sent on this connection.
+    broken: bool,
     stream: BufReader<Box<dyn Stream>>,
     next_correlation_id: i32,
     /// Per API key: the (min, max) versions the broker supports.
@@ -54,6 +64,10 @@ impl Connection {
         timeout: Duration,
         security: &Security,
     ) -> Result<Self, CallError> {
+        // Before any connection: a refused password is never sent, not even to a listener.
+        security
+            .refuse_plaintext_password()
+            .map_err(CallError::Kafka)?;
         let tcp = tokio::time::timeout(timeout, TcpStream::connect(addr))
             .await
             .map_err(|_| CallError::Io(format!("connect to {addr} timed out")))?
@@ -82,6 +96,7 @@ impl Connection {
         };
         let mut conn = Connection {
             addr: addr.to_string(),
+            broken: false,
             stream: BufReader::new(stream),
             next_correlation_id: 1,
             versions: HashMap::new(),
@@ -112,10 +127,11 @@ impl Connection {
         let response = self.call_raw(&handshake, 1, "SaslHandshake").await?;
         super::error::check("SaslHandshake", mechanism, response.error_code, None)
             .map_err(CallError::Kafka)?;
+        // The user is not named: the message reaches the KafkaCluster's status.
         let failed = |message: String| {
             CallError::Kafka(KafkaError::Api {
                 api: "SaslAuthenticate",
-                resource: format!("user {}", sasl.username),
+                resource: format!("{mechanism} credentials"),
                 code: kafka_protocol::ResponseError::SaslAuthenticationFailed,
                 message: Some(message),
             })
@@ -136,6 +152,7 @@ impl Connection {
                 let server_first = self.sasl_round(scram.client_first().into_bytes()).await?;
                 let client_final = scram
                     .client_final(&String::from_utf8_lossy(&server_first))
+                    .await
                     .map_err(|e| failed(e.to_string()))?;
                 let server_final = self.sasl_round(client_final.into_bytes()).await?;
                 scram
@@ -213,6 +230,12 @@ impl Connection {
         api: &'static str,
         timeout: Duration,
     ) -> Result<R::Response, CallError> {
+        if self.broken {
+            return Err(CallError::Io(format!(
+                "{api} to {}: not sent, an earlier exchange on this connection failed midway",
+                self.addr
+            )));
+        }
         let correlation_id = self.next_correlation_id;
         self.next_correlation_id = self.next_correlation_id.wrapping_add(1);
         let header = RequestHeader::default()
@@ -234,13 +257,12 @@ impl Connection {
         frame[0..4].copy_from_slice(&len.to_be_bytes());
 
         let io = |e: std::io::Error| CallError::Io(format!("{api} to {}: {e}", self.addr));
+        self.broken = true;
         let exchange = async {
             self.stream.get_mut().write_all(&frame).await?;
             let size = self.stream.read_i32().await?;
-            if size < 0 || size as usize > MAX_RESPONSE_BYTES {
-                return Err(std::io::Error::other(format!("bad response size {size}")));
-            }
-            let mut body = vec![0u8; size as usize];
+            let size = response_size(size).map_err(std::io::Error::other)?;
+            let mut body = vec![0u8; size];
             self.stream.read_exact(&mut body).await?;
             Ok(Bytes::from(body))
         };
@@ -254,6 +276,8 @@ impl Connection {
             }
             Ok(result) => result.map_err(io)?,
         };
+        // The whole frame was read: the next request's answer starts cleanly.
+        self.broken = false;
         let response_header =
             ResponseHeader::decode(&mut body, R::Response::header_version(version))
                 .map_err(|e| protocol(format!("decode response header: {e}")))?;
@@ -265,5 +289,19 @@ impl Connection {
         }
         R::Response::decode(&mut body, version)
             .map_err(|e| protocol(format!("decode response: {e}")))
+    }
+}
+
+/// The size a response's length prefix announces, if this client accepts it.
+pub(super) fn response_size(announced: i32) -> Result<usize, String> {
+    match usize::try_from(announced) {
+        Ok(size) if size <= MAX_RESPONSE_BYTES => Ok(size),
+        Ok(size) => Err(format!(
+            "the response announces {size} bytes, more than the {} MiB this client accepts; the connection is dropped",
+            MAX_RESPONSE_BYTES / (1024 * 1024)
+        )),
+        Err(_) => Err(format!(
+            "the response announces a negative size ({announced}); the connection is dropped"
+        )),
     }
 }

@@ -47,6 +47,12 @@ pub enum KafkaError {
         message: Option<String>,
     },
 
+    /// SASL PLAIN without TLS, which the KafkaCluster does not allow: refused before connecting.
+    #[error(
+        "refused to send the SASL PLAIN password without TLS, where anyone on the network path can read it: use SASL_SSL, or set spec.security.sasl.allowPlaintextPassword: true in the KafkaCluster to accept that"
+    )]
+    PlaintextPassword,
+
     /// Kafka sent something we could not encode or decode.
     #[error("Kafka protocol error in {api}: {detail}")]
     Protocol { api: &'static str, detail: String },
@@ -62,6 +68,7 @@ impl KafkaError {
             KafkaError::NotLeader { .. } => Reason::NotLeader,
             KafkaError::UnsupportedVersion { .. } => Reason::UnsupportedKafkaVersion,
             KafkaError::Tls { .. } => Reason::TLSFailed,
+            KafkaError::PlaintextPassword => Reason::PlaintextPasswordRefused,
             KafkaError::Protocol { .. } => Reason::KafkaError,
             KafkaError::Api { code, .. } => match code {
                 ResponseError::InvalidConfig | ResponseError::PolicyViolation => {
@@ -97,7 +104,9 @@ impl KafkaError {
             | KafkaError::WriteUnconfirmed { .. }
             | KafkaError::Slow { .. }
             | KafkaError::NotLeader { .. } => true,
-            KafkaError::UnsupportedVersion { .. } | KafkaError::Tls { .. } => false,
+            KafkaError::UnsupportedVersion { .. }
+            | KafkaError::Tls { .. }
+            | KafkaError::PlaintextPassword => false,
             KafkaError::Api { code, .. } => code.is_retriable(),
         }
     }

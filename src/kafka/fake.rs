@@ -4,14 +4,16 @@
 //! client is proven against real Kafka by the integration tests, never by this.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use kafka_protocol::ResponseError;
 
-use super::{Described, KafkaAdmin, KafkaError, PartitionGrowth, TopicResults, TopicToCreate};
+use super::{
+    Deletion, Described, KafkaAdmin, KafkaError, PartitionGrowth, TopicResults, TopicToCreate,
+};
 use crate::fixtures::partition;
 use crate::model::{Broker, ClusterSnapshot, ConfigChanges, ObservedConfig, ObservedTopic};
 use crate::util::sync::lock;
@@ -44,6 +46,9 @@ pub struct FakeKafka {
     refused: Mutex<BTreeMap<String, String>>,
     snapshot_takes: Duration,
     concurrency: Concurrency,
+    /// Numbers the topics the fake creates: as in Kafka, a topic created again under the same
+    /// name has another id.
+    creations: AtomicU64,
 }
 
 impl FakeKafka {
@@ -219,7 +224,10 @@ impl KafkaAdmin for FakeKafka {
                     };
                     let mut topic = ObservedTopic {
                         name: name.clone(),
-                        topic_id: Some(format!("id-{name}")),
+                        topic_id: Some(format!(
+                            "id-{name}-{}",
+                            self.creations.fetch_add(1, Ordering::Relaxed)
+                        )),
                         is_internal: false,
                         partitions: sets
                             .iter()
@@ -345,13 +353,60 @@ impl KafkaAdmin for FakeKafka {
         Ok(results)
     }
 
-    async fn delete_topic(&self, topic: &str) -> Result<(), KafkaError> {
+    /// As Kafka: the topic with that id goes, whatever its name; no topic has it, nothing goes.
+    async fn delete_topic(&self, _topic: &str, topic_id: &str) -> Result<Deletion, KafkaError> {
         self.count("DeleteTopics");
-        lock(&self.cluster).topics.remove(topic);
-        Ok(())
+        let mut cluster = lock(&self.cluster);
+        let name = cluster
+            .topics
+            .values()
+            .find(|t| t.topic_id.as_deref() == Some(topic_id))
+            .map(|t| t.name.clone());
+        Ok(match name {
+            Some(name) => {
+                cluster.topics.remove(&name);
+                Deletion::Deleted
+            }
+            None => Deletion::UnknownId,
+        })
     }
 
     fn request_counts(&self) -> BTreeMap<&'static str, u64> {
         lock(&self.counts).clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures;
+
+    fn id_of(fake: &FakeKafka, name: &str) -> String {
+        fake.topic(name).and_then(|t| t.topic_id).expect("an id")
+    }
+
+    #[tokio::test]
+    async fn a_deletion_by_an_old_id_leaves_the_topic_created_again_under_that_name() {
+        let fake = FakeKafka::with_brokers(3);
+        let target = fixtures::target("t", 1, 3, 2);
+        fake.create_topic(&target, &[], false).await.unwrap();
+        let old = id_of(&fake, "t");
+        assert_eq!(
+            fake.delete_topic("t", &old).await.unwrap(),
+            Deletion::Deleted
+        );
+        fake.create_topic(&target, &[], false).await.unwrap();
+        let new = id_of(&fake, "t");
+        assert_ne!(old, new);
+        assert_eq!(
+            fake.delete_topic("t", &old).await.unwrap(),
+            Deletion::UnknownId
+        );
+        assert_eq!(id_of(&fake, "t"), new);
+        assert_eq!(
+            fake.delete_topic("t", &new).await.unwrap(),
+            Deletion::Deleted
+        );
+        assert!(fake.topic("t").is_none());
     }
 }

@@ -6,7 +6,9 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 
-use super::{Described, KafkaAdmin, KafkaError, PartitionGrowth, TopicResults, TopicToCreate};
+use super::{
+    Deletion, Described, KafkaAdmin, KafkaError, PartitionGrowth, TopicResults, TopicToCreate,
+};
 use crate::metrics::{AdminLabels, AdminResultLabels, Metrics};
 use crate::model::{ClusterSnapshot, ConfigChanges};
 
@@ -125,8 +127,12 @@ impl KafkaAdmin for InstrumentedAdmin {
             self.inner.elect_preferred_leaders(topic, partitions)
         )
     }
-    async fn delete_topic(&self, topic: &str) -> Result<(), KafkaError> {
-        timed!(self, "delete_topic", self.inner.delete_topic(topic))
+    async fn delete_topic(&self, topic: &str, topic_id: &str) -> Result<Deletion, KafkaError> {
+        timed!(
+            self,
+            "delete_topic",
+            self.inner.delete_topic(topic, topic_id)
+        )
     }
     fn request_counts(&self) -> BTreeMap<&'static str, u64> {
         self.inner.request_counts()

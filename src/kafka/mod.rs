@@ -8,6 +8,8 @@ pub mod error;
 #[cfg(test)]
 pub mod fake;
 pub mod fence;
+#[cfg(test)]
+mod hostile_peer_tests;
 pub mod instrumented;
 pub mod scram;
 pub mod security;
@@ -44,6 +46,16 @@ pub struct PartitionGrowth {
 pub struct Described {
     pub topics: BTreeMap<String, ObservedTopic>,
     pub errors: BTreeMap<String, KafkaError>,
+}
+
+/// What a deletion by topic id did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Deletion {
+    Deleted,
+    /// Kafka knows no topic with that id: it is gone already, or its name now belongs to a topic
+    /// created again since (another id). Nothing was deleted; Kafka is read again before
+    /// anything else is decided.
+    UnknownId,
 }
 
 /// Each topic's own result of a batched write, by topic name.
@@ -171,8 +183,10 @@ pub trait KafkaAdmin: Send + Sync {
             .unwrap_or(Ok(()))
     }
 
-    /// Deletes a topic and its data. A topic that is already gone is not an error.
-    async fn delete_topic(&self, topic: &str) -> Result<(), KafkaError>;
+    /// Deletes the topic with Kafka's topic id `topic_id` (as observed) and its data; `topic` is
+    /// its name, for messages. By id, never by name: a topic someone deleted and created again
+    /// under the same name since the id was observed is another topic, and this never deletes it.
+    async fn delete_topic(&self, topic: &str, topic_id: &str) -> Result<Deletion, KafkaError>;
 
     /// Requests sent so far, by API name (for metrics and for tests that prove no write was sent).
     fn request_counts(&self) -> BTreeMap<&'static str, u64>;

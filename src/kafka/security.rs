@@ -1,11 +1,13 @@
 //! How to talk to Kafka securely: TLS (with a CA and optionally a client certificate) and SASL
 //! (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512), resolved from the KafkaCluster's Secrets. Secret
-//! material never appears in Debug output or logs.
+//! material never appears in Debug output or logs, and neither does the SASL user.
 
 use std::fmt;
 use std::sync::Arc;
 
 use ring::digest;
+
+use super::error::KafkaError;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
@@ -40,6 +42,9 @@ pub struct SaslSettings {
     pub mechanism: SaslMechanism,
     pub username: String,
     pub password: String,
+    /// PLAIN without TLS is allowed: the KafkaCluster accepts that its password crosses the
+    /// network as is (`spec.security.sasl.allowPlaintextPassword`).
+    pub allow_plaintext_password: bool,
 }
 
 /// Everything about a connection besides the addresses.
@@ -64,7 +69,7 @@ impl fmt::Debug for Security {
                 &self
                     .sasl
                     .as_ref()
-                    .map(|s| (s.mechanism, &s.username, "<redacted>")),
+                    .map(|s| (s.mechanism, "<user and password redacted>")),
             )
             .finish()
     }
@@ -83,6 +88,21 @@ pub enum TlsSetupError {
 impl Security {
     pub fn plaintext() -> Self {
         Security::default()
+    }
+
+    /// SASL PLAIN sends the password itself; without TLS anyone on the path reads it. Refused
+    /// unless the KafkaCluster says it accepts that (a lab, or a network encrypted below TCP).
+    pub fn refuse_plaintext_password(&self) -> Result<(), KafkaError> {
+        match &self.sasl {
+            Some(sasl)
+                if sasl.mechanism == SaslMechanism::Plain
+                    && self.tls.is_none()
+                    && !sasl.allow_plaintext_password =>
+            {
+                Err(KafkaError::PlaintextPassword)
+            }
+            _ => Ok(()),
+        }
     }
 
     /// A digest of the settings (secrets included, never shown): a change restarts the client.
@@ -177,13 +197,16 @@ mod tests {
             tls: None,
             sasl: Some(SaslSettings {
                 mechanism: SaslMechanism::ScramSha512,
-                username: "kto".into(),
+                username: "kto-user".into(),
                 password: "hunter2-secret".into(),
+                allow_plaintext_password: false,
             }),
         };
         let shown = format!("{s:?}");
         assert!(
-            !shown.contains("hunter2-secret") && shown.contains("kto"),
+            !shown.contains("hunter2-secret")
+                && !shown.contains("kto-user")
+                && shown.contains("ScramSha512"),
             "{shown}"
         );
         let other = Security {
@@ -195,6 +218,39 @@ mod tests {
         };
         assert_ne!(s.fingerprint(), other.fingerprint());
         assert!(!s.fingerprint().contains("hunter2"));
+    }
+
+    #[test]
+    fn a_plain_password_without_tls_is_refused_unless_allowed() {
+        let plain = |tls: Option<TlsSettings>, mechanism, allowed| Security {
+            tls,
+            sasl: Some(SaslSettings {
+                mechanism,
+                username: "u".into(),
+                password: "p".into(),
+                allow_plaintext_password: allowed,
+            }),
+        };
+        let refused = plain(None, SaslMechanism::Plain, false)
+            .refuse_plaintext_password()
+            .unwrap_err();
+        assert_eq!(
+            refused.reason(),
+            crate::api::Reason::PlaintextPasswordRefused
+        );
+        assert!(
+            refused.to_string().contains("allowPlaintextPassword"),
+            "{refused}"
+        );
+        assert!(!refused.is_retriable());
+        for fine in [
+            plain(None, SaslMechanism::Plain, true),
+            plain(Some(TlsSettings::default()), SaslMechanism::Plain, false),
+            plain(None, SaslMechanism::ScramSha256, false),
+            Security::plaintext(),
+        ] {
+            assert!(fine.refuse_plaintext_password().is_ok(), "{fine:?}");
+        }
     }
 
     #[test]

@@ -223,9 +223,15 @@ async fn bench_snapshot(bootstrap: Vec<String>) {
             .join(", "),
         peak_rss_mib()
     );
-    for i in 0..topics {
+    let names: Vec<String> = (0..topics).map(|i| format!("{prefix}-{i:04}")).collect();
+    let created = admin
+        .describe_topics(&names)
+        .await
+        .expect("read bench topics");
+    for (name, topic) in &created {
+        let id = topic.topic_id.as_deref().expect("a topic id");
         admin
-            .delete_topic(&format!("{prefix}-{i:04}"))
+            .delete_topic(name, id)
             .await
             .expect("delete bench topic");
     }

@@ -2,7 +2,7 @@
 //! default only for a topic the operator created (docs/do-no-harm.md).
 
 use crate::api::{self, DeletionPolicy, KafkaCluster, KafkaTopic};
-use crate::model::ValueSource;
+use crate::model::{ObservedTopic, ValueSource};
 
 /// The deletion policy in effect, and whether it is settled: declared, or recorded in the
 /// status by a reconcile that created or adopted the topic. Before that, the KafkaCluster's
@@ -51,6 +51,35 @@ pub fn deletion_in_effect(
             (policy, ValueSource::TopicDefaults)
         }
         _ => (DeletionPolicy::Retain, ValueSource::Kafka),
+    }
+}
+
+/// Which Kafka topic the finalizer of a KafkaTopic may delete, from a fresh read of its name.
+#[derive(Debug, PartialEq, Eq)]
+pub enum DeletionTarget {
+    /// No topic of that name: nothing to delete.
+    Gone,
+    /// The topic with this id: the one the KafkaTopic knew, or the only one there is when it
+    /// never recorded an id.
+    Id(String),
+    /// The topic of that name has another id than the one the KafkaTopic knew: someone
+    /// deleted it and created it again since. Not this KafkaTopic's topic: never deleted.
+    Replaced { known: String, found: String },
+    /// Kafka shows no id for it (older than 2.8): a deletion by id is not possible.
+    NoId,
+}
+
+pub fn deletion_target(known_id: Option<&str>, now: Option<&ObservedTopic>) -> DeletionTarget {
+    let Some(now) = now else {
+        return DeletionTarget::Gone;
+    };
+    match (known_id, now.topic_id.as_deref()) {
+        (_, None) => DeletionTarget::NoId,
+        (Some(known), Some(found)) if known != found => DeletionTarget::Replaced {
+            known: known.to_string(),
+            found: found.to_string(),
+        },
+        (_, Some(found)) => DeletionTarget::Id(found.to_string()),
     }
 }
 
@@ -112,5 +141,29 @@ mod tests {
             (DeletionPolicy::Retain, true)
         );
         status.deletion_policy = None;
+    }
+
+    #[test]
+    fn the_finalizer_deletes_only_the_topic_its_kafkatopic_knew() {
+        let mut now = crate::fixtures::observed_on("t", 1, &[1]);
+        assert_eq!(deletion_target(Some("a"), None), DeletionTarget::Gone);
+        assert_eq!(deletion_target(Some("a"), Some(&now)), DeletionTarget::NoId);
+        now.topic_id = Some("a".into());
+        assert_eq!(
+            deletion_target(Some("a"), Some(&now)),
+            DeletionTarget::Id("a".into())
+        );
+        assert_eq!(
+            deletion_target(None, Some(&now)),
+            DeletionTarget::Id("a".into())
+        );
+        now.topic_id = Some("b".into());
+        assert_eq!(
+            deletion_target(Some("a"), Some(&now)),
+            DeletionTarget::Replaced {
+                known: "a".into(),
+                found: "b".into()
+            }
+        );
     }
 }

@@ -10,7 +10,10 @@ use serde_json::json;
 use tokio::time::Instant;
 use tracing::info;
 
+use std::sync::Arc;
+
 use super::admit::{allowed, declaring, eligible};
+use super::deletion::{DeletionTarget, deletion_target};
 use super::outcome::SETTLING;
 use super::outcome::not_synced;
 use super::status::write_status;
@@ -19,6 +22,7 @@ use crate::controller::context::Context;
 use crate::controller::error::Error;
 use crate::controller::ownership::{cluster_key, owner};
 use crate::controller::report::Verdict;
+use crate::kafka::{Deletion, KafkaAdmin, KafkaError};
 
 /// Added to KafkaTopics with deletionPolicy Delete, so the topic is deleted before the resource.
 pub const DELETE_FINALIZER: &str = "kafka.topic-operator.dev/delete-topic";
@@ -87,25 +91,29 @@ pub async fn finalize(
                     // Not connected yet (operator just started): try again shortly.
                     return Ok(Requeue::requeue(SETTLING));
                 };
-                if let Err(error) = handle.state.admin.delete_topic(&name).await {
-                    let report = not_synced(
-                        topic,
-                        Verdict::not_ready(
-                            Reason::DeleteFailed,
-                            format!("deleting topic {name} from Kafka failed: {error}"),
-                        ),
-                    );
-                    write_status(topic, &report, api, ctx).await?;
-                    return Err(Error::Kafka(error));
+                let known_id = topic.status.as_ref().and_then(|s| s.topic_id.as_deref());
+                match delete_known_topic(&handle.state.admin, &name, known_id).await {
+                    Ok(Some(said)) => {
+                        handle.state.patch(&name, Instant::now(), None);
+                        ctx.event(topic, EventType::Normal, "TopicDeleted", "Delete", said);
+                    }
+                    // The id is unknown to Kafka: gone, or replaced since the read. Read again.
+                    Ok(None) => return Ok(Requeue::requeue(SETTLING)),
+                    Err(Refusal::Replaced(said)) => {
+                        ctx.event(topic, EventType::Warning, "TopicNotDeleted", "Delete", said);
+                    }
+                    Err(Refusal::Failed(error)) => {
+                        let report = not_synced(
+                            topic,
+                            Verdict::not_ready(
+                                Reason::DeleteFailed,
+                                format!("deleting topic {name} from Kafka failed: {error}"),
+                            ),
+                        );
+                        write_status(topic, &report, api, ctx).await?;
+                        return Err(Error::Kafka(error));
+                    }
                 }
-                handle.state.patch(&name, Instant::now(), None);
-                ctx.event(
-                    topic,
-                    EventType::Normal,
-                    "TopicDeleted",
-                    "Delete",
-                    format!("deleted topic {name} from Kafka"),
-                );
             } else {
                 let why = if !is_owner {
                     "another KafkaTopic owns it"
@@ -120,4 +128,50 @@ pub async fn finalize(
     }
     set_finalizer(topic, api, false).await?;
     Ok(Requeue::await_change())
+}
+
+enum Refusal {
+    /// The topic of that name is not the one the KafkaTopic knew: left in place.
+    Replaced(String),
+    Failed(KafkaError),
+}
+
+/// Deletes the topic `name` by the id a fresh read finds, if it is the one the KafkaTopic knew
+/// (`known_id`). Some(what happened), or None when Kafka no longer knew the id by the time the
+/// deletion reached it: nothing was deleted, and the caller reads again.
+async fn delete_known_topic(
+    admin: &Arc<dyn KafkaAdmin>,
+    name: &str,
+    known_id: Option<&str>,
+) -> Result<Option<String>, Refusal> {
+    let now = admin
+        .describe_topics(&[name.to_string()])
+        .await
+        .map_err(Refusal::Failed)?;
+    let id = match deletion_target(known_id, now.get(name)) {
+        DeletionTarget::Gone => {
+            return Ok(Some(format!("topic {name} was already gone from Kafka")));
+        }
+        DeletionTarget::Replaced { known, found } => {
+            return Err(Refusal::Replaced(format!(
+                "topic {name} was not deleted from Kafka: it has id {found}, not the {known} this KafkaTopic managed (deleted and created again outside the operator); delete it by hand if it should go"
+            )));
+        }
+        DeletionTarget::NoId => {
+            return Err(Refusal::Failed(KafkaError::UnsupportedVersion {
+                api: "DeleteTopics",
+                wanted: "6 (by topic id)".into(),
+                offered: "no topic ids in Metadata".into(),
+            }));
+        }
+        DeletionTarget::Id(id) => id,
+    };
+    match admin.delete_topic(name, &id).await {
+        Ok(Deletion::Deleted) => Ok(Some(format!("deleted topic {name} (id {id}) from Kafka"))),
+        Ok(Deletion::UnknownId) => {
+            info!(topic = %name, %id, "Kafka no longer knows the topic id; reading again");
+            Ok(None)
+        }
+        Err(error) => Err(Refusal::Failed(error)),
+    }
 }

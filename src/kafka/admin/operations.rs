@@ -11,16 +11,15 @@ use kafka_protocol::messages::alter_partition_reassignments_request::{
 use kafka_protocol::messages::create_partitions_request::{
     CreatePartitionsAssignment, CreatePartitionsTopic,
 };
-use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
 use kafka_protocol::messages::elect_leaders_request::TopicPartitions as ElectTopicPartitions;
 use kafka_protocol::messages::{
     AlterPartitionReassignmentsRequest, BrokerId, CreatePartitionsRequest, CreateTopicsRequest,
-    DeleteTopicsRequest, ElectLeadersRequest,
+    ElectLeadersRequest,
 };
 use tracing::info;
 
 use crate::kafka::error::{KafkaError, check};
-use crate::kafka::{Described, KafkaAdmin, PartitionGrowth, TopicResults, TopicToCreate};
+use crate::kafka::{Deletion, Described, KafkaAdmin, PartitionGrowth, TopicResults, TopicToCreate};
 use crate::model::{Broker, ClusterSnapshot, ConfigChanges};
 
 use super::write::creatable_topic;
@@ -285,32 +284,8 @@ impl KafkaAdmin for KafkaProtocolAdmin {
         Ok(())
     }
 
-    async fn delete_topic(&self, topic: &str) -> Result<(), KafkaError> {
-        info!(%topic, "kafka write: delete topic");
-        let (response, _) = self
-            .call("DeleteTopics", (4, 6), Kind::Write, |version| {
-                let request = DeleteTopicsRequest::default().with_timeout_ms(OPERATION_TIMEOUT_MS);
-                if version >= 6 {
-                    request.with_topics(vec![
-                        DeleteTopicState::default().with_name(Some(topic_name(topic))),
-                    ])
-                } else {
-                    request.with_topic_names(vec![topic_name(topic)])
-                }
-            })
-            .await?;
-        for result in &response.responses {
-            if result.error_code == ResponseError::UnknownTopicOrPartition.code() {
-                continue;
-            }
-            check(
-                "DeleteTopics",
-                topic,
-                result.error_code,
-                result.error_message.as_ref(),
-            )?;
-        }
-        Ok(())
+    async fn delete_topic(&self, topic: &str, topic_id: &str) -> Result<Deletion, KafkaError> {
+        self.delete_topic_by_id(topic, topic_id).await
     }
 
     fn request_counts(&self) -> BTreeMap<&'static str, u64> {

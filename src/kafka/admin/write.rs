@@ -1,18 +1,20 @@
-//! The write requests: IncrementalAlterConfigs, and the bodies of CreateTopics and
-//! IncrementalAlterConfigs.
+//! The write requests: IncrementalAlterConfigs, DeleteTopics by topic id, and the bodies of
+//! CreateTopics and IncrementalAlterConfigs.
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::create_topics_request::{
     CreatableReplicaAssignment, CreatableTopic, CreatableTopicConfig,
 };
+use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
 use kafka_protocol::messages::incremental_alter_configs_request::{
     AlterConfigsResource, AlterableConfig,
 };
-use kafka_protocol::messages::{BrokerId, IncrementalAlterConfigsRequest};
+use kafka_protocol::messages::{BrokerId, DeleteTopicsRequest, IncrementalAlterConfigsRequest};
 use kafka_protocol::protocol::StrBytes;
+use tracing::info;
 
-use crate::kafka::error::KafkaError;
-use crate::kafka::{TopicResults, TopicToCreate};
+use crate::kafka::error::{KafkaError, check};
+use crate::kafka::{Deletion, TopicResults, TopicToCreate};
 use crate::model::ConfigChanges;
 
 use super::*;
@@ -68,6 +70,56 @@ impl KafkaProtocolAdmin {
             }),
         ))
     }
+}
+
+impl KafkaProtocolAdmin {
+    /// DeleteTopics v6 names the topic by id only (Kafka 2.8 and later; the Metadata versions
+    /// the snapshot needs are as recent). Kafka's UNKNOWN_TOPIC_ID means this topic is gone:
+    /// nothing is deleted and nothing is sent by name instead.
+    pub(super) async fn delete_topic_by_id(
+        &self,
+        topic: &str,
+        topic_id: &str,
+    ) -> Result<Deletion, KafkaError> {
+        let id = parse_kafka_uuid(topic_id).ok_or_else(|| KafkaError::Protocol {
+            api: "DeleteTopics",
+            detail: format!("{topic_id:?} is not a Kafka topic id (topic {topic})"),
+        })?;
+        info!(%topic, %topic_id, "kafka write: delete topic");
+        let (response, _) = self
+            .call("DeleteTopics", (6, 6), Kind::Write, |_| {
+                DeleteTopicsRequest::default()
+                    .with_timeout_ms(OPERATION_TIMEOUT_MS)
+                    .with_topics(vec![DeleteTopicState::default().with_topic_id(id)])
+            })
+            .await?;
+        for result in &response.responses {
+            let code = ResponseError::try_from_code(result.error_code);
+            if matches!(
+                code,
+                Some(ResponseError::UnknownTopicId | ResponseError::UnknownTopicOrPartition)
+            ) {
+                return Ok(Deletion::UnknownId);
+            }
+            check(
+                "DeleteTopics",
+                topic,
+                result.error_code,
+                result.error_message.as_ref(),
+            )?;
+        }
+        Ok(Deletion::Deleted)
+    }
+}
+
+/// A topic id as Kafka prints it (and `kafka_uuid` writes it): URL-safe base64 of 16 bytes.
+pub(super) fn parse_kafka_uuid(id: &str) -> Option<uuid::Uuid> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(id)
+        .ok()?;
+    let id = uuid::Uuid::from_slice(&bytes).ok()?;
+    (!id.is_nil()).then_some(id)
 }
 
 /// The set and delete operations of `changes`, as IncrementalAlterConfigs wants them.
@@ -136,4 +188,17 @@ pub(super) fn creatable_topic(t: &TopicToCreate) -> Result<CreatableTopic, Kafka
                 })
                 .collect(),
         ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_ids_read_back_as_kafka_prints_them() {
+        let id = uuid::Uuid::from_u128(0x0123_4567_89ab_cdef_0011_2233_4455_6677);
+        assert_eq!(parse_kafka_uuid(&kafka_uuid(&id)), Some(id));
+        assert_eq!(parse_kafka_uuid("not an id"), None);
+        assert_eq!(parse_kafka_uuid(&kafka_uuid(&uuid::Uuid::nil())), None);
+    }
 }
