@@ -39,7 +39,7 @@ use crate::util::sync::lock;
 use create::Creator;
 pub use diff::{Change, Changed};
 pub use key::ClusterKey;
-use observe::{CONCURRENT_SNAPSHOTS, ObserveLoop, RESTART_PAUSE};
+use observe::{CONCURRENT_SNAPSHOTS, ObserveLoop, RESTART_PAUSE, snapshot_limit};
 pub use state::{ClusterState, Kafkas, Observation, TopicView};
 use write::Writer;
 
@@ -274,6 +274,7 @@ impl Observers {
             cancel,
             refresh_now,
             snapshot_turns: self.snapshot_turns.clone(),
+            snapshot_limit: snapshot_limit(self.request_timeout),
         };
         let restarts = self.restarts.clone();
         tokio::spawn(async move {

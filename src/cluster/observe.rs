@@ -1,7 +1,7 @@
 //! The observe loop of one cluster: a snapshot of the whole cluster every resync interval (sooner
 //! when asked) in a few batched calls, published into its [`ClusterState`], with what changed
 //! sent to the topic controller. Kafka unreachable: backoff; Kafka slow: the last good snapshot
-//! stays.
+//! stays. A snapshot holds its turn no longer than [`snapshot_limit`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +18,8 @@ use std::sync::Mutex;
 use super::diff::{Change, Changed, diff};
 use super::key::ClusterKey;
 use super::state::{ClusterState, Kafkas, Observation};
+use crate::kafka::admin::{Kind, operation_limit};
+use crate::kafka::error::seconds;
 use crate::kafka::{KafkaAdmin, KafkaError};
 use crate::model::ClusterSnapshot;
 use crate::util::sync::lock;
@@ -37,28 +39,57 @@ pub fn backoff(failures: u32, resync: Duration) -> Duration {
         .min(Duration::from_secs(300))
 }
 
+/// After a failed look: the backoff, but at least three times as long as the look held its turn
+/// (at most 5 minutes). A look that fails at once changes nothing; one that ends at a deadline (a
+/// blackholed address) makes its cluster hold a turn at most a quarter of the time, so a few
+/// such clusters cannot keep the turns from the clusters that answer.
+pub fn retry_after(failures: u32, resync: Duration, held: Duration) -> Duration {
+    backoff(failures, resync)
+        .max(held.saturating_mul(3))
+        .min(Duration::from_secs(300))
+}
+
+/// How long one snapshot may hold its turn: two reads' operation limits (60 s with the default
+/// 15 s `--kafka-timeout`). The first read may spend a whole limit connecting; a snapshot of
+/// thousands of topics takes a few seconds on a healthy cluster (1000 topics: under 2 s here),
+/// so only a cluster that answers each request just in time runs into it. Passed, the snapshot
+/// is given up (Kafka is slow: the last good snapshot stays) and the turn goes to the next.
+pub fn snapshot_limit(request_timeout: Duration) -> Duration {
+    operation_limit(request_timeout, Kind::Read).saturating_mul(2)
+}
+
 /// How many clusters may take a snapshot at the same time, per operator. A snapshot decodes
 /// every topic's full config list (defaults included) before keeping it, so its peak memory is
 /// several times what it keeps; a restart that finds a hundred KafkaClusters (one per team
 /// namespace, all on the same Kafka) would otherwise decode a hundred such answers at once and
 /// break the Pod's memory limit. Found by the node stage: 160 KafkaClusters on one 1500-topic
 /// Kafka took the operator past 256 MiB within 6 s of starting. A cluster whose look waits on
-/// a timeout (a blackholed address) holds its turn meanwhile, at most once per backoff period:
-/// it takes many such clusters to keep the others waiting.
+/// a timeout (a blackholed address) holds its turn meanwhile, never past [`snapshot_limit`]
+/// (its first request fails at its own deadline sooner), then waits [`retry_after`].
 pub const CONCURRENT_SNAPSHOTS: usize = 8;
 
-/// Takes a snapshot once one of `turns` is free; returns when its requests started (after the
-/// wait: anything written before that is in it) with the result.
+/// Takes a snapshot once one of `turns` is free, giving it up (and the turn) after `limit`;
+/// returns when its requests started (after the wait: anything written before that is in it),
+/// how long it held the turn, and the result.
 async fn snapshot_in_turn(
     admin: &dyn KafkaAdmin,
     turns: &tokio::sync::Semaphore,
-) -> (Instant, Result<ClusterSnapshot, KafkaError>) {
+    limit: Duration,
+) -> (Instant, Duration, Result<ClusterSnapshot, KafkaError>) {
     let _turn = turns
         .acquire()
         .await
         .expect("the semaphore is never closed");
     let started = Instant::now();
-    (started, admin.snapshot().await)
+    let result = tokio::time::timeout(limit, admin.snapshot())
+        .await
+        .unwrap_or_else(|_| {
+            Err(KafkaError::Slow {
+                api: "snapshot",
+                detail: format!("the snapshot was not complete within {}", seconds(limit)),
+            })
+        });
+    (started, started.elapsed(), result)
 }
 
 /// How long a panicked observer waits before it starts again.
@@ -82,6 +113,8 @@ pub struct ObserveLoop {
     pub refresh_now: Arc<Notify>,
     /// Shared by every cluster of the operator ([`CONCURRENT_SNAPSHOTS`]).
     pub snapshot_turns: Arc<tokio::sync::Semaphore>,
+    /// How long one snapshot may hold its turn ([`snapshot_limit`]).
+    pub snapshot_limit: Duration,
 }
 
 impl ObserveLoop {
@@ -95,9 +128,9 @@ impl ObserveLoop {
         let mut last: Option<Arc<ClusterSnapshot>> = None;
         let mut last_summary = None;
         loop {
-            let (started, result) = tokio::select! {
+            let (started, held, result) = tokio::select! {
                 _ = cancel.cancelled() => return,
-                r = snapshot_in_turn(admin.as_ref(), &self.snapshot_turns) => r,
+                r = snapshot_in_turn(admin.as_ref(), &self.snapshot_turns, self.snapshot_limit) => r,
             };
             let failures_before = failures;
             let wait = match result {
@@ -149,7 +182,7 @@ impl ObserveLoop {
                 Err(KafkaError::Slow { api, detail }) if last.is_some() => {
                     // A slow answer is not an unreachable cluster: keep the last good view.
                     failures += 1;
-                    let retry_in = backoff(failures, resync);
+                    let retry_in = retry_after(failures, resync, held);
                     let last_good = match &*tx.borrow() {
                         Observation::Observed { started, .. } => Some(*started),
                         _ => None,
@@ -168,7 +201,7 @@ impl ObserveLoop {
                 }
                 Err(error) => {
                     failures += 1;
-                    let retry_in = backoff(failures, resync);
+                    let retry_in = retry_after(failures, resync, held);
                     warn!(cluster = %key, %error, retry_in_s = retry_in.as_secs_f32(), "observing Kafka failed");
                     tx.send_replace(failed(&error, retry_in));
                     if failures == 1 {
@@ -247,5 +280,16 @@ mod tests {
         let resync = Duration::from_secs(30);
         let waits: Vec<u64> = (1..=7).map(|n| backoff(n, resync).as_secs()).collect();
         assert_eq!(waits, vec![1, 2, 4, 8, 16, 30, 30]);
+    }
+
+    #[test]
+    fn a_look_that_held_its_turn_long_waits_three_times_as_long_before_the_next() {
+        let resync = Duration::from_secs(30);
+        let secs = |held: u64| retry_after(1, resync, Duration::from_secs(held)).as_secs();
+        // A quick failure keeps the backoff; a look that ran into its deadline waits 3x its
+        // length, capped at 5 minutes.
+        assert_eq!(secs(0), 1);
+        assert_eq!(secs(30), 90);
+        assert_eq!(secs(200), 300);
     }
 }

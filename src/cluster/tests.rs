@@ -175,6 +175,61 @@ async fn connections_to_one_kafka_share_its_write_lock_and_see_each_others_write
 }
 
 #[tokio::test]
+async fn clusters_whose_snapshots_never_end_give_up_their_turns_to_one_that_answers() {
+    // Every turn taken by a cluster whose snapshot would take an hour; one healthy cluster.
+    let hung = Arc::new(
+        FakeKafka::with_brokers(1).slow_snapshots(Duration::from_secs(3600), Default::default()),
+    );
+    let healthy = Arc::new(FakeKafka::with_brokers(1));
+    healthy.add_topic(fixtures::observed_on("orders", 1, &[1]));
+    let request_timeout = Duration::from_millis(25);
+    let observers = Observers::new(
+        Duration::from_secs(3600),
+        request_timeout,
+        move |key: &ClusterKey, _: &[String], _: &Security, _: Duration| -> Arc<dyn KafkaAdmin> {
+            if key.0 == "healthy" {
+                healthy.clone()
+            } else {
+                hung.clone()
+            }
+        },
+        Family::default(),
+    );
+    let stuck: Vec<_> = (0..CONCURRENT_SNAPSHOTS)
+        .map(|i| {
+            // Servers of its own: KafkaClusters with the same servers share one observer.
+            observers.ensure(
+                &key(&format!("hung-{i}")),
+                &[format!("hung-{i}:9092")],
+                &Security::default(),
+            )
+        })
+        .collect();
+    tokio::task::yield_now().await;
+    let cluster = observed(&observers, &key("healthy")).await;
+    assert!(matches!(
+        cluster.state.topic("orders"),
+        TopicView::Observed { topic: Some(_), .. }
+    ));
+    // The hung ones report why, once their snapshot's limit passed.
+    for c in &stuck {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Observation::Failed {
+                reason, message, ..
+            } = c.state.observation()
+            {
+                assert_eq!(reason, crate::api::Reason::KafkaSlow);
+                assert!(message.contains("not complete within"), "{message}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "a hung cluster never reported");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+#[tokio::test]
 async fn each_creation_is_answered_when_its_own_topic_shows_not_when_the_whole_batch_does() {
     let fake = Arc::new(FakeKafka::with_brokers(1));
     fake.lag("slow");

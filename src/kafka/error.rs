@@ -9,6 +9,14 @@ pub enum KafkaError {
     #[error("cannot reach Kafka at {servers}: {detail}")]
     Unreachable { servers: String, detail: String },
 
+    /// The operation's deadline passed before any server answered: `tried` names each server
+    /// tried, with what it did.
+    #[error("no answer from Kafka within {} (tried {tried})", seconds(*within))]
+    NoAnswer {
+        within: std::time::Duration,
+        tried: String,
+    },
+
     /// A write was sent and its answer never came (timeout, broken connection): it may or may
     /// not have taken effect. Never resent as is; Kafka's state is read again first.
     #[error(
@@ -62,7 +70,9 @@ impl KafkaError {
     /// The condition reason shown to users for this error.
     pub fn reason(&self) -> Reason {
         match self {
-            KafkaError::Unreachable { .. } => Reason::ClusterUnreachable,
+            KafkaError::Unreachable { .. } | KafkaError::NoAnswer { .. } => {
+                Reason::ClusterUnreachable
+            }
             KafkaError::WriteUnconfirmed { .. } => Reason::WriteUnconfirmed,
             KafkaError::Slow { .. } => Reason::KafkaSlow,
             KafkaError::NotLeader { .. } => Reason::NotLeader,
@@ -100,6 +110,7 @@ impl KafkaError {
     pub fn is_retriable(&self) -> bool {
         match self {
             KafkaError::Unreachable { .. }
+            | KafkaError::NoAnswer { .. }
             | KafkaError::Protocol { .. }
             | KafkaError::WriteUnconfirmed { .. }
             | KafkaError::Slow { .. }
@@ -109,6 +120,15 @@ impl KafkaError {
             | KafkaError::PlaintextPassword => false,
             KafkaError::Api { code, .. } => code.is_retriable(),
         }
+    }
+}
+
+/// "30 s", "1.5 s": whole seconds unless the duration is not.
+pub(crate) fn seconds(d: std::time::Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
     }
 }
 

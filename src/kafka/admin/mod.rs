@@ -1,30 +1,37 @@
 //! [`KafkaAdmin`] over the Kafka protocol: one connection to a bootstrap server at a time,
 //! requests serialized on it, reconnecting (to the next bootstrap server) when it breaks.
 //!
+//! Every request is one operation with an overall deadline ([`operation_limit`]): waiting for the
+//! connection, connecting (to as many bootstrap servers as it takes) and the answer all share it,
+//! so per-phase timeouts never add up past it.
+//!
 //! mod.rs: the client, its connections and the one way a request is sent (`call`,
-//! `call_broker`); read.rs: the reads a snapshot is made of; write.rs: the write requests;
-//! operations.rs: the [`KafkaAdmin`] trait over them.
+//! `call_broker`); pool.rs: the capped per-broker connections; read.rs: the reads a snapshot is
+//! made of; write.rs: the write requests; operations.rs: the [`KafkaAdmin`] trait over them.
 
 mod operations;
+mod pool;
 mod read;
 mod write;
 
 use crate::util::sync::lock;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex as SyncMutex};
+use std::sync::Mutex as SyncMutex;
 use std::time::Duration;
 
 use base64::Engine;
 use kafka_protocol::messages::TopicName;
 use kafka_protocol::protocol::{Request, StrBytes};
 use tokio::sync::Mutex;
+use tokio::time::{Instant, timeout_at};
 use tracing::debug;
 
 use super::connection::{CallError, Connection};
-use super::error::{KafkaError, check};
+use super::error::{KafkaError, check, seconds};
 use super::fence::{WriteFence, WritePermit};
 use super::security::Security;
 use super::{BROKER_CONFIG_WRITES, TopicResults};
+use pool::{BROKER_CONNECTIONS, BrokerPool};
 
 /// Kafka's resource type codes in config APIs.
 pub(super) const RESOURCE_TOPIC: i8 = 2;
@@ -51,9 +58,29 @@ pub(super) const MIN_WRITE_WINDOW: Duration = Duration::from_millis(500);
 /// How much longer than the operation timeout the client waits for a write's answer.
 pub(super) const WRITE_ANSWER_MARGIN: Duration = Duration::from_secs(10);
 
+/// How long one operation may take in all, from "I need a connection" to "I have the answer":
+/// the time to open one connection at the request timeout, plus the wait for the answer (a
+/// read's request timeout; a write's longer wait, see [`KafkaProtocolAdmin`]'s `timeout`). With
+/// the default `--kafka-timeout` of 15 s that is 30 s for a read and 55 s for a write. A healthy
+/// server needs a fraction of it; every bootstrap server tried shares it, so 64 servers that
+/// never answer cost one limit, not 64 connect timeouts.
+pub fn operation_limit(request_timeout: Duration, kind: Kind) -> Duration {
+    request_timeout + answer_wait(request_timeout, kind)
+}
+
+/// How long to wait for an answer: a write carries the operation timeout it grants Kafka, and
+/// the client waits longer than that, so Kafka's own answer (done, or timed out) arrives.
+fn answer_wait(request_timeout: Duration, kind: Kind) -> Duration {
+    match kind {
+        Kind::Read => request_timeout,
+        Kind::Write => request_timeout
+            .max(Duration::from_millis(OPERATION_TIMEOUT_MS as u64) + WRITE_ANSWER_MARGIN),
+    }
+}
+
 /// Whether a request changes Kafka. A read whose connection broke is sent again; a write is not.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Kind {
+pub enum Kind {
     Read,
     Write,
 }
@@ -78,10 +105,10 @@ pub struct KafkaProtocolAdmin {
     /// up a snapshot and a large snapshot never delays a write.
     read_connection: Mutex<Option<Connection>>,
     write_connection: Mutex<Option<Connection>>,
-    /// Connections to specific brokers, for requests only that broker answers (its configs).
-    /// One slot per broker, each with its own lock: a broker that is slow to connect or answer
-    /// holds up requests to itself only.
-    broker_connections: SyncMutex<HashMap<i32, Arc<Mutex<Option<Connection>>>>>,
+    /// Connections to specific brokers, for requests only that broker answers (its configs), at
+    /// most [`BROKER_CONNECTIONS`] open. One slot per broker, each with its own lock: a broker
+    /// that is slow to connect or answer holds up requests to itself only.
+    broker_connections: BrokerPool<Connection>,
     /// Advertised address of each broker, from the last metadata.
     broker_addrs: SyncMutex<HashMap<i32, String>>,
     /// Index of the bootstrap server to try first on the next connect.
@@ -108,7 +135,7 @@ impl KafkaProtocolAdmin {
             request_timeout,
             read_connection: Mutex::new(None),
             write_connection: Mutex::new(None),
-            broker_connections: SyncMutex::new(HashMap::new()),
+            broker_connections: BrokerPool::new(BROKER_CONNECTIONS),
             broker_addrs: SyncMutex::new(HashMap::new()),
             next_server: SyncMutex::new(0),
             counts: SyncMutex::new(BTreeMap::new()),
@@ -121,27 +148,41 @@ impl KafkaProtocolAdmin {
         KafkaProtocolAdmin { fence, ..self }
     }
 
-    async fn connect(&self) -> Result<Connection, KafkaError> {
+    /// A connection to the first bootstrap server that takes one, trying them in turn from the
+    /// one that last worked, until `deadline`. A server still connecting at the deadline is where
+    /// the next operation starts after, so each operation gets to servers the last had no time for.
+    async fn connect(&self, deadline: Instant, limit: Duration) -> Result<Connection, KafkaError> {
         let start = *lock(&self.next_server);
         let mut failures = Vec::new();
         let mut refused = None;
-        for i in 0..self.bootstrap.len() {
-            let idx = (start + i) % self.bootstrap.len();
+        let servers = self.bootstrap.len();
+        for i in 0..servers {
+            let idx = (start + i) % servers;
             let addr = &self.bootstrap[idx];
-            match Connection::open(addr, self.request_timeout, &self.security).await {
-                Ok(conn) => {
+            let attempt = Connection::open(addr, self.request_timeout, &self.security);
+            match timeout_at(deadline, attempt).await {
+                Ok(Ok(conn)) => {
                     debug!(%addr, "connected to Kafka");
                     *lock(&self.next_server) = idx;
                     return Ok(conn);
                 }
-                Err(CallError::Io(e) | CallError::TimedOut(e)) => failures.push(e),
+                Ok(Err(CallError::Io(e) | CallError::TimedOut(e))) => failures.push(e),
                 // An authentication failure is usually the same on every server, but not
                 // always: SCRAM credentials reach each broker asynchronously through the
                 // metadata log, so a broker that is behind (just restarted) refuses a user the
                 // others accept. Try them all; say what the servers refused if none took us.
-                Err(CallError::Kafka(e)) => {
+                Ok(Err(CallError::Kafka(e))) => {
                     debug!(%addr, error = %e, "Kafka server refused the connection");
+                    failures.push(format!("{addr}: {e}"));
                     refused.get_or_insert(e);
+                }
+                Err(_) => {
+                    *lock(&self.next_server) = (idx + 1) % servers;
+                    failures.push(format!("{addr}: no answer"));
+                    return Err(KafkaError::NoAnswer {
+                        within: limit,
+                        tried: failures.join("; "),
+                    });
                 }
             }
         }
@@ -154,15 +195,9 @@ impl KafkaProtocolAdmin {
         })
     }
 
-    /// How long to wait for an answer: a write carries the operation timeout it grants Kafka,
-    /// and the client waits longer than that, so Kafka's own answer (done, or timed out) arrives.
+    /// How long to wait for an answer (see [`answer_wait`]).
     fn timeout(&self, kind: Kind) -> Duration {
-        match kind {
-            Kind::Read => self.request_timeout,
-            Kind::Write => self
-                .request_timeout
-                .max(Duration::from_millis(OPERATION_TIMEOUT_MS as u64) + WRITE_ANSWER_MARGIN),
-        }
+        answer_wait(self.request_timeout, kind)
     }
 
     /// For a write, the fence's permit (the write is not sent while the fence is closed).
@@ -181,20 +216,54 @@ impl KafkaProtocolAdmin {
         }
     }
 
-    /// How long to wait for the answer: for a write, no longer than the fence stays open (and
-    /// not at all when too little of it is left for a round trip).
+    /// How long to wait for the answer: no longer than the operation's deadline, and for a write
+    /// no longer than the fence stays open either (the smaller of the two); a write is not sent
+    /// at all when too little is left for a round trip.
     fn answer_timeout(
         &self,
         api: &'static str,
         kind: Kind,
         permit: Option<&WritePermit>,
+        deadline: (Instant, Duration),
+        addr: &str,
     ) -> Result<Duration, KafkaError> {
+        let (deadline, limit) = deadline;
         let timeout = self.timeout(kind);
-        match permit.and_then(WritePermit::time_left) {
-            Some(left) if left < MIN_WRITE_WINDOW => Err(KafkaError::NotLeader { api }),
-            Some(left) => Ok(timeout.min(left)),
-            None => Ok(timeout),
+        let timeout = match permit.and_then(WritePermit::time_left) {
+            Some(left) if left < MIN_WRITE_WINDOW => return Err(KafkaError::NotLeader { api }),
+            Some(left) => timeout.min(left),
+            None => timeout,
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        let least = match kind {
+            Kind::Read => Duration::from_millis(1),
+            Kind::Write => MIN_WRITE_WINDOW,
+        };
+        if left < least {
+            return Err(KafkaError::NoAnswer {
+                within: limit,
+                tried: format!("{addr}: connected, no time left to send {api}"),
+            });
         }
+        Ok(timeout.min(left))
+    }
+
+    /// The connection lock, waited for no later than `deadline`.
+    async fn wait_turn<T>(
+        &self,
+        api: &'static str,
+        lock: impl std::future::Future<Output = T>,
+        deadline: (Instant, Duration),
+    ) -> Result<T, KafkaError> {
+        timeout_at(deadline.0, lock)
+            .await
+            .map_err(|_| KafkaError::Slow {
+                api,
+                detail: format!(
+                    "waited {} for a connection busy with earlier requests",
+                    seconds(deadline.1)
+                ),
+            })
     }
 
     /// Sends `request` built for the negotiated version. A broken connection is replaced; a read
@@ -211,23 +280,27 @@ impl KafkaProtocolAdmin {
         R: Request,
         F: Fn(i16) -> R,
     {
+        let limit = operation_limit(self.request_timeout, kind);
+        let deadline = (Instant::now() + limit, limit);
         let mut permit = self.write_permit(api, kind)?;
         *lock(&self.counts).entry(api).or_default() += 1;
-        let mut guard = match kind {
-            Kind::Read => self.read_connection.lock().await,
-            Kind::Write => self.write_connection.lock().await,
+        let connection = match kind {
+            Kind::Read => &self.read_connection,
+            Kind::Write => &self.write_connection,
         };
+        let mut guard = self.wait_turn(api, connection.lock(), deadline).await?;
         let mut last_io = String::new();
         let mut timed_out = false;
         for _attempt in 0..2 {
             if guard.is_none() {
-                *guard = Some(self.connect().await?);
+                *guard = Some(self.connect(deadline.0, limit).await?);
             }
             let conn = guard.as_mut().expect("connection was just set");
             let version = conn.pick_version::<R>(api, versions)?;
             // Decided now, after any wait for the connection: a write is sent only if its
-            // answer is due before the fence closes.
-            let timeout = self.answer_timeout(api, kind, permit.as_ref())?;
+            // answer is due before the fence closes and the operation's deadline.
+            let addr = conn.addr().to_string();
+            let timeout = self.answer_timeout(api, kind, permit.as_ref(), deadline, &addr)?;
             let failure = match conn.call(&build(version), version, api, timeout).await {
                 Ok(response) => {
                     permit.as_mut().map(WritePermit::answered);
@@ -256,6 +329,9 @@ impl KafkaProtocolAdmin {
                 });
             }
             last_io = failure;
+            if Instant::now() >= deadline.0 {
+                break;
+            }
         }
         if timed_out {
             return Err(KafkaError::Slow {
@@ -298,34 +374,41 @@ impl KafkaProtocolAdmin {
                 servers: format!("broker {broker}"),
                 detail: "not in the cluster's metadata".into(),
             })?;
-        let slot = self
-            .broker_connections
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(broker)
-            .or_default()
-            .clone();
-        let mut conn_slot = slot.lock().await;
+        let limit = operation_limit(self.request_timeout, kind);
+        let deadline = (Instant::now() + limit, limit);
+        let checkout = self
+            .wait_turn(api, self.broker_connections.checkout(broker), deadline)
+            .await?;
+        let mut conn_slot = self
+            .wait_turn(api, checkout.slot().lock(), deadline)
+            .await?;
         let mut last_io = String::new();
         for _attempt in 0..2 {
             if conn_slot.is_none() {
-                match Connection::open(&addr, self.request_timeout, &self.security).await {
-                    Ok(c) => *conn_slot = Some(c),
-                    Err(CallError::Io(detail)) => {
+                let attempt = Connection::open(&addr, self.request_timeout, &self.security);
+                match timeout_at(deadline.0, attempt).await {
+                    Ok(Ok(c)) => *conn_slot = Some(c),
+                    Ok(Err(CallError::Io(detail))) => {
                         return Err(KafkaError::Unreachable {
                             servers: addr,
                             detail,
                         });
                     }
-                    Err(CallError::TimedOut(detail)) => {
+                    Ok(Err(CallError::TimedOut(detail))) => {
                         return Err(KafkaError::Slow { api, detail });
                     }
-                    Err(CallError::Kafka(err)) => return Err(err),
+                    Ok(Err(CallError::Kafka(err))) => return Err(err),
+                    Err(_) => {
+                        return Err(KafkaError::NoAnswer {
+                            within: limit,
+                            tried: format!("{addr}: no answer"),
+                        });
+                    }
                 }
             }
             let conn = conn_slot.as_mut().expect("connection was just set");
             let version = conn.pick_version::<R>(api, versions)?;
-            let timeout = self.answer_timeout(api, kind, permit.as_ref())?;
+            let timeout = self.answer_timeout(api, kind, permit.as_ref(), deadline, &addr)?;
             match conn.call(&build(version), version, api, timeout).await {
                 Ok(response) => {
                     permit.as_mut().map(WritePermit::answered);
