@@ -269,9 +269,9 @@ impl Connection {
         let mut body = match tokio::time::timeout(timeout, exchange).await {
             Err(_) => {
                 return Err(CallError::TimedOut(format!(
-                    "{api} to {} got no answer within {:.0} s",
+                    "{api} to {} got no answer within {}",
                     self.addr,
-                    timeout.as_secs_f64()
+                    super::error::seconds(timeout)
                 )));
             }
             Ok(result) => result.map_err(io)?,

@@ -14,6 +14,9 @@ mod pool;
 mod read;
 mod write;
 
+#[cfg(test)]
+mod tests;
+
 use crate::util::sync::lock;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex as SyncMutex;
