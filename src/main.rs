@@ -46,7 +46,9 @@ enum Command {
         /// How often each cluster is re-read and drift corrected, e.g. 30s, 2m.
         #[arg(long, env = "KTO_RESYNC_INTERVAL", default_value = "30s", value_parser = parse_duration)]
         resync_interval: Duration,
-        /// Timeout of one Kafka request.
+        /// Timeout of each step of a Kafka request (a connect, an answer). A whole request,
+        /// every bootstrap server tried included, takes at most twice this (a write: this plus
+        /// 40 s, its answer wait).
         #[arg(long, env = "KTO_KAFKA_TIMEOUT", default_value = "15s", value_parser = parse_duration)]
         kafka_timeout: Duration,
         /// Address of the /metrics, /healthz and /readyz endpoints ("off" to disable).

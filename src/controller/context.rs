@@ -26,7 +26,8 @@ pub struct Settings {
     pub selector: Option<String>,
     /// How often each cluster's snapshot is refreshed (and drift reverted).
     pub resync: Duration,
-    /// Timeout of one Kafka request.
+    /// Timeout of each step of a Kafka request; a whole request takes at most
+    /// `kafka::admin::operation_limit` of it (twice this for a read).
     pub kafka_timeout: Duration,
     /// Where to serve /metrics, /healthz and /readyz (None: not served).
     pub http_addr: Option<std::net::SocketAddr>,

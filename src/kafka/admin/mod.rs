@@ -63,7 +63,7 @@ pub(super) const WRITE_ANSWER_MARGIN: Duration = Duration::from_secs(10);
 
 /// How long one operation may take in all, from "I need a connection" to "I have the answer":
 /// the time to open one connection at the request timeout, plus the wait for the answer (a
-/// read's request timeout; a write's longer wait, see [`KafkaProtocolAdmin`]'s `timeout`). With
+/// read's request timeout; a write's longer one, which outlasts the time it grants Kafka). With
 /// the default `--kafka-timeout` of 15 s that is 30 s for a read and 55 s for a write. A healthy
 /// server needs a fraction of it; every bootstrap server tried shares it, so 64 servers that
 /// never answer cost one limit, not 64 connect timeouts.
@@ -181,6 +181,10 @@ impl KafkaProtocolAdmin {
                 }
                 Err(_) => {
                     *lock(&self.next_server) = (idx + 1) % servers;
+                    // What a server refused says more than that another did not answer.
+                    if let Some(e) = refused {
+                        return Err(e);
+                    }
                     failures.push(format!("{addr}: no answer"));
                     return Err(KafkaError::NoAnswer {
                         within: limit,

@@ -52,31 +52,32 @@ async fn an_operation_ends_at_its_limit_however_many_silent_servers_it_could_try
     let bootstrap: Vec<String> = (0..6)
         .flat_map(|i| [bootstrap[i].clone(), bootstrap[6 + i].clone()])
         .collect();
-    let timeout = Duration::from_millis(300);
+    let timeout = Duration::from_millis(500);
     let limit = operation_limit(timeout, Kind::Read);
     let admin = KafkaProtocolAdmin::new(bootstrap.clone(), timeout);
 
     let started = Instant::now();
     let first = admin.snapshot().await.expect_err("nothing answers");
     let took = started.elapsed();
-    // 12 servers x 300 ms would be 3.6 s; the operation stops at its 600 ms limit.
+    // 12 servers x 500 ms would be 6 s; the operation stops at its 1 s limit.
     assert!(
-        took >= limit && took < limit + Duration::from_secs(1),
+        took >= limit && took < limit + Duration::from_millis(1500),
         "took {took:?}, limit {limit:?}"
     );
     assert_eq!(first.reason(), crate::api::Reason::ClusterUnreachable);
     let message = first.to_string();
     assert!(
-        message.starts_with("no answer from Kafka within 0.6 s (tried "),
+        message.starts_with("no answer from Kafka within 1 s (tried "),
         "{message}"
     );
     let tried = |message: &str, addr: &str| {
         message.contains(&format!("to {addr} got no answer"))
             || message.contains(&format!("{addr}: no answer"))
     };
-    // The silent first server (its handshake timed out), then the second, still connecting.
-    assert!(tried(&message, &bootstrap[0]), "{message}");
-    assert!(tried(&message, &bootstrap[1]), "{message}");
+    // From the first server on (the silent one: its handshake timed out), in order, as many as
+    // the limit had time for (two, unless this machine is too busy to keep the timers).
+    let reached = bootstrap.iter().take_while(|a| tried(&message, a)).count();
+    assert!(reached >= 1, "{message}");
 
     // The next operation starts after the server the last one was still waiting for.
     let second = admin
@@ -85,5 +86,5 @@ async fn an_operation_ends_at_its_limit_however_many_silent_servers_it_could_try
         .expect_err("nothing answers")
         .to_string();
     assert!(!tried(&second, &bootstrap[0]), "{second}");
-    assert!(tried(&second, &bootstrap[2]), "{second}");
+    assert!(tried(&second, &bootstrap[reached]), "{second}");
 }
