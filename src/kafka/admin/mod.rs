@@ -81,6 +81,16 @@ fn answer_wait(request_timeout: Duration, kind: Kind) -> Duration {
     }
 }
 
+/// Bootstrap servers connecting at once, at most, in one operation.
+pub(super) const PARALLEL_CONNECTS: usize = 8;
+
+/// How long a connection attempt has before the next bootstrap server is tried beside it: a
+/// healthy server connects (TLS and SASL included) well within a second; half the request
+/// timeout when that is shorter.
+pub(super) fn connect_stagger(request_timeout: Duration) -> Duration {
+    (request_timeout / 2).min(Duration::from_secs(1))
+}
+
 /// Whether a request changes Kafka. A read whose connection broke is sent again; a write is not.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -151,41 +161,75 @@ impl KafkaProtocolAdmin {
         KafkaProtocolAdmin { fence, ..self }
     }
 
-    /// A connection to the first bootstrap server that takes one, trying them in turn from the
-    /// one that last worked, until `deadline`. A server still connecting at the deadline is where
-    /// the next operation starts after, so each operation gets to servers the last had no time for.
+    /// A connection to the first bootstrap server that takes one, by `deadline`. Servers are
+    /// tried from the one that last worked, the next one as soon as one fails, and also every
+    /// [`connect_stagger`] while the earlier ones are still connecting (at most
+    /// [`PARALLEL_CONNECTS`] at once), so a good
+    /// server behind a few silent ones is reached within one operation instead of after each of
+    /// them has used its whole timeout. The first to connect wins; the others are dropped.
+    /// Servers still connecting at the deadline count as tried: the next operation starts after
+    /// the last one started, with servers this one had no time for.
     async fn connect(&self, deadline: Instant, limit: Duration) -> Result<Connection, KafkaError> {
-        let start = *lock(&self.next_server);
+        let servers = self.bootstrap.len();
+        let first = *lock(&self.next_server);
+        let order: Vec<usize> = (0..servers).map(|i| (first + i) % servers).collect();
+        let mut started = 0;
+        let mut attempts = futures::stream::FuturesUnordered::new();
+        let mut connecting: Vec<usize> = Vec::new();
         let mut failures = Vec::new();
         let mut refused = None;
-        let servers = self.bootstrap.len();
-        for i in 0..servers {
-            let idx = (start + i) % servers;
-            let addr = &self.bootstrap[idx];
-            let attempt = Connection::open(addr, self.request_timeout, &self.security);
-            match timeout_at(deadline, attempt).await {
-                Ok(Ok(conn)) => {
-                    debug!(%addr, "connected to Kafka");
-                    *lock(&self.next_server) = idx;
-                    return Ok(conn);
+        let stagger = connect_stagger(self.request_timeout);
+        // When the next server is due: a stagger after the last start, at once after a failure.
+        let mut next_start = Instant::now();
+        loop {
+            let may_start = started < servers && connecting.len() < PARALLEL_CONNECTS;
+            if connecting.is_empty() && !may_start {
+                break;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep_until(next_start), if may_start => {
+                    let idx = order[started];
+                    started += 1;
+                    next_start = Instant::now() + stagger;
+                    connecting.push(idx);
+                    let addr = self.bootstrap[idx].as_str();
+                    attempts.push(async move {
+                        (idx, Connection::open(addr, self.request_timeout, &self.security).await)
+                    });
                 }
-                Ok(Err(CallError::Io(e) | CallError::TimedOut(e))) => failures.push(e),
-                // An authentication failure is usually the same on every server, but not
-                // always: SCRAM credentials reach each broker asynchronously through the
-                // metadata log, so a broker that is behind (just restarted) refuses a user the
-                // others accept. Try them all; say what the servers refused if none took us.
-                Ok(Err(CallError::Kafka(e))) => {
-                    debug!(%addr, error = %e, "Kafka server refused the connection");
-                    failures.push(format!("{addr}: {e}"));
-                    refused.get_or_insert(e);
+                Some((idx, result)) = futures::StreamExt::next(&mut attempts) => {
+                    connecting.retain(|i| *i != idx);
+                    next_start = Instant::now();
+                    let addr = &self.bootstrap[idx];
+                    match result {
+                        Ok(conn) => {
+                            debug!(%addr, "connected to Kafka");
+                            *lock(&self.next_server) = idx;
+                            return Ok(conn);
+                        }
+                        Err(CallError::Io(e) | CallError::TimedOut(e)) => failures.push(e),
+                        // An authentication failure is usually the same on every server, but
+                        // not always: SCRAM credentials reach each broker asynchronously through
+                        // the metadata log, so a broker that is behind (just restarted) refuses
+                        // a user the others accept. Try them all; say what the servers refused
+                        // if none took us.
+                        Err(CallError::Kafka(e)) => {
+                            debug!(%addr, error = %e, "Kafka server refused the connection");
+                            failures.push(format!("{addr}: {e}"));
+                            refused.get_or_insert(e);
+                        }
+                    }
                 }
-                Err(_) => {
-                    *lock(&self.next_server) = (idx + 1) % servers;
-                    // What a server refused says more than that another did not answer.
+                _ = tokio::time::sleep_until(deadline) => {
+                    if let Some(last) = started.checked_sub(1) {
+                        *lock(&self.next_server) = (order[last] + 1) % servers;
+                    }
+                    // What a server refused says more than that others did not answer.
                     if let Some(e) = refused {
                         return Err(e);
                     }
-                    failures.push(format!("{addr}: no answer"));
+                    let silent = connecting.iter().map(|i| format!("{}: no answer", self.bootstrap[*i]));
+                    failures.extend(silent);
                     return Err(KafkaError::NoAnswer {
                         within: limit,
                         tried: failures.join("; "),
