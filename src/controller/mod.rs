@@ -44,6 +44,9 @@ pub struct Runtime {
     pub metrics: Arc<Metrics>,
     /// What /readyz answers: the controllers' caches are synced (or this replica stands by).
     pub ready: Arc<AtomicBool>,
+    /// What /healthz answers: false once the controllers ended unasked (the process must be
+    /// restarted).
+    pub healthy: Arc<AtomicBool>,
 }
 
 impl Runtime {
@@ -77,14 +80,19 @@ impl Runtime {
             observers,
             metrics,
             ready: Arc::new(AtomicBool::new(false)),
+            healthy: Arc::new(AtomicBool::new(true)),
         }
     }
 
     /// Serves /metrics, /healthz and /readyz until `shutdown`.
     pub fn serve_http(&self, addr: std::net::SocketAddr, shutdown: CancellationToken) {
-        let (metrics, ready) = (self.metrics.clone(), self.ready.clone());
+        let endpoints = http::Endpoints {
+            metrics: self.metrics.clone(),
+            ready: self.ready.clone(),
+            healthy: self.healthy.clone(),
+        };
         tokio::spawn(async move {
-            if let Err(e) = http::serve(addr, metrics, ready, shutdown).await {
+            if let Err(e) = http::serve(addr, endpoints, shutdown).await {
                 error!(error = %e, %addr, "HTTP endpoints failed");
             }
         });
@@ -106,6 +114,7 @@ pub async fn run_with(
         observers,
         metrics,
         ready,
+        ..
     } = runtime;
     ready.store(false, Ordering::Relaxed);
     let (topics_api, clusters_api): (Api<KafkaTopic>, Api<KafkaCluster>) = match &settings.namespace
