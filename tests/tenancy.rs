@@ -73,6 +73,7 @@ spec:\n  bootstrapServers: [{servers}]\n  policy:\n    tenants:\n    - namespace
         kafka_timeout: Duration::from_secs(10),
         http_addr: None,
         write_fence: WriteFence::always_open(),
+        max_concurrent_reconciles: controller::DEFAULT_MAX_CONCURRENT_RECONCILES,
     };
     let shutdown = CancellationToken::new();
     let runtime = Runtime::new(&settings);

@@ -18,7 +18,7 @@ use std::time::Duration;
 use futures::{StreamExt, TryStreamExt};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::watcher;
-use kube::{Api, Client, Resource, ResourceExt};
+use kube::{Api, Resource, ResourceExt};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
@@ -29,7 +29,7 @@ use crate::kafka::instrumented::InstrumentedAdmin;
 use crate::kafka::security::Security;
 use crate::kafka::{KafkaAdmin, KafkaProtocolAdmin};
 use crate::metrics::Metrics;
-pub use context::{Context, Settings};
+pub use context::{ApiClients, Context, DEFAULT_MAX_CONCURRENT_RECONCILES, Settings};
 use index::TopicIndex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -102,7 +102,7 @@ impl Runtime {
 /// Runs both controllers (and the HTTP endpoints, when `settings.http_addr` is set) until
 /// `shutdown` is cancelled.
 pub async fn run_with(
-    client: Client,
+    clients: impl Into<ApiClients>,
     settings: Settings,
     runtime: Runtime,
     shutdown: CancellationToken,
@@ -117,6 +117,10 @@ pub async fn run_with(
         ..
     } = runtime;
     ready.store(false, Ordering::Relaxed);
+    let ApiClients {
+        watch: client,
+        call,
+    } = clients.into();
     let (topics_api, clusters_api): (Api<KafkaTopic>, Api<KafkaCluster>) = match &settings.namespace
     {
         Some(ns) => (
@@ -139,13 +143,18 @@ pub async fn run_with(
         }),
         topics_reader,
     )
-    .with_config(ControllerConfig::default().debounce(Duration::from_millis(200)));
+    .with_config(
+        ControllerConfig::default()
+            .debounce(Duration::from_millis(200))
+            .concurrency(settings.max_concurrent_reconciles),
+    );
     let cluster_controller = Controller::for_stream(
         lean_watch(clusters_api, watch, clusters_writer, |_| {}),
         clusters_reader,
-    );
+    )
+    .with_config(ControllerConfig::default().concurrency(settings.max_concurrent_reconciles));
     let ctx = Arc::new(Context::new(
-        client,
+        call,
         cluster_controller.store(),
         topic_controller.store(),
         index.clone(),

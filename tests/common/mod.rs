@@ -561,6 +561,7 @@ fn settings(ns: &str, http_addr: std::net::SocketAddr) -> Settings {
         kafka_timeout: Duration::from_secs(10),
         http_addr: Some(http_addr),
         write_fence: WriteFence::always_open(),
+        max_concurrent_reconciles: controller::DEFAULT_MAX_CONCURRENT_RECONCILES,
     }
 }
 
