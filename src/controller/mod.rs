@@ -8,6 +8,7 @@ pub mod credentials;
 pub mod error;
 pub mod index;
 pub mod ownership;
+pub mod prune;
 pub mod report;
 pub mod tenancy;
 pub mod topic;
@@ -67,7 +68,7 @@ impl Runtime {
             Arc::new(InstrumentedAdmin::new(
                 admin,
                 m.clone(),
-                format!("{}/{}", key.0, key.1),
+                crate::metrics::admin_cluster_label(&key.0, &key.1),
             ))
         };
         let observers = Arc::new(Observers::new(
@@ -137,9 +138,14 @@ pub async fn run_with(
     };
     let index = Arc::new(TopicIndex::default());
     let indexing = index.clone();
+    // Deletions (and re-lists, which may drop objects) wake the sweep of what the operator
+    // keeps per object (prune.rs).
+    let gone = Arc::new(tokio::sync::Notify::new());
+    let (topic_gone, cluster_gone) = (gone.clone(), gone.clone());
     let topic_controller = Controller::for_stream(
         lean_watch(topics_api, watch.clone(), topics_writer, move |event| {
-            indexing.observe(event)
+            indexing.observe(event);
+            notify_if_gone(event, &topic_gone);
         }),
         topics_reader,
     )
@@ -149,7 +155,9 @@ pub async fn run_with(
             .concurrency(settings.max_concurrent_reconciles),
     );
     let cluster_controller = Controller::for_stream(
-        lean_watch(clusters_api, watch, clusters_writer, |_| {}),
+        lean_watch(clusters_api, watch, clusters_writer, move |event| {
+            notify_if_gone(event, &cluster_gone)
+        }),
         clusters_reader,
     )
     .with_config(ControllerConfig::default().concurrency(settings.max_concurrent_reconciles));
@@ -192,6 +200,12 @@ pub async fn run_with(
         info!("caches synced: ready");
         ready_flag.store(true, Ordering::Relaxed);
     });
+    tokio::spawn(prune::keep_forgetting(
+        ctx.clone(),
+        gone,
+        ctx.settings.resync,
+        shutdown.clone(),
+    ));
     info!(namespace = ?ctx.settings.namespace, resync_s = ctx.settings.resync.as_secs_f32(), "controllers starting");
 
     let ticks = |observers: &Observers| {
@@ -267,6 +281,12 @@ where
         // After the cache: whoever reads the index finds the object in the cache too.
         .inspect_ok(on_event);
     triggered_after_lists(events)
+}
+
+fn notify_if_gone<K>(event: &watcher::Event<K>, gone: &tokio::sync::Notify) {
+    if matches!(event, watcher::Event::Delete(_) | watcher::Event::InitDone) {
+        gone.notify_one();
+    }
 }
 
 /// The objects to reconcile from a reflected watch: each change as it comes, and the objects of
