@@ -53,6 +53,15 @@ fn retry_after_failed_renewal(renew: Duration) -> Duration {
     (renew / 5).max(Duration::from_millis(200))
 }
 
+/// The Lease's `leaseDurationSeconds` for `duration`: whole seconds, rounded up. A standby takes
+/// over after watching the Lease unchanged for that long while this holder writes until
+/// `duration - renew` after a renewal: rounded down (1.5 s written as 1 s) it would eat the
+/// `renew` the holder's fence leaves between the two.
+fn lease_duration_seconds(duration: Duration) -> i32 {
+    let whole = duration.as_secs() + u64::from(duration.subsec_nanos() > 0);
+    i32::try_from(whole.max(1)).unwrap_or(i32::MAX)
+}
+
 /// Whether a lease held by someone else has expired, judged only on our clock: it has, once we
 /// have watched it stay unchanged (same resourceVersion) for longer than its duration.
 fn expired_locally(
@@ -194,7 +203,7 @@ impl Elector {
     async fn try_acquire(&self) -> Result<Attempt, kube::Error> {
         let now = Timestamp::now();
         let me = &self.settings.identity;
-        let duration_s = self.settings.duration.as_secs().max(1) as i32;
+        let duration_s = lease_duration_seconds(self.settings.duration);
         let Some(mut lease) = self.api.get_opt(&self.settings.name).await? else {
             let lease = Lease {
                 metadata: ObjectMeta {
@@ -449,6 +458,17 @@ mod tests {
         assert_eq!(
             retry_after_failed_renewal(Duration::from_millis(500)),
             Duration::from_millis(200)
+        );
+    }
+
+    #[test]
+    fn the_lease_says_its_duration_rounded_up_to_whole_seconds() {
+        assert_eq!(lease_duration_seconds(Duration::from_secs(15)), 15);
+        assert_eq!(lease_duration_seconds(Duration::from_millis(1500)), 2);
+        assert_eq!(lease_duration_seconds(Duration::from_millis(200)), 1);
+        assert_eq!(
+            lease_duration_seconds(Duration::from_secs(u64::MAX)),
+            i32::MAX
         );
     }
 
