@@ -264,8 +264,17 @@ impl Elector {
         }
     }
 
+    /// Bounded by the Lease client's timeouts (src/apiserver.rs): an apiserver that does not
+    /// answer must not keep a stopping process from exiting.
     async fn release(&self) {
-        if let Ok(Some(mut lease)) = self.api.get_opt(&self.settings.name).await
+        let lease = match self.api.get_opt(&self.settings.name).await {
+            Ok(lease) => lease,
+            Err(e) => {
+                warn!(error = %e, "could not read the lease to release it; it expires on its own");
+                return;
+            }
+        };
+        if let Some(mut lease) = lease
             && let Some(spec) = lease.spec.as_mut()
             && spec.holder_identity.as_deref() == Some(self.settings.identity.as_str())
         {
@@ -310,7 +319,7 @@ pub enum Ended {
 /// it not exit on its own.
 pub async fn lead<H, F>(
     hold: H,
-    mut controllers: tokio::task::JoinHandle<()>,
+    controllers: tokio::task::JoinHandle<()>,
     leading: CancellationToken,
     shutdown: &CancellationToken,
     healthy: &AtomicBool,
@@ -321,35 +330,54 @@ where
 {
     let give_up = shutdown.child_token();
     let holding = hold(give_up.clone());
-    tokio::pin!(holding);
-    tokio::select! {
+    // The controllers' end, or None once SHUTDOWN_GRACE has passed since they were told to
+    // stop (counted from then, while the lease is being given up alongside).
+    let told = leading.clone();
+    let controllers_within_grace = async move {
+        tokio::select! {
+            outcome = controllers => Some(outcome),
+            _ = async {
+                told.cancelled().await;
+                tokio::time::sleep(SHUTDOWN_GRACE).await;
+            } => {
+                warn!(grace_s = SHUTDOWN_GRACE.as_secs(), "reconciles still running after the shutdown grace period; exiting anyway");
+                None
+            }
+        }
+    };
+    tokio::pin!(holding, controllers_within_grace);
+    let term = |kept: bool| {
+        if kept {
+            Ended::Shutdown
+        } else {
+            Ended::LostLease
+        }
+    };
+    let outcome = tokio::select! {
         kept = &mut holding => {
             leading.cancel();
-            if tokio::time::timeout(SHUTDOWN_GRACE, &mut controllers).await.is_err() {
-                warn!(grace_s = SHUTDOWN_GRACE.as_secs(), "reconciles still running after the shutdown grace period; exiting anyway");
-            }
-            if kept { Ended::Shutdown } else { Ended::LostLease }
+            controllers_within_grace.await;
+            return term(kept);
         }
-        outcome = &mut controllers => {
-            if shutdown.is_cancelled() {
-                // They stopped because they were asked to; the lease is being given up.
-                return if holding.await { Ended::Shutdown } else { Ended::LostLease };
-            }
-            let why = match outcome {
-                Ok(()) => "they returned".to_string(),
-                Err(e) if e.is_panic() => format!(
-                    "they panicked: {}",
-                    crate::util::supervise::panic_message(e.into_panic().as_ref())
-                ),
-                Err(e) => e.to_string(),
-            };
-            healthy.store(false, Ordering::Relaxed);
-            error!(%why, "the controllers ended while leading: giving up leadership; /healthz fails from now on");
-            give_up.cancel();
-            holding.await;
-            Ended::ControllersEnded(why)
-        }
-    }
+        ended = &mut controllers_within_grace => match ended {
+            Some(outcome) if !shutdown.is_cancelled() => outcome,
+            // They stopped (or ran out of time) because they were asked to.
+            _ => return term(holding.await),
+        },
+    };
+    let why = match outcome {
+        Ok(()) => "they returned".to_string(),
+        Err(e) if e.is_panic() => format!(
+            "they panicked: {}",
+            crate::util::supervise::panic_message(e.into_panic().as_ref())
+        ),
+        Err(e) => e.to_string(),
+    };
+    healthy.store(false, Ordering::Relaxed);
+    error!(%why, "the controllers ended while leading: giving up leadership; /healthz fails from now on");
+    give_up.cancel();
+    holding.await;
+    Ended::ControllersEnded(why)
 }
 
 #[cfg(test)]
