@@ -349,7 +349,7 @@ fn record_metrics(key: &ClusterKey, status: &KafkaClusterStatus, ctx: &Context) 
 }
 
 /// Stops observers of clusters that no longer exist (deleted KafkaClusters are not reconciled).
-fn prune_observers(ctx: &Context) {
+pub fn prune_observers(ctx: &Context) {
     let existing: BTreeSet<ClusterKey> = ctx
         .clusters
         .state()

@@ -1,8 +1,9 @@
 //! What the operator keeps per object, dropped once the object is gone: the retry backoff of a
-//! failing reconcile and the metric series of KafkaTopics and KafkaClusters. A deleted object is
-//! not reconciled again (a KafkaTopic without a finalizer is not reconciled at its deletion at
-//! all), so nothing else would ever remove them: a namespace of thousands of topics deleted
-//! would leave thousands of series on /metrics, and their alerts firing, for good.
+//! failing reconcile, the metric series of KafkaTopics and KafkaClusters, and the observer of a
+//! KafkaCluster. A deleted object is not reconciled again (a KafkaTopic without a finalizer is
+//! not reconciled at its deletion at all), so nothing else would ever remove them: a namespace
+//! of thousands of topics deleted would leave thousands of series on /metrics, and their alerts
+//! firing, for good.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +25,17 @@ const SWEEP_GAP: Duration = Duration::from_secs(1);
 /// in the caches, and topic series whose labels the KafkaTopic no longer has (its Kafka topic
 /// or cluster changed).
 pub fn forget_gone(ctx: &Context) {
+    use futures::FutureExt;
+    let synced = |ready: Option<Result<(), _>>| matches!(ready, Some(Ok(())));
+    if !synced(ctx.topics.wait_until_ready().now_or_never())
+        || !synced(ctx.clusters.wait_until_ready().now_or_never())
+    {
+        return; // a cache still filling says nothing about what is gone
+    }
+    // First the observers of deleted clusters: one still running would write its Kafka request
+    // series again (the last KafkaCluster of a namespace leaves no other cluster's reconcile to
+    // stop it).
+    super::cluster::prune_observers(ctx);
     ctx.metrics.retain_topics(|labels| {
         ctx.topics
             .get(&ObjectRef::new(&labels.name).within(&labels.namespace))

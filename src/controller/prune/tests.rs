@@ -10,11 +10,20 @@ use crate::cluster::{ClusterKey, Observers};
 use crate::controller::context::Settings;
 use crate::controller::object_key;
 use crate::fixtures;
+use crate::kafka::fake::FakeKafka;
 use crate::metrics::{ClusterGauges, ClusterLabels, Metrics, TopicGauges, admin_cluster_label};
 
-/// A context over caches the test fills and empties through the writers; its apiserver is
-/// never called.
+/// A context over synced caches the test fills and empties through the writers; its
+/// apiserver is never called, its clusters' Kafka is in memory.
 fn context() -> (Arc<Context>, Writer<KafkaTopic>, Writer<KafkaCluster>) {
+    let (ctx, mut topics, mut clusters) = filling_context();
+    topics.apply_watcher_event(&Event::InitDone);
+    clusters.apply_watcher_event(&Event::InitDone);
+    (ctx, topics, clusters)
+}
+
+/// The same, with the caches still waiting for their first list.
+fn filling_context() -> (Arc<Context>, Writer<KafkaTopic>, Writer<KafkaCluster>) {
     let (topics, topic_writer) = reflector::store();
     let (clusters, cluster_writer) = reflector::store();
     let never = tower::service_fn(|_: http::Request<Body>| {
@@ -27,7 +36,7 @@ fn context() -> (Arc<Context>, Writer<KafkaTopic>, Writer<KafkaCluster>) {
          _: &[String],
          _: &crate::kafka::security::Security,
          _: Duration|
-         -> Arc<dyn crate::kafka::KafkaAdmin> { unreachable!("no cluster is observed") },
+         -> Arc<dyn crate::kafka::KafkaAdmin> { Arc::new(FakeKafka::with_brokers(1)) },
         Family::default(),
     );
     let ctx = Context::new(
@@ -156,4 +165,32 @@ async fn a_deletion_seen_by_the_watch_is_swept_at_once() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     shutdown.cancel();
+}
+
+#[tokio::test]
+async fn the_observer_of_a_deleted_cluster_is_stopped() {
+    let (ctx, _topics, mut clusters) = context();
+    let old = cluster("old");
+    let key: ClusterKey = ("ns".into(), "old".into());
+    clusters.apply_watcher_event(&Event::Apply(old.clone()));
+    ctx.observers
+        .ensure(&key, &["kafka:9092".into()], &Default::default());
+    forget_gone(&ctx);
+    assert!(ctx.observers.get(&key).is_some());
+    clusters.apply_watcher_event(&Event::Delete(old));
+    forget_gone(&ctx);
+    assert!(ctx.observers.get(&key).is_none());
+}
+
+#[tokio::test]
+async fn nothing_is_dropped_while_the_caches_are_still_filling() {
+    let (ctx, _topics, _clusters) = filling_context();
+    let topic = fixtures::kafka_topic("orders");
+    remember_topic(&ctx, &topic);
+    remember_cluster(&ctx, &cluster("kafka"));
+    forget_gone(&ctx);
+    let text = ctx.metrics.encode();
+    assert!(text.contains(r#"name="orders""#), "{text}");
+    assert!(text.contains(r#"cluster="ns/kafka""#), "{text}");
+    assert_eq!(ctx.backoff.keys().len(), 2);
 }
