@@ -283,6 +283,8 @@ where
     triggered_after_lists(events)
 }
 
+/// Wakes the sweep (prune.rs) on what may mean objects went: a deletion, or the end of a
+/// (re-)list, which replaces the cache without a deletion event for what it no longer holds.
 fn notify_if_gone<K>(event: &watcher::Event<K>, gone: &tokio::sync::Notify) {
     if matches!(event, watcher::Event::Delete(_) | watcher::Event::InitDone) {
         gone.notify_one();
