@@ -362,6 +362,30 @@ mod tests {
     }
 
     #[test]
+    fn concurrent_reconciles_default_to_256_and_zero_is_refused() {
+        let parsed = |extra: &[&str]| {
+            Cli::try_parse_from(["kto", "run"].iter().chain(extra).copied()).map(|cli| {
+                match cli.command {
+                    Command::Run {
+                        max_concurrent_reconciles,
+                        ..
+                    } => max_concurrent_reconciles,
+                    _ => unreachable!("parsed as run"),
+                }
+            })
+        };
+        assert_eq!(parsed(&[]).unwrap(), 256);
+        assert_eq!(parsed(&["--max-concurrent-reconciles", "64"]).unwrap(), 64);
+        // 0 would mean unbounded to kube's controller.
+        assert_eq!(
+            parsed(&["--max-concurrent-reconciles", "0"])
+                .unwrap_err()
+                .kind(),
+            clap::error::ErrorKind::ValueValidation
+        );
+    }
+
+    #[test]
     fn durations_parse_with_units() {
         assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
