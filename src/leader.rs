@@ -12,6 +12,7 @@
 //! cannot keep a stale leader going.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
@@ -19,7 +20,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ObjectMeta, PostParams};
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::kafka::fence::WriteFence;
 
@@ -50,6 +51,15 @@ pub struct Elector {
 /// 10 s renew deadline, the same ratio).
 fn retry_after_failed_renewal(renew: Duration) -> Duration {
     (renew / 5).max(Duration::from_millis(200))
+}
+
+/// The Lease's `leaseDurationSeconds` for `duration`: whole seconds, rounded up. A standby takes
+/// over after watching the Lease unchanged for that long while this holder writes until
+/// `duration - renew` after a renewal: rounded down (1.5 s written as 1 s) it would eat the
+/// `renew` the holder's fence leaves between the two.
+fn lease_duration_seconds(duration: Duration) -> i32 {
+    let whole = duration.as_secs() + u64::from(duration.subsec_nanos() > 0);
+    i32::try_from(whole.max(1)).unwrap_or(i32::MAX)
 }
 
 /// Whether a lease held by someone else has expired, judged only on our clock: it has, once we
@@ -193,7 +203,7 @@ impl Elector {
     async fn try_acquire(&self) -> Result<Attempt, kube::Error> {
         let now = Timestamp::now();
         let me = &self.settings.identity;
-        let duration_s = self.settings.duration.as_secs().max(1) as i32;
+        let duration_s = lease_duration_seconds(self.settings.duration);
         let Some(mut lease) = self.api.get_opt(&self.settings.name).await? else {
             let lease = Lease {
                 metadata: ObjectMeta {
@@ -254,8 +264,17 @@ impl Elector {
         }
     }
 
+    /// Bounded by the Lease client's timeouts (src/apiserver.rs): an apiserver that does not
+    /// answer must not keep a stopping process from exiting.
     async fn release(&self) {
-        if let Ok(Some(mut lease)) = self.api.get_opt(&self.settings.name).await
+        let lease = match self.api.get_opt(&self.settings.name).await {
+            Ok(lease) => lease,
+            Err(e) => {
+                warn!(error = %e, "could not read the lease to release it; it expires on its own");
+                return;
+            }
+        };
+        if let Some(mut lease) = lease
             && let Some(spec) = lease.spec.as_mut()
             && spec.holder_identity.as_deref() == Some(self.settings.identity.as_str())
         {
@@ -273,9 +292,190 @@ impl Elector {
     }
 }
 
+/// How long the controllers may take to finish their reconciles once they are told to stop. A
+/// reconcile stuck on an unreachable apiserver or Kafka must not keep the pod from stopping:
+/// every write is fenced or re-read anyway, so stopping mid-reconcile is safe.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// How a term of running the controllers ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// Asked to stop (SIGTERM): leadership was given up in order (see [`Elector::hold`]).
+    Shutdown,
+    /// Another replica holds the lease now.
+    LostLease,
+    /// The controllers ended or panicked without being asked to: leadership was given up as on
+    /// shutdown, and /healthz answers 503 from then on.
+    ControllersEnded(String),
+}
+
+/// Runs `controllers` (told to stop through `leading`) for as long as `hold` keeps leadership.
+///
+/// `hold` is [`Elector::hold`] (or, without leader election, a wait for its token): it gives
+/// leadership up in order (fence closed, writes drained, Lease released) once its token is
+/// cancelled, which happens on `shutdown` and also when the controllers end unasked: a leader
+/// without controllers would otherwise keep renewing its lease and no replica would reconcile.
+/// Then `healthy` turns false so that /healthz fails and the kubelet restarts the process, should
+/// it not exit on its own.
+pub async fn lead<H, F>(
+    hold: H,
+    controllers: tokio::task::JoinHandle<()>,
+    leading: CancellationToken,
+    shutdown: &CancellationToken,
+    healthy: &AtomicBool,
+) -> Ended
+where
+    H: FnOnce(CancellationToken) -> F,
+    F: Future<Output = bool>,
+{
+    let give_up = shutdown.child_token();
+    let holding = hold(give_up.clone());
+    // The controllers' end, or None once SHUTDOWN_GRACE has passed since they were told to
+    // stop (counted from then, while the lease is being given up alongside).
+    let told = leading.clone();
+    let controllers_within_grace = async move {
+        tokio::select! {
+            outcome = controllers => Some(outcome),
+            _ = async {
+                told.cancelled().await;
+                tokio::time::sleep(SHUTDOWN_GRACE).await;
+            } => {
+                warn!(grace_s = SHUTDOWN_GRACE.as_secs(), "reconciles still running after the shutdown grace period; exiting anyway");
+                None
+            }
+        }
+    };
+    tokio::pin!(holding, controllers_within_grace);
+    let term = |kept: bool| {
+        if kept {
+            Ended::Shutdown
+        } else {
+            Ended::LostLease
+        }
+    };
+    let outcome = tokio::select! {
+        kept = &mut holding => {
+            leading.cancel();
+            controllers_within_grace.await;
+            return term(kept);
+        }
+        ended = &mut controllers_within_grace => match ended {
+            Some(outcome) if !shutdown.is_cancelled() => outcome,
+            // They stopped (or ran out of time) because they were asked to.
+            _ => return term(holding.await),
+        },
+    };
+    let why = match outcome {
+        Ok(()) => "they returned".to_string(),
+        Err(e) if e.is_panic() => format!(
+            "they panicked: {}",
+            crate::util::supervise::panic_message(e.into_panic().as_ref())
+        ),
+        Err(e) => e.to_string(),
+    };
+    healthy.store(false, Ordering::Relaxed);
+    error!(%why, "the controllers ended while leading: giving up leadership; /healthz fails from now on");
+    give_up.cancel();
+    holding.await;
+    Ended::ControllersEnded(why)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicUsize;
+
+    /// A stand-in for [`Elector::hold`]: holds until its token is cancelled, then counts a
+    /// release.
+    fn holding(
+        released: &Arc<AtomicUsize>,
+    ) -> impl FnOnce(CancellationToken) -> std::pin::Pin<Box<dyn Future<Output = bool> + Send>>
+    {
+        let released = released.clone();
+        move |give_up| {
+            Box::pin(async move {
+                give_up.cancelled().await;
+                released.fetch_add(1, Ordering::SeqCst);
+                true
+            })
+        }
+    }
+
+    async fn lead_with(
+        controllers: impl Future<Output = ()> + Send + 'static,
+    ) -> (Ended, bool, usize) {
+        let released = Arc::new(AtomicUsize::new(0));
+        let healthy = AtomicBool::new(true);
+        let shutdown = CancellationToken::new();
+        let ended = tokio::time::timeout(
+            Duration::from_secs(5),
+            lead(
+                holding(&released),
+                tokio::spawn(controllers),
+                shutdown.child_token(),
+                &shutdown,
+                &healthy,
+            ),
+        )
+        .await
+        .expect("lead returned");
+        (
+            ended,
+            healthy.load(Ordering::Relaxed),
+            released.load(Ordering::SeqCst),
+        )
+    }
+
+    #[tokio::test]
+    async fn controllers_that_end_unasked_give_up_the_lease_and_fail_healthz() {
+        let (ended, healthy, released) = lead_with(async {}).await;
+        assert_eq!(ended, Ended::ControllersEnded("they returned".into()));
+        assert!(!healthy);
+        assert_eq!(released, 1);
+    }
+
+    #[tokio::test]
+    async fn controllers_that_panic_give_up_the_lease_and_fail_healthz() {
+        let (ended, healthy, released) = lead_with(async { panic!("a bug") }).await;
+        assert_eq!(
+            ended,
+            Ended::ControllersEnded("they panicked: a bug".into())
+        );
+        assert!(!healthy);
+        assert_eq!(released, 1);
+    }
+
+    #[tokio::test]
+    async fn on_shutdown_the_controllers_stop_and_healthz_stays_ok() {
+        let released = Arc::new(AtomicUsize::new(0));
+        let healthy = AtomicBool::new(true);
+        let shutdown = CancellationToken::new();
+        let leading = shutdown.child_token();
+        let stopped = Arc::new(AtomicBool::new(false));
+        let (told, flag) = (leading.clone(), stopped.clone());
+        let controllers = tokio::spawn(async move {
+            told.cancelled().await;
+            flag.store(true, Ordering::SeqCst);
+        });
+        shutdown.cancel();
+        let ended = tokio::time::timeout(
+            Duration::from_secs(5),
+            lead(
+                holding(&released),
+                controllers,
+                leading,
+                &shutdown,
+                &healthy,
+            ),
+        )
+        .await
+        .expect("lead returned");
+        assert_eq!(ended, Ended::Shutdown);
+        assert!(healthy.load(Ordering::Relaxed));
+        assert!(stopped.load(Ordering::SeqCst));
+        assert_eq!(released.load(Ordering::SeqCst), 1);
+    }
 
     #[test]
     fn a_failed_renewal_is_retried_well_within_the_renew_interval() {
@@ -286,6 +486,17 @@ mod tests {
         assert_eq!(
             retry_after_failed_renewal(Duration::from_millis(500)),
             Duration::from_millis(200)
+        );
+    }
+
+    #[test]
+    fn the_lease_says_its_duration_rounded_up_to_whole_seconds() {
+        assert_eq!(lease_duration_seconds(Duration::from_secs(15)), 15);
+        assert_eq!(lease_duration_seconds(Duration::from_millis(1500)), 2);
+        assert_eq!(lease_duration_seconds(Duration::from_millis(200)), 1);
+        assert_eq!(
+            lease_duration_seconds(Duration::from_secs(u64::MAX)),
+            i32::MAX
         );
     }
 

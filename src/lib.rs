@@ -4,6 +4,7 @@
 //! -> apply (Kafka admin calls) -> report (status, events). See docs/architecture.md.
 
 pub mod api;
+pub mod apiserver;
 pub mod cli;
 pub mod cluster;
 pub mod controller;

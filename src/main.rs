@@ -6,13 +6,14 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use kafka_topic_operator::api::KafkaCluster;
+use kafka_topic_operator::apiserver;
 use kafka_topic_operator::cli;
 use kafka_topic_operator::cli::security::SecurityArgs;
 use kafka_topic_operator::controller::{self, Settings};
 use kafka_topic_operator::kafka::fence::WriteFence;
 use kafka_topic_operator::kafka::security::Security;
 use kafka_topic_operator::kafka::{KafkaAdmin, KafkaProtocolAdmin};
-use kafka_topic_operator::leader::{Elector, LeaseSettings};
+use kafka_topic_operator::leader::{Elector, Ended, LeaseSettings, lead};
 use kafka_topic_operator::telemetry::{self, LogFormat};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
@@ -68,6 +69,10 @@ enum Command {
         /// How often the leader renews its lease.
         #[arg(long, env = "KTO_LEASE_RENEW", default_value = "5s", value_parser = parse_duration)]
         lease_renew: Duration,
+        /// KafkaTopic reconciles (and, apart, KafkaCluster reconciles) running at once. Too few
+        /// cut the batches a mass creation is sent to Kafka in; see docs/deployment.md.
+        #[arg(long, env = "KTO_MAX_CONCURRENT_RECONCILES", default_value_t = controller::DEFAULT_MAX_CONCURRENT_RECONCILES, value_parser = clap::value_parser!(u16).range(1..))]
+        max_concurrent_reconciles: u16,
         /// Log format.
         #[arg(long, env = "KTO_LOG_FORMAT", value_enum, default_value = "text")]
         log_format: LogFormat,
@@ -214,6 +219,7 @@ async fn run() -> anyhow::Result<()> {
             lease_name,
             lease_duration,
             lease_renew,
+            max_concurrent_reconciles,
             log_format,
         } => {
             if leader_election {
@@ -227,9 +233,10 @@ async fn run() -> anyhow::Result<()> {
                 ),
             };
             telemetry::init(log_format);
-            let client = kube::Client::try_default()
-                .await
-                .context("connecting to Kubernetes")?;
+            // The Lease has a client (and connections) of its own: renewals must not queue
+            // behind the controllers' requests, or a leader busy with thousands of objects
+            // would lose its lease (and restart) because of its own traffic.
+            let (clients, lease_client) = apiserver::connect(lease_renew).await?;
             let shutdown = CancellationToken::new();
             tokio::spawn(stop_on_signal(shutdown.clone()));
             info!(
@@ -251,18 +258,28 @@ async fn run() -> anyhow::Result<()> {
                     WriteFence::always_open()
                 },
                 platform_namespaces,
+                max_concurrent_reconciles,
             };
             let runtime = controller::Runtime::new(&settings);
             if let Some(addr) = http_addr {
                 runtime.serve_http(addr, shutdown.clone());
             }
+            let healthy = runtime.healthy.clone();
             if !leader_election {
-                within_grace(
-                    controller::run_with(client, settings, runtime, shutdown.clone()),
-                    &shutdown,
-                )
-                .await;
-                return Ok(());
+                let leading = shutdown.child_token();
+                let controllers = tokio::spawn(controller::run_with(
+                    clients,
+                    settings,
+                    runtime,
+                    leading.clone(),
+                ));
+                // Nothing to hold or give up: the term lasts until shutdown.
+                let until_shutdown = |stop: CancellationToken| async move {
+                    stop.cancelled().await;
+                    true
+                };
+                let ended = lead(until_shutdown, controllers, leading, &shutdown, &healthy).await;
+                return exit_after(ended);
             }
             let identity = std::env::var("POD_NAME").unwrap_or_else(|_| {
                 format!(
@@ -271,12 +288,6 @@ async fn run() -> anyhow::Result<()> {
                     std::process::id()
                 )
             });
-            // The lease has a client (and connections) of its own: renewals must not queue
-            // behind the controllers' requests, or a leader busy with thousands of objects
-            // would lose its lease (and restart) because of its own traffic.
-            let lease_client = kube::Client::try_default()
-                .await
-                .context("connecting to Kubernetes")?;
             let elector = Elector::new(
                 lease_client,
                 LeaseSettings {
@@ -297,20 +308,26 @@ async fn run() -> anyhow::Result<()> {
             }
             let leading = shutdown.child_token();
             let controllers = tokio::spawn(controller::run_with(
-                client,
+                clients,
                 settings,
                 runtime,
                 leading.clone(),
             ));
-            let kept = elector.hold(&shutdown).await;
-            leading.cancel();
-            within_grace(controllers, &leading).await;
-            if !kept {
-                // Another replica leads now; exit so that this one restarts as a standby.
-                anyhow::bail!("lost leadership");
-            }
-            Ok(())
+            // Elector::hold gives the lease up in order (fence closed, writes drained, Lease
+            // released) on SIGTERM, and also when the controllers end on their own.
+            let hold = |give_up: CancellationToken| async move { elector.hold(&give_up).await };
+            exit_after(lead(hold, controllers, leading, &shutdown, &healthy).await)
         }
+    }
+}
+
+/// The process's exit: 0 after a shutdown, an error (and a restart by the kubelet) otherwise.
+fn exit_after(ended: Ended) -> anyhow::Result<()> {
+    match ended {
+        Ended::Shutdown => Ok(()),
+        // Another replica leads now; exit so that this one restarts as a standby.
+        Ended::LostLease => anyhow::bail!("lost leadership"),
+        Ended::ControllersEnded(why) => anyhow::bail!("the controllers ended: {why}"),
     }
 }
 
@@ -325,24 +342,6 @@ fn check_lease_timing(duration: Duration, renew: Duration) -> anyhow::Result<()>
         );
     }
     Ok(())
-}
-
-/// How long in-flight reconciles may take to finish once the process is asked to stop. A
-/// reconcile stuck on an unreachable apiserver or Kafka must not keep the pod from stopping:
-/// every write is fenced or re-read anyway, so stopping mid-reconcile is safe.
-const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// Runs `work` to its end, or until `stop` was cancelled SHUTDOWN_GRACE ago.
-async fn within_grace<F: std::future::Future>(work: F, stop: &CancellationToken) {
-    tokio::select! {
-        _ = work => {}
-        _ = async {
-            stop.cancelled().await;
-            tokio::time::sleep(SHUTDOWN_GRACE).await;
-        } => {
-            tracing::warn!(grace_s = SHUTDOWN_GRACE.as_secs(), "reconciles still running after the shutdown grace period; exiting anyway");
-        }
-    }
 }
 
 /// SIGTERM (Kubernetes stopping the pod) or Ctrl-C: finish in-flight reconciles and exit.
@@ -369,6 +368,30 @@ mod tests {
         assert!(err.contains("--lease-renew (4s)"), "{err}");
         assert!(check_lease_timing(s(5), s(10)).is_err());
         assert!(check_lease_timing(s(5), s(0)).is_err());
+    }
+
+    #[test]
+    fn concurrent_reconciles_default_to_256_and_zero_is_refused() {
+        let parsed = |extra: &[&str]| {
+            Cli::try_parse_from(["kto", "run"].iter().chain(extra).copied()).map(|cli| {
+                match cli.command {
+                    Command::Run {
+                        max_concurrent_reconciles,
+                        ..
+                    } => max_concurrent_reconciles,
+                    _ => unreachable!("parsed as run"),
+                }
+            })
+        };
+        assert_eq!(parsed(&[]).unwrap(), 256);
+        assert_eq!(parsed(&["--max-concurrent-reconciles", "64"]).unwrap(), 64);
+        // 0 would mean unbounded to kube's controller.
+        assert_eq!(
+            parsed(&["--max-concurrent-reconciles", "0"])
+                .unwrap_err()
+                .kind(),
+            clap::error::ErrorKind::ValueValidation
+        );
     }
 
     #[test]

@@ -56,6 +56,22 @@ fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.001, 2.0, 15))
 }
 
+/// One KafkaCluster's gauges, as its status shows them.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ClusterGauges {
+    pub ready: bool,
+    pub brokers: i64,
+    pub managed_topics: i64,
+    pub unmanaged_topics: i64,
+    pub auto_create_brokers: i64,
+    pub unreadable_brokers: i64,
+}
+
+/// The `cluster` label of the Kafka request series: `namespace/name` of the KafkaCluster.
+pub fn admin_cluster_label(namespace: &str, name: &str) -> String {
+    format!("{namespace}/{name}")
+}
+
 /// One KafkaTopic's gauges, as its status shows them.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TopicGauges {
@@ -88,6 +104,9 @@ pub struct Metrics {
     pub cluster_unreadable_brokers: Family<ClusterLabels, Gauge>,
     /// Topic series written so far, so those of deleted KafkaTopics can be dropped.
     topics_seen: Mutex<HashSet<TopicLabels>>,
+    /// The same for KafkaClusters: their gauges, and their Kafka request series by operation.
+    clusters_seen: Mutex<HashSet<ClusterLabels>>,
+    admin_seen: Mutex<HashSet<AdminLabels>>,
 }
 
 impl Default for Metrics {
@@ -118,6 +137,8 @@ impl Metrics {
             cluster_auto_create_brokers: Family::default(),
             cluster_unreadable_brokers: Family::default(),
             topics_seen: Mutex::new(HashSet::new()),
+            clusters_seen: Mutex::new(HashSet::new()),
+            admin_seen: Mutex::new(HashSet::new()),
             registry: Registry::default(),
         };
         registry.register(
@@ -255,6 +276,83 @@ impl Metrics {
         });
     }
 
+    pub fn set_cluster(&self, labels: ClusterLabels, g: ClusterGauges) {
+        self.cluster_ready
+            .get_or_create(&labels)
+            .set(g.ready as i64);
+        self.cluster_brokers.get_or_create(&labels).set(g.brokers);
+        self.cluster_managed_topics
+            .get_or_create(&labels)
+            .set(g.managed_topics);
+        self.cluster_unmanaged_topics
+            .get_or_create(&labels)
+            .set(g.unmanaged_topics);
+        self.cluster_auto_create_brokers
+            .get_or_create(&labels)
+            .set(g.auto_create_brokers);
+        self.cluster_unreadable_brokers
+            .get_or_create(&labels)
+            .set(g.unreadable_brokers);
+        lock(&self.clusters_seen).insert(labels);
+    }
+
+    /// Counts and times one Kafka admin operation on `cluster` (see [`admin_cluster_label`]).
+    pub fn kafka_request(&self, cluster: &str, operation: &str, ok: bool, seconds: f64) {
+        let labels = AdminLabels {
+            cluster: cluster.into(),
+            operation: operation.into(),
+        };
+        self.kafka_request_duration
+            .get_or_create(&labels)
+            .observe(seconds);
+        self.kafka_requests
+            .get_or_create(&AdminResultLabels {
+                cluster: cluster.into(),
+                operation: operation.into(),
+                result: if ok { "ok" } else { "error" }.into(),
+            })
+            .inc();
+        lock(&self.admin_seen).insert(labels);
+    }
+
+    /// Drops every series of KafkaClusters for which `exists` is false: their gauges, observer
+    /// restarts and Kafka requests.
+    pub fn retain_clusters(&self, exists: impl Fn(&ClusterLabels) -> bool) {
+        let mut gone = HashSet::new();
+        lock(&self.clusters_seen).retain(|labels| {
+            if exists(labels) {
+                return true;
+            }
+            gone.insert(admin_cluster_label(&labels.namespace, &labels.cluster));
+            for family in [
+                &self.cluster_ready,
+                &self.cluster_brokers,
+                &self.cluster_managed_topics,
+                &self.cluster_unmanaged_topics,
+                &self.cluster_auto_create_brokers,
+                &self.cluster_unreadable_brokers,
+            ] {
+                family.remove(labels);
+            }
+            self.observer_restarts.remove(labels);
+            false
+        });
+        lock(&self.admin_seen).retain(|labels| {
+            if !gone.contains(&labels.cluster) {
+                return true;
+            }
+            self.kafka_request_duration.remove(labels);
+            for result in ["ok", "error"] {
+                self.kafka_requests.remove(&AdminResultLabels {
+                    cluster: labels.cluster.clone(),
+                    operation: labels.operation.clone(),
+                    result: result.into(),
+                });
+            }
+            false
+        });
+    }
+
     pub fn reconciled(&self, controller: &str, ok: bool, seconds: f64) {
         let result = if ok { "ok" } else { "error" };
         self.reconciles
@@ -302,5 +400,49 @@ mod tests {
         );
         m.retain_topics(|_| false);
         assert!(!m.encode().contains(r#"name="t""#));
+    }
+
+    #[test]
+    fn the_series_of_a_cluster_that_is_gone_are_dropped_and_the_others_kept() {
+        let m = Metrics::new();
+        for name in ["gone", "kept"] {
+            let labels = ClusterLabels {
+                namespace: "ns".into(),
+                cluster: name.into(),
+            };
+            m.set_cluster(
+                labels.clone(),
+                ClusterGauges {
+                    ready: true,
+                    brokers: 3,
+                    ..ClusterGauges::default()
+                },
+            );
+            m.observer_restarts.get_or_create(&labels).inc();
+            m.kafka_request(&admin_cluster_label("ns", name), "snapshot", true, 0.1);
+            m.kafka_request(&admin_cluster_label("ns", name), "snapshot", false, 0.1);
+        }
+        let text = m.encode();
+        assert!(
+            text.contains(r#"kto_cluster_brokers{namespace="ns",cluster="gone"} 3"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"cluster="ns/gone",operation="snapshot",result="error""#),
+            "{text}"
+        );
+
+        m.retain_clusters(|l| l.cluster != "gone");
+        let text = m.encode();
+        assert!(!text.contains(r#"cluster="gone""#), "{text}");
+        assert!(!text.contains(r#"cluster="ns/gone""#), "{text}");
+        for kept in [
+            r#"kto_cluster_brokers{namespace="ns",cluster="kept"} 3"#,
+            r#"kto_observer_restarts_total{namespace="ns",cluster="kept"} 1"#,
+            r#"kto_kafka_requests_total{cluster="ns/kept",operation="snapshot",result="ok"} 1"#,
+            r#"kto_kafka_request_duration_seconds_count{cluster="ns/kept",operation="snapshot"} 2"#,
+        ] {
+            assert!(text.contains(kept), "{kept} missing from {text}");
+        }
     }
 }

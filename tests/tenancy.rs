@@ -76,6 +76,7 @@ spec:\n  bootstrapServers: [{servers}]\n  policy:\n    tenants:\n    - namespace
         http_addr: None,
         write_fence: WriteFence::always_open(),
         platform_namespaces: vec![],
+        max_concurrent_reconciles: controller::DEFAULT_MAX_CONCURRENT_RECONCILES,
     };
     let shutdown = CancellationToken::new();
     let runtime = Runtime::new(&settings);
@@ -181,6 +182,7 @@ async fn a_teams_own_kafkacluster_for_the_platforms_kafka_does_not_escape_its_ru
         http_addr: None,
         write_fence: WriteFence::always_open(),
         platform_namespaces: vec![platform.clone()],
+        max_concurrent_reconciles: controller::DEFAULT_MAX_CONCURRENT_RECONCILES,
     };
     let shutdown = CancellationToken::new();
     let runtime = Runtime::new(&settings);

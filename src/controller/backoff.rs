@@ -33,6 +33,17 @@ impl Backoff {
         let mut failures = lock(&self.failures);
         failures.remove(key);
     }
+
+    /// Forgets the failures of every object for which `exists` is false: an object deleted
+    /// while failing is never reconciled again, so its entry would stay for good.
+    pub fn retain(&self, exists: impl Fn(&str) -> bool) {
+        lock(&self.failures).retain(|key, _| exists(key));
+    }
+
+    /// The objects whose failures are remembered.
+    pub fn keys(&self) -> Vec<String> {
+        lock(&self.failures).keys().cloned().collect()
+    }
 }
 
 /// The wait after `failures` consecutive failures.
@@ -54,5 +65,16 @@ mod tests {
         b.succeeded("kt/ns/a");
         assert_eq!(b.failed("kt/ns/a"), FIRST_RETRY);
         assert_eq!(delay(u32::MAX), MAX_RETRY);
+    }
+
+    #[test]
+    fn entries_of_objects_that_are_gone_are_dropped() {
+        let b = Backoff::default();
+        b.failed("kt/ns/gone");
+        b.failed("kt/ns/gone");
+        b.failed("kt/ns/kept");
+        b.retain(|key| key != "kt/ns/gone");
+        assert_eq!(b.keys(), vec!["kt/ns/kept".to_string()]);
+        assert_eq!(b.failed("kt/ns/gone"), FIRST_RETRY);
     }
 }

@@ -33,9 +33,8 @@ use crate::api::{
 };
 use crate::cluster::{ClusterHandle, ClusterKey, Observation, throttles};
 use crate::kafka::KafkaError;
-use crate::metrics::ClusterLabels;
+use crate::metrics::{ClusterGauges, ClusterLabels};
 use crate::model::ClusterSnapshot;
-use kube::runtime::reflector::ObjectRef;
 
 /// How many unmanaged topic names the status lists.
 const UNMANAGED_NAMES_SHOWN: usize = 20;
@@ -395,38 +394,26 @@ fn record_metrics(key: &ClusterKey, status: &KafkaClusterStatus, ctx: &Context) 
         namespace: key.0.clone(),
         cluster: key.1.clone(),
     };
-    let m = &ctx.metrics;
     let ready = find(&status.conditions, "Ready").is_some_and(|c| c.is_true());
-    m.cluster_ready.get_or_create(&labels).set(ready as i64);
-    m.cluster_brokers
-        .get_or_create(&labels)
-        .set(status.broker_count.unwrap_or(0) as i64);
-    m.cluster_managed_topics
-        .get_or_create(&labels)
-        .set(status.managed_topics.unwrap_or(0) as i64);
-    m.cluster_unmanaged_topics
-        .get_or_create(&labels)
-        .set(status.unmanaged_topics.unwrap_or(0) as i64);
-    m.cluster_auto_create_brokers
-        .get_or_create(&labels)
-        .set(status.auto_create_brokers.len() as i64);
-    m.cluster_unreadable_brokers.get_or_create(&labels).set(
-        status
-            .brokers
-            .iter()
-            .filter(|b| b.unreadable.is_some())
-            .count() as i64,
+    ctx.metrics.set_cluster(
+        labels,
+        ClusterGauges {
+            ready,
+            brokers: status.broker_count.unwrap_or(0) as i64,
+            managed_topics: status.managed_topics.unwrap_or(0) as i64,
+            unmanaged_topics: status.unmanaged_topics.unwrap_or(0) as i64,
+            auto_create_brokers: status.auto_create_brokers.len() as i64,
+            unreadable_brokers: status
+                .brokers
+                .iter()
+                .filter(|b| b.unreadable.is_some())
+                .count() as i64,
+        },
     );
-    // Series of deleted KafkaTopics go (deleted objects are not reconciled themselves).
-    m.retain_topics(|l| {
-        ctx.topics
-            .get(&ObjectRef::new(&l.name).within(&l.namespace))
-            .is_some()
-    });
 }
 
 /// Stops observers of clusters that no longer exist (deleted KafkaClusters are not reconciled).
-fn prune_observers(ctx: &Context) {
+pub fn prune_observers(ctx: &Context) {
     let existing: BTreeSet<ClusterKey> = ctx
         .clusters
         .state()

@@ -37,6 +37,34 @@ pub struct Settings {
     /// Namespaces whose KafkaClusters govern the Kafkas they reach: their tenancy rules apply
     /// to every KafkaTopic on that Kafka, whichever KafkaCluster it names (docs/deployment.md).
     pub platform_namespaces: Vec<String>,
+    /// Reconciles running at once, per controller (see [`DEFAULT_MAX_CONCURRENT_RECONCILES`]).
+    pub max_concurrent_reconciles: u16,
+}
+
+/// 256: a mass creation is sent to Kafka in batches of whatever creations are waiting at that
+/// moment (src/cluster/create.rs), and each reconcile holds its place until its topic is read
+/// back (5-8 s measured under load). 256 in flight fill more than two CreateTopics requests of
+/// 100 per batch and, at the apiserver's measured pace of 41-47 new objects a second, hold about
+/// five seconds of arrivals; fewer would cut batches short and serialise a GitOps sync. The
+/// bound keeps a re-list of tens of thousands of KafkaTopics from starting them all at once.
+pub const DEFAULT_MAX_CONCURRENT_RECONCILES: u16 = 256;
+
+/// The apiserver clients of the controllers: one for watches, which stay open and silent for
+/// minutes, and one with timeouts for every other call (src/apiserver.rs says which).
+#[derive(Clone)]
+pub struct ApiClients {
+    pub watch: Client,
+    pub call: Client,
+}
+
+impl From<Client> for ApiClients {
+    /// One client for both (tests).
+    fn from(client: Client) -> Self {
+        ApiClients {
+            watch: client.clone(),
+            call: client,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -51,11 +79,13 @@ impl Settings {
             http_addr: None,
             write_fence: WriteFence::always_open(),
             platform_namespaces: vec![],
+            max_concurrent_reconciles: DEFAULT_MAX_CONCURRENT_RECONCILES,
         }
     }
 }
 
 pub struct Context {
+    /// For calls (patches, reads, events): the client with timeouts, never a watch's.
     pub client: Client,
     pub clusters: Store<KafkaCluster>,
     pub topics: Store<KafkaTopic>,

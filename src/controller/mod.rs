@@ -9,6 +9,7 @@ pub mod credentials;
 pub mod error;
 pub mod index;
 pub mod ownership;
+pub mod prune;
 pub mod report;
 pub mod tenancy;
 pub mod topic;
@@ -19,7 +20,7 @@ use std::time::Duration;
 use futures::{StreamExt, TryStreamExt};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::watcher;
-use kube::{Api, Client, Resource, ResourceExt};
+use kube::{Api, Resource, ResourceExt};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
@@ -30,7 +31,7 @@ use crate::kafka::instrumented::InstrumentedAdmin;
 use crate::kafka::security::Security;
 use crate::kafka::{KafkaAdmin, KafkaProtocolAdmin};
 use crate::metrics::Metrics;
-pub use context::{Context, Settings};
+pub use context::{ApiClients, Context, DEFAULT_MAX_CONCURRENT_RECONCILES, Settings};
 use index::TopicIndex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -45,6 +46,9 @@ pub struct Runtime {
     pub metrics: Arc<Metrics>,
     /// What /readyz answers: the controllers' caches are synced (or this replica stands by).
     pub ready: Arc<AtomicBool>,
+    /// What /healthz answers: false once the controllers ended unasked (the process must be
+    /// restarted).
+    pub healthy: Arc<AtomicBool>,
 }
 
 impl Runtime {
@@ -65,7 +69,7 @@ impl Runtime {
             Arc::new(InstrumentedAdmin::new(
                 admin,
                 m.clone(),
-                format!("{}/{}", key.0, key.1),
+                crate::metrics::admin_cluster_label(&key.0, &key.1),
             ))
         };
         let observers = Arc::new(Observers::new(
@@ -78,14 +82,19 @@ impl Runtime {
             observers,
             metrics,
             ready: Arc::new(AtomicBool::new(false)),
+            healthy: Arc::new(AtomicBool::new(true)),
         }
     }
 
     /// Serves /metrics, /healthz and /readyz until `shutdown`.
     pub fn serve_http(&self, addr: std::net::SocketAddr, shutdown: CancellationToken) {
-        let (metrics, ready) = (self.metrics.clone(), self.ready.clone());
+        let endpoints = http::Endpoints {
+            metrics: self.metrics.clone(),
+            ready: self.ready.clone(),
+            healthy: self.healthy.clone(),
+        };
         tokio::spawn(async move {
-            if let Err(e) = http::serve(addr, metrics, ready, shutdown).await {
+            if let Err(e) = http::serve(addr, endpoints, shutdown).await {
                 error!(error = %e, %addr, "HTTP endpoints failed");
             }
         });
@@ -95,7 +104,7 @@ impl Runtime {
 /// Runs both controllers (and the HTTP endpoints, when `settings.http_addr` is set) until
 /// `shutdown` is cancelled.
 pub async fn run_with(
-    client: Client,
+    clients: impl Into<ApiClients>,
     settings: Settings,
     runtime: Runtime,
     shutdown: CancellationToken,
@@ -107,8 +116,13 @@ pub async fn run_with(
         observers,
         metrics,
         ready,
+        ..
     } = runtime;
     ready.store(false, Ordering::Relaxed);
+    let ApiClients {
+        watch: client,
+        call,
+    } = clients.into();
     let (topics_api, clusters_api): (Api<KafkaTopic>, Api<KafkaCluster>) = match &settings.namespace
     {
         Some(ns) => (
@@ -125,25 +139,40 @@ pub async fn run_with(
     };
     let index = Arc::new(TopicIndex::default());
     let (indexing, counting) = (index.clone(), observers.clone());
+    // Deletions (and re-lists, which may drop objects) wake the sweep of what the operator
+    // keeps per object (prune.rs).
+    let gone = Arc::new(tokio::sync::Notify::new());
+    let (topic_gone, cluster_gone) = (gone.clone(), gone.clone());
     let topic_controller = Controller::for_stream(
         lean_watch(topics_api, watch.clone(), topics_writer, move |event| {
             // A KafkaCluster's status counts the topics declared for it.
             for cluster in indexing.observe(event) {
                 counting.cluster_changed(&cluster);
             }
+            notify_if_gone(event, &topic_gone);
         }),
         topics_reader,
     )
-    .with_config(ControllerConfig::default().debounce(Duration::from_millis(200)));
+    .with_config(
+        ControllerConfig::default()
+            .debounce(Duration::from_millis(200))
+            .concurrency(settings.max_concurrent_reconciles),
+    );
     // Debounced: a burst of triggers for one KafkaCluster (a mass creation changes its
     // declared topics a thousand times) is one reconcile.
     let cluster_controller = Controller::for_stream(
-        lean_watch(clusters_api, watch, clusters_writer, |_| {}),
+        lean_watch(clusters_api, watch, clusters_writer, move |event| {
+            notify_if_gone(event, &cluster_gone)
+        }),
         clusters_reader,
     )
-    .with_config(ControllerConfig::default().debounce(Duration::from_secs(1)));
+    .with_config(
+        ControllerConfig::default()
+            .debounce(Duration::from_secs(1))
+            .concurrency(settings.max_concurrent_reconciles),
+    );
     let ctx = Arc::new(Context::new(
-        client,
+        call,
         cluster_controller.store(),
         topic_controller.store(),
         index.clone(),
@@ -181,6 +210,12 @@ pub async fn run_with(
         info!("caches synced: ready");
         ready_flag.store(true, Ordering::Relaxed);
     });
+    tokio::spawn(prune::keep_forgetting(
+        ctx.clone(),
+        gone,
+        ctx.settings.resync,
+        shutdown.clone(),
+    ));
     info!(namespace = ?ctx.settings.namespace, resync_s = ctx.settings.resync.as_secs_f32(), "controllers starting");
 
     let stop_topics = shutdown.clone();
@@ -251,6 +286,14 @@ where
         // After the cache: whoever reads the index finds the object in the cache too.
         .inspect_ok(on_event);
     triggered_after_lists(events)
+}
+
+/// Wakes the sweep (prune.rs) on what may mean objects went: a deletion, or the end of a
+/// (re-)list, which replaces the cache without a deletion event for what it no longer holds.
+fn notify_if_gone<K>(event: &watcher::Event<K>, gone: &tokio::sync::Notify) {
+    if matches!(event, watcher::Event::Delete(_) | watcher::Event::InitDone) {
+        gone.notify_one();
+    }
 }
 
 /// The objects to reconcile from a reflected watch: each change as it comes, and the objects of

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use super::{
     Deletion, Described, KafkaAdmin, KafkaError, PartitionGrowth, TopicResults, TopicToCreate,
 };
-use crate::metrics::{AdminLabels, AdminResultLabels, Metrics};
+use crate::metrics::Metrics;
 use crate::model::{ClusterSnapshot, ConfigChanges};
 
 pub struct InstrumentedAdmin {
@@ -28,23 +28,12 @@ impl InstrumentedAdmin {
     }
 
     fn record<T>(&self, operation: &str, started: Instant, result: &Result<T, KafkaError>) {
-        let labels = AdminLabels {
-            cluster: self.cluster.clone(),
-            operation: operation.into(),
-        };
-        self.metrics
-            .kafka_request_duration
-            .get_or_create(&labels)
-            .observe(started.elapsed().as_secs_f64());
-        let result = if result.is_ok() { "ok" } else { "error" };
-        self.metrics
-            .kafka_requests
-            .get_or_create(&AdminResultLabels {
-                cluster: self.cluster.clone(),
-                operation: operation.into(),
-                result: result.into(),
-            })
-            .inc();
+        self.metrics.kafka_request(
+            &self.cluster,
+            operation,
+            result.is_ok(),
+            started.elapsed().as_secs_f64(),
+        );
     }
 }
 

@@ -578,6 +578,7 @@ fn settings(ns: &str, http_addr: std::net::SocketAddr) -> Settings {
         http_addr: Some(http_addr),
         write_fence: WriteFence::always_open(),
         platform_namespaces: vec![],
+        max_concurrent_reconciles: controller::DEFAULT_MAX_CONCURRENT_RECONCILES,
     }
 }
 

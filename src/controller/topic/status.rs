@@ -16,7 +16,7 @@ use crate::api::{KafkaTopic, KafkaTopicStatus};
 use crate::controller::context::Context;
 use crate::controller::error::{Error, FIELD_MANAGER};
 use crate::controller::report::{TopicReport, status_changed, topic_status};
-use crate::metrics::{TopicGauges, TopicLabels};
+use crate::metrics::TopicGauges;
 
 /// Writes the status when it says something new; otherwise writes nothing at all.
 pub async fn write_status(
@@ -58,12 +58,7 @@ pub async fn write_status(
 }
 
 fn record_metrics(topic: &KafkaTopic, status: &KafkaTopicStatus, ctx: &Context) {
-    let labels = TopicLabels {
-        namespace: topic.namespace().unwrap_or_default(),
-        name: topic.name_any(),
-        topic: topic.kafka_topic_name(),
-        cluster: topic.spec.cluster_ref.name.clone(),
-    };
+    let labels = crate::controller::prune::topic_labels(topic);
     let is_true = |t: &str| find(&status.conditions, t).is_some_and(|c| c.is_true());
     ctx.metrics.set_topic(
         labels,
