@@ -128,10 +128,36 @@ pub fn partition_counts(regex: &str) -> BTreeMap<String, i32> {
         .collect()
 }
 
+/// Creates a topic and returns once a describe of it succeeds: Kafka answers the creation when
+/// its controller has it, and a broker whose metadata is a moment behind (under load) would
+/// otherwise answer the next command "does not exist".
 pub fn create(name: &str, extra: &[&str]) {
     let mut args = vec!["--create", "--topic", name];
     args.extend_from_slice(extra);
     cli("topics", &args);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let bs = bootstrap();
+    loop {
+        let described = std::process::Command::new(env_var("KTO_KAFKA_CLI"))
+            .args([
+                "topics",
+                "--bootstrap-server",
+                &bs,
+                "--describe",
+                "--topic",
+                name,
+            ])
+            .output()
+            .is_ok_and(|out| out.status.success());
+        if described {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{name} created but not described within 30 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
 }
 
 pub fn alter_config(name: &str, add: &str) {
