@@ -6,7 +6,7 @@ use super::*;
 /// and times until Kafka shows the declared value again; says which topics the operator wrote.
 pub async fn drift(cx: &mut Ctx, op: &mut Operator, s2: &Sample) -> Result<()> {
     use rdkafka::admin::{AlterConfig, ResourceSpecifier};
-    let name = format!("{}-{:05}", cx.prefix, cx.settings.topics / 2);
+    let name = cx.topic_name(cx.settings.topics / 2);
     let declared = cx.settings.min_isr.to_string();
     let changed = if cx.settings.min_isr == 1 { "2" } else { "1" };
     let opts = AdminOptions::new().request_timeout(Some(Duration::from_secs(30)));
