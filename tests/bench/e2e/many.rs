@@ -149,7 +149,10 @@ pub async fn many_clusters(cx: &mut Ctx, op_slot: &mut Option<Operator>) -> Resu
     ));
     cx.out("");
 
+    let churn = Arc::new(Mutex::new(Vec::new()));
+    let churn_watch = spawn_churn_watch(cx, churn.clone());
     let (idle_start, idle_end) = idle(cx, op, &state, &s1, regressions).await?;
+    churn_watch.abort();
     watch.abort();
     let idle_secs = (idle_end.at - idle_start.at).as_secs_f64();
     let cpu = idle_end.operator_cpu - idle_start.operator_cpu;
@@ -173,6 +176,25 @@ pub async fn many_clusters(cx: &mut Ctx, op_slot: &mut Option<Operator>) -> Resu
     cx.out(format!(
         "| KafkaCluster reconciles | {cluster_reconciles} | 0 (nothing changed) |"
     ));
+    let (changes, resyncs_with_change) = {
+        let churn = churn.lock().unwrap();
+        let within: Vec<&(Instant, usize)> = churn
+            .iter()
+            .filter(|(at, _)| *at >= idle_start.at && *at <= idle_end.at)
+            .collect();
+        let mut windows: Vec<u64> = within
+            .iter()
+            .map(|(at, _)| {
+                ((*at - idle_start.at).as_secs_f64() / resync_every.as_secs_f64()) as u64
+            })
+            .collect();
+        windows.dedup();
+        (within.iter().map(|(_, n)| n).sum::<usize>(), windows.len())
+    };
+    cx.out(format!(
+        "| other clients' topics created or deleted in Kafka meanwhile (metadata polled every 2 s) | {changes}, in {resyncs_with_change} of the {:.0} resync intervals | - (a KafkaCluster's status shows the number of topics in Kafka) |",
+        resyncs.ceil()
+    ));
     cx.out(format!(
         "| KafkaTopic reconciles | {} | - |",
         count("kto_reconcile_total controller=topic ")
@@ -188,6 +210,33 @@ pub async fn many_clusters(cx: &mut Ctx, op_slot: &mut Option<Operator>) -> Resu
     cx.out("");
 
     drift(cx, op, &idle_end).await
+}
+
+/// Topics of other clients (not the run's) appearing in or leaving Kafka's metadata, polled
+/// every 2 s: when and how many. On a shared Kafka they change what a KafkaCluster's status
+/// shows, so they explain cluster reconciles in an otherwise idle window.
+fn spawn_churn_watch(
+    cx: &Ctx,
+    churn: Arc<Mutex<Vec<(Instant, usize)>>>,
+) -> tokio::task::JoinHandle<()> {
+    let (admin, prefix) = (cx.admin.clone(), cx.prefix.clone());
+    tokio::spawn(async move {
+        let mut last: Option<std::collections::BTreeSet<String>> = None;
+        loop {
+            if let Ok(md) = kafka_metadata(admin.clone()).await {
+                let names: std::collections::BTreeSet<String> =
+                    md.into_keys().filter(|n| !n.starts_with(&prefix)).collect();
+                if let Some(last) = &last {
+                    let changed = names.symmetric_difference(last).count();
+                    if changed > 0 {
+                        churn.lock().unwrap().push((Instant::now(), changed));
+                    }
+                }
+                last = Some(names);
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+    })
 }
 
 /// The machine's load average (1, 5, 15 min): other work on a shared machine beside the run.
