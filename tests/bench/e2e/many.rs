@@ -149,7 +149,7 @@ pub async fn many_clusters(cx: &mut Ctx, op_slot: &mut Option<Operator>) -> Resu
     ));
     cx.out("");
 
-    let churn = Arc::new(Mutex::new(Vec::new()));
+    let churn = Arc::new(Mutex::new(Churn::default()));
     let churn_watch = spawn_churn_watch(cx, churn.clone());
     let (idle_start, idle_end) = idle(cx, op, &state, &s1, regressions).await?;
     churn_watch.abort();
@@ -176,23 +176,37 @@ pub async fn many_clusters(cx: &mut Ctx, op_slot: &mut Option<Operator>) -> Resu
     cx.out(format!(
         "| KafkaCluster reconciles | {cluster_reconciles} | 0 (nothing changed) |"
     ));
-    let (changes, resyncs_with_change) = {
+    let (window, per) = (idle_start.at..=idle_end.at, resync_every.as_secs_f64());
+    let resync_of = |at: &Instant| ((*at - idle_start.at).as_secs_f64() / per) as u64;
+    let (topic_changes, topic_resyncs, throttle_changes, throttle_resyncs) = {
         let churn = churn.lock().unwrap();
-        let within: Vec<&(Instant, usize)> = churn
+        let topics: Vec<&(Instant, usize)> = churn
+            .topics
             .iter()
-            .filter(|(at, _)| *at >= idle_start.at && *at <= idle_end.at)
+            .filter(|(at, _)| window.contains(at))
             .collect();
-        let mut windows: Vec<u64> = within
+        let throttles: Vec<&Instant> = churn
+            .throttles
             .iter()
-            .map(|(at, _)| {
-                ((*at - idle_start.at).as_secs_f64() / resync_every.as_secs_f64()) as u64
-            })
+            .filter(|at| window.contains(at))
             .collect();
-        windows.dedup();
-        (within.iter().map(|(_, n)| n).sum::<usize>(), windows.len())
+        let distinct = |mut v: Vec<u64>| {
+            v.dedup();
+            v.len()
+        };
+        (
+            topics.iter().map(|(_, n)| n).sum::<usize>(),
+            distinct(topics.iter().map(|(at, _)| resync_of(at)).collect()),
+            throttles.len(),
+            distinct(throttles.iter().map(|at| resync_of(at)).collect()),
+        )
     };
     cx.out(format!(
-        "| other clients' topics created or deleted in Kafka meanwhile (metadata polled every 2 s) | {changes}, in {resyncs_with_change} of the {:.0} resync intervals | - (a KafkaCluster's status shows the number of topics in Kafka) |",
+        "| other clients' topics created or deleted in Kafka meanwhile (metadata polled every 2 s) | {topic_changes}, in {topic_resyncs} of the {:.0} resync intervals | - (a KafkaCluster's status shows the topics in Kafka) |",
+        resyncs.ceil()
+    ));
+    cx.out(format!(
+        "| changes of the brokers' replication throttle rates by other clients (polled every 2 s) | {throttle_changes}, in {throttle_resyncs} of the {:.0} resync intervals | - (each makes every topic be looked at again) |",
         resyncs.ceil()
     ));
     cx.out(format!(
@@ -212,16 +226,26 @@ pub async fn many_clusters(cx: &mut Ctx, op_slot: &mut Option<Operator>) -> Resu
     drift(cx, op, &idle_end).await
 }
 
-/// Topics of other clients (not the run's) appearing in or leaving Kafka's metadata, polled
-/// every 2 s: when and how many. On a shared Kafka they change what a KafkaCluster's status
-/// shows, so they explain cluster reconciles in an otherwise idle window.
-fn spawn_churn_watch(
-    cx: &Ctx,
-    churn: Arc<Mutex<Vec<(Instant, usize)>>>,
-) -> tokio::task::JoinHandle<()> {
+/// What other clients change in Kafka while the run is idle: topics (not the run's) appearing
+/// or leaving the metadata, and the brokers' replication throttle rates, polled every 2 s. On a
+/// shared Kafka they change what the operator's snapshot holds (a KafkaCluster's status shows
+/// the topics in Kafka; a broker throttle change makes every topic be looked at again), so they
+/// explain reconciles in an otherwise idle window.
+#[derive(Default)]
+pub struct Churn {
+    /// When, and how many topics appeared or left.
+    pub topics: Vec<(Instant, usize)>,
+    /// When a broker's throttle rates changed.
+    pub throttles: Vec<Instant>,
+}
+
+fn spawn_churn_watch(cx: &Ctx, churn: Arc<Mutex<Churn>>) -> tokio::task::JoinHandle<()> {
+    use rdkafka::admin::ResourceSpecifier;
     let (admin, prefix) = (cx.admin.clone(), cx.prefix.clone());
     tokio::spawn(async move {
         let mut last: Option<std::collections::BTreeSet<String>> = None;
+        let mut last_throttles: Option<Vec<(String, Option<String>)>> = None;
+        let opts = AdminOptions::new().request_timeout(Some(Duration::from_secs(10)));
         loop {
             if let Ok(md) = kafka_metadata(admin.clone()).await {
                 let names: std::collections::BTreeSet<String> =
@@ -229,10 +253,24 @@ fn spawn_churn_watch(
                 if let Some(last) = &last {
                     let changed = names.symmetric_difference(last).count();
                     if changed > 0 {
-                        churn.lock().unwrap().push((Instant::now(), changed));
+                        churn.lock().unwrap().topics.push((Instant::now(), changed));
                     }
                 }
                 last = Some(names);
+            }
+            let brokers: Vec<ResourceSpecifier> = (1..=3).map(ResourceSpecifier::Broker).collect();
+            if let Ok(answers) = admin.describe_configs(brokers.iter(), &opts).await {
+                let throttles: Vec<(String, Option<String>)> = answers
+                    .into_iter()
+                    .flatten()
+                    .flat_map(|r| r.entries)
+                    .filter(|e| e.name.contains("replication.throttled.rate"))
+                    .map(|e| (e.name, e.value))
+                    .collect();
+                if last_throttles.as_ref().is_some_and(|l| *l != throttles) {
+                    churn.lock().unwrap().throttles.push(Instant::now());
+                }
+                last_throttles = Some(throttles);
             }
             tokio::time::sleep(Duration::from_secs(2)).await;
         }
