@@ -149,6 +149,16 @@ pub async fn many_clusters(cx: &mut Ctx, op_slot: &mut Option<Operator>) -> Resu
     ));
     cx.out("");
 
+    // The operator sees the last topics of the creation at its next snapshot, and every
+    // KafkaCluster's status (it shows how many topics Kafka has) changes then: idle starts once
+    // two snapshots have ended since all Ready (the second began after it).
+    let settling = Instant::now();
+    wait_for_snapshots(op, 2, resync_every * 3).await?;
+    cx.out(format!(
+        "Idle starts after two more snapshots since all Ready ({}), and the checks below.",
+        secs(settling.elapsed())
+    ));
+    cx.out("");
     let churn = Arc::new(Mutex::new(Churn::default()));
     let churn_watch = spawn_churn_watch(cx, churn.clone());
     let (idle_start, idle_end) = idle(cx, op, &state, &s1, regressions).await?;
@@ -224,6 +234,26 @@ pub async fn many_clusters(cx: &mut Ctx, op_slot: &mut Option<Operator>) -> Resu
     cx.out("");
 
     drift(cx, op, &idle_end).await
+}
+
+/// Waits until `count` more snapshots have ended (`kto_kafka_requests_total{operation="snapshot"}`).
+async fn wait_for_snapshots(op: &mut Operator, count: u64, within: Duration) -> Result<()> {
+    let snapshots = |text: &str| {
+        total(&operator_counters(text), |k| {
+            k.starts_with("kto_kafka_requests_total operation=snapshot ")
+        })
+    };
+    let start = snapshots(&op.http_get("/metrics").await?);
+    let deadline = Instant::now() + within;
+    loop {
+        if snapshots(&op.http_get("/metrics").await?) >= start + count {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("fewer than {count} snapshots in {}", secs(within));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 /// What other clients change in Kafka while the run is idle: topics (not the run's) appearing
