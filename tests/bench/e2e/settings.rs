@@ -89,7 +89,7 @@ impl Settings {
             Some(_) => Some(num("KTO_BENCH_CLUSTERS", 1)? as usize),
         };
         if let Some(c) = clusters
-            && (c == 0 || topics % c != 0)
+            && (c == 0 || !topics.is_multiple_of(c))
         {
             bail!(
                 "KTO_BENCH_CLUSTERS={c}: expected at least 1, dividing KTO_BENCH_TOPICS={topics}"
