@@ -15,6 +15,7 @@ help:
 	@echo "make env-up      start etcd, kube-apiserver and 3 Kafka nodes on 127.0.0.1"
 	@echo "make env-down    stop them"
 	@echo "make bench       benchmark figures (docs/benchmarks.md); make bench N=5000 for size"
+	@echo "                 make bench CLUSTERS=100: N topics over 100 KafkaClusters for one Kafka"
 
 build:
 	$(CARGO) build --locked
@@ -50,13 +51,15 @@ test:
 # Figures for docs/benchmarks.md: planning cost (pure) and snapshot cost on the live environment
 # (scale), then N KafkaTopics applied at once to the operator's release build (e2e):
 # `make bench N=5000` (from 5000 topics 1 partition, RF 3, Kafka heap 2g; SHAPE=3/3/2 and
-# KAFKA_HEAP=... override).
+# KAFKA_HEAP=... override). `make bench CLUSTERS=100`: the many-KafkaClusters mode instead of the
+# single cluster's e2e run: N topics in 100 namespaces, one KafkaCluster each for the same Kafka.
 N ?= 1000
 SHAPE ?=
+CLUSTERS ?=
 bench:
 	KAFKA_HEAP=$${KAFKA_HEAP:-$$( [ $(N) -ge 5000 ] && echo 2g || echo 512m )} tests/env/up.sh
 	trap 'tests/env/down.sh' EXIT; source "$${KTO_ENV_DIR:-/tmp/kto-env}/env.sh" && \
-	  KTO_BENCH_TOPICS=$(N) KTO_BENCH_SHAPE=$(SHAPE) $(CARGO) bench --locked --bench scale --bench e2e
+	  KTO_BENCH_TOPICS=$(N) KTO_BENCH_SHAPE=$(SHAPE) KTO_BENCH_CLUSTERS=$(CLUSTERS) $(CARGO) bench --locked --bench scale --bench e2e
 
 env-install:
 	tests/env/install.sh

@@ -4,36 +4,13 @@ use super::*;
 
 pub async fn run(cx: &mut Ctx, op_slot: &mut Option<Operator>) -> Result<()> {
     let n = cx.settings.topics;
-    // What was built: KTO_BENCH_COMMIT when the binary comes from elsewhere, else this tree.
-    let commit = match std::env::var("KTO_BENCH_COMMIT") {
-        Ok(c) if !c.is_empty() => c,
-        _ => {
-            let git = |args: &[&str]| {
-                std::process::Command::new("git")
-                    .args(["-C", env!("CARGO_MANIFEST_DIR")])
-                    .args(args)
-                    .output()
-                    .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-                    .unwrap_or_default()
-            };
-            let dirty = !git(&["status", "--porcelain", "src"]).is_empty();
-            format!(
-                "{}{}",
-                git(&["rev-parse", "--short", "HEAD"]),
-                if dirty {
-                    " (plus uncommitted changes in src/)"
-                } else {
-                    ""
-                }
-            )
-        }
-    };
+    let commit = build_commit();
     let before = cx.metadata().await.context("Kafka metadata")?;
 
     setup_cluster(cx).await?;
     let resync = cx.settings.resync.clone();
     *op_slot = Some(Operator::start(
-        &cx.ns,
+        &cx.operator_scope(),
         resync.as_deref(),
         cx.dir.join("operator.log"),
     )?);
@@ -87,7 +64,7 @@ pub async fn run(cx: &mut Ctx, op_slot: &mut Option<Operator>) -> Result<()> {
 
     // ---- mass creation
     let state = Arc::new(Mutex::new(Watched::default()));
-    let watch = spawn_watch(cx.topic_api(), state.clone());
+    let watch = spawn_watch(cx, state.clone());
     let shown_in_kafka = Arc::new(Mutex::new(HashMap::new()));
     let kafka_watch = spawn_kafka_watch(
         cx.admin.clone(),

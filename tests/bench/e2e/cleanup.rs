@@ -9,37 +9,23 @@ pub async fn cleanup(cx: &Ctx, op: Option<&mut Operator>) {
     if let Some(op) = op {
         op.stop().await;
     }
-    if let Err(e) = cx
-        .topic_api()
-        .delete_collection(&DeleteParams::default(), &ListParams::default())
+    // The run's namespaces by its label too: `--cleanup RUN` does not know how many there were.
+    let mut namespaces = cx.namespaces();
+    let ns_api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(cx.client.clone());
+    match ns_api
+        .list_metadata(&ListParams::default().labels(&cx.selector()))
         .await
     {
-        progress(format!("deleting the KafkaTopics: {e}"));
+        Ok(list) => namespaces.extend(list.items.into_iter().filter_map(|n| n.metadata.name)),
+        Err(e) => progress(format!("listing the run's namespaces: {e}")),
     }
-    if let Err(e) = cx
-        .cluster_api()
-        .delete("kafka", &DeleteParams::default())
-        .await
-    {
-        progress(format!("deleting the KafkaCluster: {e}"));
-    }
-    // Without a namespace controller (no controller-manager in the environment), the namespace
-    // stays Terminating; it is empty of KafkaTopics, and its name is never reused.
-    if let Err(e) = cx
-        .kubectl(
-            &[
-                "delete",
-                "namespace",
-                &cx.ns,
-                "--wait=false",
-                "--ignore-not-found",
-            ],
-            Duration::from_secs(60),
-        )
-        .await
-    {
-        progress(format!("deleting the namespace: {e}"));
-    }
+    namespaces.sort();
+    namespaces.dedup();
+    let deletions = namespaces.iter().map(|ns| delete_namespace(cx, ns));
+    futures::stream::iter(deletions)
+        .buffer_unordered(8)
+        .collect::<Vec<()>>()
+        .await;
     let deadline = Instant::now() + Duration::from_secs(600);
     let mut ticker = Ticker::new();
     let mut last_delete: Option<Instant> = None;
@@ -80,5 +66,33 @@ pub async fn cleanup(cx: &Ctx, op: Option<&mut Operator>) {
         }
         ticker.tick(|| format!("{} topics of this run still in Kafka", names.len()));
         tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// The KafkaTopics and KafkaClusters of one namespace, then the namespace.
+async fn delete_namespace(cx: &Ctx, ns: &str) {
+    let (dp, lp) = (DeleteParams::default(), ListParams::default());
+    if let Err(e) = cx.topic_api(ns).delete_collection(&dp, &lp).await {
+        progress(format!("deleting the KafkaTopics in {ns}: {e}"));
+    }
+    if let Err(e) = cx.cluster_api(ns).delete_collection(&dp, &lp).await {
+        progress(format!("deleting the KafkaClusters in {ns}: {e}"));
+    }
+    // Without a namespace controller (no controller-manager in the environment), the namespace
+    // stays Terminating; it is empty of KafkaTopics, and its name is never reused.
+    if let Err(e) = cx
+        .kubectl(
+            &[
+                "delete",
+                "namespace",
+                ns,
+                "--wait=false",
+                "--ignore-not-found",
+            ],
+            Duration::from_secs(60),
+        )
+        .await
+    {
+        progress(format!("deleting the namespace {ns}: {e}"));
     }
 }

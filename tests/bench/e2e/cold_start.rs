@@ -13,7 +13,7 @@ pub async fn cold_start(cx: &mut Ctx, op_slot: &mut Option<Operator>) -> Result<
     let started = Instant::now();
     let resync = cx.settings.resync.clone();
     *op_slot = Some(Operator::start(
-        &cx.ns,
+        &cx.operator_scope(),
         resync.as_deref(),
         cx.dir.join("operator-restarted.log"),
     )?);

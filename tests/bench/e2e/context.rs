@@ -75,20 +75,72 @@ impl Ctx {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
-    pub fn topic_api(&self) -> Api<DynamicObject> {
-        let ar = ApiResource::from_gvk_with_plural(
-            &GroupVersionKind::gvk(GROUP, VERSION, "KafkaTopic"),
-            "kafkatopics",
-        );
-        Api::namespaced_with(self.client.clone(), &self.ns, &ar)
+    /// The label on everything the run creates, and the operator's --selector.
+    pub fn selector(&self) -> String {
+        format!("{RUN_LABEL}={}", self.prefix)
     }
 
-    pub fn cluster_api(&self) -> Api<DynamicObject> {
-        let ar = ApiResource::from_gvk_with_plural(
-            &GroupVersionKind::gvk(GROUP, VERSION, "KafkaCluster"),
-            "kafkaclusters",
-        );
-        Api::namespaced_with(self.client.clone(), &self.ns, &ar)
+    /// The run's namespaces: one, or one per KafkaCluster in the many-clusters mode.
+    pub fn namespaces(&self) -> Vec<String> {
+        match self.settings.clusters {
+            None => vec![self.ns.clone()],
+            Some(c) => (0..c).map(|i| format!("{}-{i:03}", self.ns)).collect(),
+        }
+    }
+
+    /// Topic `i` of the run (0..topics): its namespace and name (also its Kafka topic's).
+    pub fn topic_ns(&self, i: usize) -> String {
+        match self.settings.clusters {
+            None => self.ns.clone(),
+            Some(c) => format!("{}-{:03}", self.ns, i / (self.settings.topics / c)),
+        }
+    }
+
+    pub fn topic_name(&self, i: usize) -> String {
+        match self.settings.clusters {
+            None => format!("{}-{i:05}", self.prefix),
+            Some(c) => {
+                let per = self.settings.topics / c;
+                format!("{}-{:03}-{:05}", self.prefix, i / per, i % per)
+            }
+        }
+    }
+
+    /// How the operator is started: one namespace, or all namespaces limited to the run's label.
+    pub fn operator_scope(&self) -> Vec<String> {
+        match self.settings.clusters {
+            None => vec!["--namespace".into(), self.ns.clone()],
+            Some(_) => vec!["--selector".into(), self.selector()],
+        }
+    }
+
+    fn resource(kind: &str, plural: &str) -> ApiResource {
+        ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(GROUP, VERSION, kind), plural)
+    }
+
+    pub fn topic_api(&self, ns: &str) -> Api<DynamicObject> {
+        let ar = Self::resource("KafkaTopic", "kafkatopics");
+        Api::namespaced_with(self.client.clone(), ns, &ar)
+    }
+
+    pub fn cluster_api(&self, ns: &str) -> Api<DynamicObject> {
+        let ar = Self::resource("KafkaCluster", "kafkaclusters");
+        Api::namespaced_with(self.client.clone(), ns, &ar)
+    }
+
+    /// The run's KafkaTopics in all its namespaces (watched with `self.selector()`).
+    pub fn all_topics_api(&self) -> Api<DynamicObject> {
+        Api::all_with(
+            self.client.clone(),
+            &Self::resource("KafkaTopic", "kafkatopics"),
+        )
+    }
+
+    pub fn all_clusters_api(&self) -> Api<DynamicObject> {
+        Api::all_with(
+            self.client.clone(),
+            &Self::resource("KafkaCluster", "kafkaclusters"),
+        )
     }
 
     /// The moment's figures first (CPU, memory, the request log), then the slower scrapes.
@@ -170,29 +222,41 @@ pub async fn setup_cluster(cx: &Ctx) -> Result<()> {
         Duration::from_secs(90),
     )
     .await?;
-    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(cx.client.clone());
-    namespaces
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({"metadata": {"name": cx.ns}}))?,
-        )
-        .await
-        .context("creating the namespace")?;
     let bootstrap: Vec<String> = env_var("KTO_KAFKA_BOOTSTRAP")?
         .split(',')
         .map(String::from)
         .collect();
-    let kc: DynamicObject = serde_json::from_value(json!({
-        "apiVersion": format!("{GROUP}/{VERSION}"),
-        "kind": "KafkaCluster",
-        "metadata": {"name": "kafka", "namespace": cx.ns},
-        "spec": {"bootstrapServers": bootstrap, "policy": {"mode": "Enforce"}}
-    }))?;
-    cx.cluster_api()
-        .create(&PostParams::default(), &kc)
-        .await
-        .context("creating the KafkaCluster")?;
-    Ok(())
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(cx.client.clone());
+    let labels = json!({ RUN_LABEL: cx.prefix });
+    // A few at a time: hundreds of namespaces in the many-clusters mode.
+    let creations = cx.namespaces().into_iter().map(|ns| {
+        let (namespaces, bootstrap, labels) = (&namespaces, &bootstrap, &labels);
+        async move {
+            namespaces
+                .create(
+                    &PostParams::default(),
+                    &serde_json::from_value(json!({"metadata": {"name": ns, "labels": labels}}))?,
+                )
+                .await
+                .with_context(|| format!("creating the namespace {ns}"))?;
+            let kc: DynamicObject = serde_json::from_value(json!({
+                "apiVersion": format!("{GROUP}/{VERSION}"),
+                "kind": "KafkaCluster",
+                "metadata": {"name": "kafka", "namespace": ns, "labels": labels},
+                "spec": {"bootstrapServers": bootstrap, "policy": {"mode": "Enforce"}}
+            }))?;
+            cx.cluster_api(&ns)
+                .create(&PostParams::default(), &kc)
+                .await
+                .with_context(|| format!("creating the KafkaCluster in {ns}"))?;
+            anyhow::Ok(())
+        }
+    });
+    let results: Vec<Result<()>> = futures::stream::iter(creations)
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    results.into_iter().collect()
 }
 
 pub async fn wait_operator_ready(cx: &Ctx, op: &mut Operator) -> Result<()> {
@@ -202,23 +266,41 @@ pub async fn wait_operator_ready(cx: &Ctx, op: &mut Operator) -> Result<()> {
         if !op.alive() {
             bail!("the operator exited:\n{}", op.log_tail(30));
         }
-        let kc = cx.cluster_api().get("kafka").await?;
-        let ready = kc.data["status"]["conditions"]
-            .as_array()
-            .and_then(|cs| cs.iter().find(|c| c["type"] == "Ready"))
-            .map(|c| c["status"] == "True")
-            .unwrap_or(false);
+        let clusters = cx
+            .all_clusters_api()
+            .list(&ListParams::default().labels(&cx.selector()))
+            .await?;
+        let not_ready: Vec<&DynamicObject> = clusters
+            .items
+            .iter()
+            .filter(|kc| {
+                !kc.data["status"]["conditions"]
+                    .as_array()
+                    .and_then(|cs| cs.iter().find(|c| c["type"] == "Ready"))
+                    .is_some_and(|c| c["status"] == "True")
+            })
+            .collect();
+        let ready = not_ready.is_empty() && clusters.items.len() == cx.namespaces().len();
         if ready && op.http_get("/readyz").await.is_ok() {
             return Ok(());
         }
         if Instant::now() > deadline {
             bail!(
-                "the KafkaCluster was not Ready within 120 s; status {}\n{}",
-                kc.data["status"],
+                "{} of {} KafkaClusters not Ready within 120 s; a status: {}\n{}",
+                not_ready.len(),
+                cx.namespaces().len(),
+                not_ready
+                    .first()
+                    .map_or(Value::Null, |kc| kc.data["status"].clone()),
                 op.log_tail(30)
             );
         }
-        ticker.tick(|| "waiting for the operator and KafkaCluster Ready".into());
+        ticker.tick(|| {
+            format!(
+                "waiting for the operator and the KafkaClusters Ready ({} not yet)",
+                not_ready.len()
+            )
+        });
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
@@ -229,9 +311,41 @@ pub fn topics_yaml(cx: &Ctx) -> String {
     for i in 0..s.topics {
         let _ = write!(
             yaml,
-            "apiVersion: {GROUP}/{VERSION}\nkind: KafkaTopic\nmetadata:\n  name: {}-{i:05}\n  namespace: {}\nspec:\n  clusterRef:\n    name: kafka\n  partitions: {}\n  replicationFactor: {}\n  minInSyncReplicas: {}\n---\n",
-            cx.prefix, cx.ns, s.partitions, s.replication_factor, s.min_isr
+            "apiVersion: {GROUP}/{VERSION}\nkind: KafkaTopic\nmetadata:\n  name: {}\n  namespace: {}\n  labels:\n    {RUN_LABEL}: {}\nspec:\n  clusterRef:\n    name: kafka\n  partitions: {}\n  replicationFactor: {}\n  minInSyncReplicas: {}\n---\n",
+            cx.topic_name(i),
+            cx.topic_ns(i),
+            cx.prefix,
+            s.partitions,
+            s.replication_factor,
+            s.min_isr
         );
     }
     yaml
+}
+
+/// What was built: KTO_BENCH_COMMIT when the binary comes from elsewhere, else this tree.
+pub fn build_commit() -> String {
+    match std::env::var("KTO_BENCH_COMMIT") {
+        Ok(c) if !c.is_empty() => c,
+        _ => {
+            let git = |args: &[&str]| {
+                std::process::Command::new("git")
+                    .args(["-C", env!("CARGO_MANIFEST_DIR")])
+                    .args(args)
+                    .output()
+                    .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+                    .unwrap_or_default()
+            };
+            let dirty = !git(&["status", "--porcelain", "src"]).is_empty();
+            format!(
+                "{}{}",
+                git(&["rev-parse", "--short", "HEAD"]),
+                if dirty {
+                    " (plus uncommitted changes in src/)"
+                } else {
+                    ""
+                }
+            )
+        }
+    }
 }

@@ -6,7 +6,7 @@ use super::*;
 /// and times until Kafka shows the declared value again; says which topics the operator wrote.
 pub async fn drift(cx: &mut Ctx, op: &mut Operator, s2: &Sample) -> Result<()> {
     use rdkafka::admin::{AlterConfig, ResourceSpecifier};
-    let name = format!("{}-{:05}", cx.prefix, cx.settings.topics / 2);
+    let name = cx.topic_name(cx.settings.topics / 2);
     let declared = cx.settings.min_isr.to_string();
     let changed = if cx.settings.min_isr == 1 { "2" } else { "1" };
     let opts = AdminOptions::new().request_timeout(Some(Duration::from_secs(30)));
@@ -25,15 +25,23 @@ pub async fn drift(cx: &mut Ctx, op: &mut Operator, s2: &Sample) -> Result<()> {
         .unwrap_or(Duration::from_secs(30));
     let deadline = changed_at + resync * 3 + Duration::from_secs(30);
     let reverted = loop {
-        let described = cx
+        // A failed read is retried until the deadline: on a shared Kafka, other tests restart
+        // brokers and move listeners.
+        let value = match cx
             .admin
             .describe_configs([&ResourceSpecifier::Topic(&name)], &opts)
-            .await?;
-        let value = described
-            .first()
-            .and_then(|r| r.as_ref().ok())
-            .and_then(|r| r.get("min.insync.replicas"))
-            .and_then(|e| e.value.clone());
+            .await
+        {
+            Ok(described) => described
+                .first()
+                .and_then(|r| r.as_ref().ok())
+                .and_then(|r| r.get("min.insync.replicas"))
+                .and_then(|e| e.value.clone()),
+            Err(e) => {
+                progress(format!("drift: reading {name}'s configs (retrying): {e}"));
+                None
+            }
+        };
         if value.as_deref() == Some(declared.as_str()) {
             break Some(changed_at.elapsed());
         }

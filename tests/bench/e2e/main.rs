@@ -28,6 +28,13 @@
 //! the floor for an apply that takes S seconds. Run it on a fresh environment, like the
 //! operator's run it is compared with.
 //!
+//! With `--clusters C` (KTO_BENCH_CLUSTERS, `make bench CLUSTERS=C`), the many-KafkaClusters
+//! mode (many.rs): C namespaces, each with a KafkaCluster for the same Kafka and N/C of the
+//! KafkaTopics, the operator watching all namespaces limited to the run's label (--selector);
+//! steps 1-5 only (clusters Ready, all topics Ready, idle with KafkaCluster reconciles and Kafka
+//! snapshots per resync, drift), then the cleanup. `--clusters 1` is its comparison: one
+//! KafkaCluster holding all N topics, run the same way.
+//!
 //! Settings (environment or arguments): KTO_BENCH_TOPICS / `--topics N` (default 1000),
 //! KTO_BENCH_SHAPE / `--shape P/RF/MINISR` (default 3/3/2, and 1/3/2 from 5000 topics up),
 //! KTO_BENCH_IDLE_SECS / `--idle S`, KTO_BENCH_DEADLINE_SECS / `--deadline S`,
@@ -39,7 +46,8 @@
 //! the repository. The operator's log and the applied YAML stay in /tmp/kto-bench-<run>/.
 //!
 //! One module per job: settings, context, operator, watch, procfs, prom, and one per step
-//! (apply, idle, drift, cold_start, floor, cleanup), with report's tables.
+//! (apply, idle, drift, cold_start, floor, cleanup), many for the many-clusters mode, with
+//! report's tables.
 
 mod apply;
 mod cleanup;
@@ -48,6 +56,7 @@ mod context;
 mod drift;
 mod floor;
 mod idle;
+mod many;
 mod operator;
 mod procfs;
 mod prom;
@@ -82,6 +91,7 @@ use context::*;
 use drift::*;
 use floor::*;
 use idle::*;
+use many::*;
 use operator::*;
 use procfs::*;
 use prom::*;
@@ -131,9 +141,10 @@ async fn main() -> Result<()> {
         return Ok(());
     }
     progress(format!(
-        "run {run_id}: {} topics ({}), namespace {}, files in {}",
+        "run {run_id}: {} topics ({}), {} namespace(s) {}*, files in {}",
         cx.settings.topics,
         cx.settings.shape(),
+        cx.namespaces().len(),
         cx.ns,
         cx.dir.display()
     ));
@@ -141,9 +152,10 @@ async fn main() -> Result<()> {
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let result = tokio::select! {
         r = async {
-            match cx.settings.paced_floor {
-                Some(over) => paced_floor(&mut cx, over).await,
-                None => run(&mut cx, &mut op).await,
+            match (cx.settings.paced_floor, cx.settings.clusters) {
+                (Some(over), _) => paced_floor(&mut cx, over).await,
+                (None, Some(_)) => many_clusters(&mut cx, &mut op).await,
+                (None, None) => run(&mut cx, &mut op).await,
             }
         } => r,
         _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted (SIGINT)")),

@@ -10,11 +10,14 @@ pub struct Operator {
 }
 
 impl Operator {
-    pub fn start(ns: &str, resync: Option<&str>, log: PathBuf) -> Result<Operator> {
+    /// `scope`: the flags that say what it watches (`Ctx::operator_scope`).
+    pub fn start(scope: &[String], resync: Option<&str>, log: PathBuf) -> Result<Operator> {
         let http = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
         let bin = operator_bin();
         let mut cmd = tokio::process::Command::new(&bin);
-        cmd.args(["run", "--namespace", ns, "--log-format", "json"])
+        cmd.arg("run")
+            .args(scope)
+            .args(["--log-format", "json"])
             .args(["--http-addr", &http.to_string()])
             .env(
                 "RUST_LOG",

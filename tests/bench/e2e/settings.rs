@@ -12,6 +12,8 @@ pub fn operator_bin() -> String {
 }
 pub const GROUP: &str = "kafka.topic-operator.dev";
 pub const VERSION: &str = "v1alpha1";
+/// The label on the run's namespaces, KafkaClusters and KafkaTopics (its value: the run's prefix).
+pub const RUN_LABEL: &str = "kto-bench-run";
 /// How often progress goes to stderr.
 pub const PROGRESS: Duration = Duration::from_secs(10);
 /// How long the brokers' CPU is watched after the floor's topics are in place.
@@ -35,6 +37,9 @@ pub struct Settings {
     pub deadline: Duration,
     pub resync: Option<String>,
     pub cleanup: Option<String>,
+    /// `--clusters C`: the many-KafkaClusters mode (many.rs): C namespaces, each with a
+    /// KafkaCluster for the same Kafka and topics / C of the KafkaTopics.
+    pub clusters: Option<usize>,
     /// `--paced-floor S`: no operator; the topics go to Kafka in CreateTopics of 100 spread over
     /// S seconds (an apply's pace), and the time until the brokers show them all is reported.
     pub paced_floor: Option<Duration>,
@@ -57,6 +62,7 @@ impl Settings {
                 "--resync" => "KTO_BENCH_RESYNC",
                 "--cleanup" => "KTO_BENCH_CLEANUP",
                 "--paced-floor" => "KTO_BENCH_PACED_FLOOR",
+                "--clusters" => "KTO_BENCH_CLUSTERS",
                 _ => {
                     i += 1;
                     continue;
@@ -77,6 +83,17 @@ impl Settings {
         let topics = num("KTO_BENCH_TOPICS", 1000)? as usize;
         if topics == 0 {
             bail!("KTO_BENCH_TOPICS must be at least 1");
+        }
+        let clusters = match vars.get("KTO_BENCH_CLUSTERS").filter(|v| !v.is_empty()) {
+            None => None,
+            Some(_) => Some(num("KTO_BENCH_CLUSTERS", 1)? as usize),
+        };
+        if let Some(c) = clusters
+            && (c == 0 || !topics.is_multiple_of(c))
+        {
+            bail!(
+                "KTO_BENCH_CLUSTERS={c}: expected at least 1, dividing KTO_BENCH_TOPICS={topics}"
+            );
         }
         let default_shape = if topics >= 5000 { "1/3/2" } else { "3/3/2" };
         let shape = vars
@@ -103,6 +120,7 @@ impl Settings {
                 .get("KTO_BENCH_RESYNC")
                 .filter(|v| !v.is_empty())
                 .cloned(),
+            clusters,
             cleanup: vars
                 .get("KTO_BENCH_CLEANUP")
                 .filter(|v| !v.is_empty())

@@ -77,14 +77,14 @@ impl Watched {
     }
 }
 
-pub fn spawn_watch(
-    api: Api<DynamicObject>,
-    state: Arc<Mutex<Watched>>,
-) -> tokio::task::JoinHandle<()> {
+/// Watches the run's KafkaTopics (by its label, in all its namespaces; names are unique).
+pub fn spawn_watch(cx: &Ctx, state: Arc<Mutex<Watched>>) -> tokio::task::JoinHandle<()> {
+    let (api, config) = (
+        cx.all_topics_api(),
+        watcher::Config::default().labels(&cx.selector()),
+    );
     tokio::spawn(async move {
-        let mut stream = watcher::watcher(api, watcher::Config::default())
-            .default_backoff()
-            .boxed();
+        let mut stream = watcher::watcher(api, config).default_backoff().boxed();
         while let Some(event) = stream.next().await {
             match event {
                 Ok(Event::Apply(o)) | Ok(Event::InitApply(o)) => state.lock().unwrap().apply(&o),
