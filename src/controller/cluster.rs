@@ -25,6 +25,7 @@ use tracing::{info, warn};
 
 use super::context::Context;
 use super::error::{Error, FIELD_MANAGER};
+use super::unmanaged::Unmanaged;
 use super::{credential_cache, credentials};
 use crate::api::condition::{Condition, find, merge_conditions};
 use crate::api::{
@@ -35,9 +36,6 @@ use crate::cluster::{ClusterHandle, ClusterKey, Observation, throttles};
 use crate::kafka::KafkaError;
 use crate::metrics::{ClusterGauges, ClusterLabels};
 use crate::model::ClusterSnapshot;
-
-/// How many unmanaged topic names the status lists.
-const UNMANAGED_NAMES_SHOWN: usize = 20;
 
 pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<Action, Error> {
     prune_observers(&ctx);
@@ -95,7 +93,8 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
         ctx.observers.touch_all(&key);
     }
     // 5. Status.
-    let status = cluster_status(&cluster, &declared(&key, &ctx), &observation, previous);
+    let declared = declared(&key, &observation, &ctx);
+    let status = cluster_status(&cluster, &declared, &observation, previous);
     record_metrics(&key, &status, &ctx);
 
     let changed = previous.is_none_or(|p| {
@@ -166,29 +165,42 @@ fn declared_topics(key: &ClusterKey, ctx: &Context) -> BTreeSet<String> {
         .collect()
 }
 
-/// What this KafkaCluster manages, and what every KafkaCluster for the same Kafka manages
-/// (none of which is unmanaged).
-fn declared(key: &ClusterKey, ctx: &Context) -> Declared {
-    let own = declared_topics(key, ctx);
-    let mut on_kafka = own.clone();
-    for other in ctx.observers.same_kafka(key).iter().filter(|k| *k != key) {
-        on_kafka.extend(declared_topics(other, ctx));
+/// What this KafkaCluster manages, and the topics of its Kafka no KafkaTopic declares through
+/// any KafkaCluster for that Kafka (a topic declared, even by a KafkaTopic its tenancy rules
+/// forbid, is that KafkaTopic's to report, not unmanaged).
+fn declared(key: &ClusterKey, observation: &Observation, ctx: &Context) -> Declared {
+    let unmanaged = match observation {
+        Observation::Observed { snapshot, .. } => {
+            let clusters = ctx.observers.same_kafka(key);
+            ctx.unmanaged
+                .get(snapshot, &clusters, ctx.index.generation(), || {
+                    clusters
+                        .iter()
+                        .flat_map(|k| ctx.index.topic_names(k))
+                        .collect()
+                })
+        }
+        _ => Unmanaged::default(),
+    };
+    Declared {
+        own: declared_topics(key, ctx).len(),
+        unmanaged,
     }
-    Declared { own, on_kafka }
 }
 
 /// The Kafka topics KafkaTopics declare (see [`declared`]).
 struct Declared {
-    own: BTreeSet<String>,
-    on_kafka: BTreeSet<String>,
+    /// How many this KafkaCluster's KafkaTopics may manage.
+    own: usize,
+    unmanaged: Unmanaged,
 }
 
 #[cfg(test)]
 impl Declared {
     fn none() -> Self {
         Declared {
-            own: BTreeSet::new(),
-            on_kafka: BTreeSet::new(),
+            own: 0,
+            unmanaged: Unmanaged::default(),
         }
     }
 }
@@ -235,24 +247,10 @@ fn cluster_status(
                     unreadable: snapshot.broker_errors.get(&b.id).cloned(),
                 })
                 .collect();
-            status.managed_topics = Some(declared.own.len() as i32);
+            status.managed_topics = Some(declared.own as i32);
             if cluster.spec.policy.unmanaged_topics == UnmanagedPolicy::Report {
-                let unmanaged: Vec<&String> = snapshot
-                    .topics
-                    .values()
-                    .filter(|t| {
-                        !t.is_internal
-                            && !t.name.starts_with("__")
-                            && !declared.on_kafka.contains(&t.name)
-                    })
-                    .map(|t| &t.name)
-                    .collect();
-                status.unmanaged_topics = Some(unmanaged.len() as i32);
-                status.unmanaged_topic_names = unmanaged
-                    .into_iter()
-                    .take(UNMANAGED_NAMES_SHOWN)
-                    .cloned()
-                    .collect();
+                status.unmanaged_topics = Some(declared.unmanaged.count as i32);
+                status.unmanaged_topic_names = declared.unmanaged.names.clone();
             } else {
                 status.unmanaged_topics = None;
                 status.unmanaged_topic_names = vec![];
@@ -472,18 +470,19 @@ mod tests {
     #[test]
     fn a_look_at_kafka_gives_brokers_counts_and_the_unmanaged_topics_not_kafkas_own() {
         let cluster = fixtures::kafka_cluster();
-        let declared = Declared {
-            own: ["orders".to_string()].into(),
-            // Declared through another KafkaCluster for the same Kafka: not unmanaged.
-            on_kafka: ["orders".to_string(), "team-b.events".to_string()].into(),
-        };
-        let look = observed(
-            snapshot(
-                &["orders", "team-b.events", "stray", "__consumer_offsets"],
-                vec![],
-            ),
-            None,
+        let kafka = snapshot(
+            &["orders", "team-b.events", "stray", "__consumer_offsets"],
+            vec![],
         );
+        let declared = Declared {
+            own: 1,
+            // team-b.events: declared through another KafkaCluster for the same Kafka.
+            unmanaged: super::super::unmanaged::unmanaged(
+                &kafka,
+                &["orders".to_string(), "team-b.events".to_string()].into(),
+            ),
+        };
+        let look = observed(kafka, None);
         let status = cluster_status(&cluster, &declared, &look, None);
         assert_eq!(condition(&status, "Ready"), (true, "Connected".into()));
         assert_eq!(status.brokers.len(), 3);

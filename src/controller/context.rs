@@ -101,6 +101,8 @@ pub struct Context {
     pub backoff: super::backoff::Backoff,
     /// Credentials resolved from each KafkaCluster's Secrets.
     pub credentials: super::credential_cache::CredentialCache,
+    /// The unmanaged topics of each Kafka, worked out once per snapshot.
+    pub unmanaged: super::unmanaged::UnmanagedCache,
 }
 
 impl Context {
@@ -120,6 +122,7 @@ impl Context {
         Context {
             backoff: Default::default(),
             credentials: Default::default(),
+            unmanaged: Default::default(),
             recorder: Recorder::new(client.clone(), reporter),
             events_in_flight: Arc::new(Semaphore::new(EVENTS_IN_FLIGHT)),
             client,

@@ -72,12 +72,29 @@ pub struct TopicIndex {
     /// Filled during a re-list; replaces `entries` when the list is complete (objects deleted
     /// while the watch was down are not in it).
     relisting: RwLock<Option<Entries>>,
+    /// Bumped whenever the declared topics of some cluster change: what was worked out from
+    /// them (the unmanaged topics, unmanaged.rs) is current while this is unchanged.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl TopicIndex {
     /// Follows one event of the KafkaTopic watch, as the reflector's store does.
     /// Returns the clusters whose set of declared topics changed (their status counts them).
     pub fn observe(&self, event: &Event<KafkaTopic>) -> Vec<ClusterKey> {
+        let changed = self.follow(event);
+        if !changed.is_empty() {
+            self.generation
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        changed
+    }
+
+    /// See [`TopicIndex::generation`].
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn follow(&self, event: &Event<KafkaTopic>) -> Vec<ClusterKey> {
         match event {
             Event::Apply(topic) => write(&self.entries).apply(topic),
             Event::Delete(topic) => {

@@ -13,6 +13,7 @@ pub mod prune;
 pub mod report;
 pub mod tenancy;
 pub mod topic;
+pub mod unmanaged;
 
 use std::sync::Arc;
 use std::time::Duration;
