@@ -42,68 +42,134 @@ async fn wait_reason(api: &Api<KafkaTopic>, name: &str, reason: &str) -> KafkaTo
     }
 }
 
+/// Three namespaces (a platform's, team-a's, team-b's) and the environment's bootstrap servers
+/// as a YAML list, for one test labelled `label`.
+struct Tenants {
+    label: String,
+    platform: String,
+    team_a: String,
+    team_b: String,
+    servers: String,
+}
+
+impl Tenants {
+    fn set_up(label: &str) -> Tenants {
+        install_crds();
+        let tenants = Tenants {
+            label: unique(label),
+            platform: unique("kto-platform"),
+            team_a: unique("kto-team-a"),
+            team_b: unique("kto-team-b"),
+            servers: bootstrap_list()
+                .iter()
+                .map(|s| format!("\"{s}\""))
+                .collect::<Vec<_>>()
+                .join(", "),
+        };
+        for ns in tenants.namespaces() {
+            kubectl(&["create", "namespace", ns]);
+        }
+        tenants
+    }
+
+    fn namespaces(&self) -> [&String; 3] {
+        [&self.platform, &self.team_a, &self.team_b]
+    }
+
+    /// The platform's KafkaCluster: team-a may use topic names starting with `team-a.`.
+    fn platform_cluster_yaml(&self) -> String {
+        cluster_yaml(
+            &self.label,
+            &self.servers,
+            &format!(
+                "  policy:\n    tenants:\n    - namespace: {}\n      topicPrefixes: [\"team-a.\"]\n",
+                self.team_a
+            ),
+        )
+    }
+
+    fn tear_down(&self) {
+        for ns in self.namespaces() {
+            let _ = std::process::Command::new(env_var("KTO_KUBECTL"))
+                .args(["delete", "namespace", ns, "--wait=false"])
+                .output();
+        }
+    }
+}
+
+/// One operator for all namespaces, limited to the test's objects by a label selector.
+struct Operator {
+    client: kube::Client,
+    runtime: Runtime,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Operator {
+    async fn start(label: &str, platform_namespaces: Vec<String>) -> Operator {
+        let client = kube::Client::try_default().await.unwrap();
+        let settings = Settings {
+            namespace: None,
+            selector: Some(format!("kto-test={label}")),
+            resync: RESYNC,
+            kafka_timeout: Duration::from_secs(10),
+            http_addr: None,
+            write_fence: WriteFence::always_open(),
+            platform_namespaces,
+            max_concurrent_reconciles: controller::DEFAULT_MAX_CONCURRENT_RECONCILES,
+        };
+        let shutdown = CancellationToken::new();
+        let runtime = Runtime::new(&settings);
+        let task = tokio::spawn(controller::run_with(
+            client.clone(),
+            settings,
+            runtime.clone(),
+            shutdown.clone(),
+        ));
+        Operator {
+            client,
+            runtime,
+            shutdown,
+            task,
+        }
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(20), self.task).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn topics_outside_the_cluster_policy_are_forbidden_and_touch_nothing() {
-    install_crds();
-    let label = unique("tenancy");
-    let platform = unique("kto-platform");
-    let team_a = unique("kto-team-a");
-    let team_b = unique("kto-team-b");
-    for ns in [&platform, &team_a, &team_b] {
-        kubectl(&["create", "namespace", ns]);
-    }
-    let servers = bootstrap_list()
-        .iter()
-        .map(|s| format!("\"{s}\""))
-        .collect::<Vec<_>>()
-        .join(", ");
-    kubectl_apply(
-        &platform,
-        &format!(
-            "apiVersion: kafka.topic-operator.dev/v1alpha1\nkind: KafkaCluster\nmetadata:\n  name: kafka\n  labels: {{kto-test: {label}}}\n\
-spec:\n  bootstrapServers: [{servers}]\n  policy:\n    tenants:\n    - namespace: {team_a}\n      topicPrefixes: [\"team-a.\"]\n"
-        ),
-    )
-    .unwrap();
-
-    // One operator for all namespaces, limited to this test's objects by a label selector.
-    let client = kube::Client::try_default().await.unwrap();
-    let settings = Settings {
-        namespace: None,
-        selector: Some(format!("kto-test={label}")),
-        resync: RESYNC,
-        kafka_timeout: Duration::from_secs(10),
-        http_addr: None,
-        write_fence: WriteFence::always_open(),
-        platform_namespaces: vec![],
-        max_concurrent_reconciles: controller::DEFAULT_MAX_CONCURRENT_RECONCILES,
-    };
-    let shutdown = CancellationToken::new();
-    let runtime = Runtime::new(&settings);
-    let operator = tokio::spawn(controller::run_with(
-        client.clone(),
-        settings,
-        runtime.clone(),
-        shutdown.clone(),
-    ));
+    let tenants = Tenants::set_up("tenancy");
+    let (label, platform, team_a, team_b) = (
+        &tenants.label,
+        &tenants.platform,
+        &tenants.team_a,
+        &tenants.team_b,
+    );
+    kubectl_apply(platform, &tenants.platform_cluster_yaml()).unwrap();
+    let operator = Operator::start(label, vec![]).await;
+    let (client, runtime) = (operator.client.clone(), &operator.runtime);
 
     let allowed = format!("team-a.{}", unique("orders"));
     let wrong_prefix = unique("orders");
     let other_team = format!("team-a.{}", unique("stolen"));
-    kubectl_apply(&team_a, &topic_yaml("allowed", &label, &platform, &allowed)).unwrap();
+    kubectl_apply(team_a, &topic_yaml("allowed", label, platform, &allowed)).unwrap();
     kubectl_apply(
-        &team_a,
-        &topic_yaml("wrong-prefix", &label, &platform, &wrong_prefix),
+        team_a,
+        &topic_yaml("wrong-prefix", label, platform, &wrong_prefix),
     )
     .unwrap();
     kubectl_apply(
-        &team_b,
-        &topic_yaml("other-team", &label, &platform, &other_team),
+        team_b,
+        &topic_yaml("other-team", label, platform, &other_team),
     )
     .unwrap();
 
-    let a: Api<KafkaTopic> = Api::namespaced(client.clone(), &team_a);
-    let b: Api<KafkaTopic> = Api::namespaced(client.clone(), &team_b);
+    let a: Api<KafkaTopic> = Api::namespaced(client.clone(), team_a);
+    let b: Api<KafkaTopic> = Api::namespaced(client.clone(), team_b);
     wait_reason(&a, "allowed", "InSync").await;
     let t = wait_reason(&a, "wrong-prefix", "Forbidden").await;
     assert!(
@@ -129,13 +195,8 @@ spec:\n  bootstrapServers: [{servers}]\n  policy:\n    tenants:\n    - namespace
         "a forbidden topic was created"
     );
 
-    shutdown.cancel();
-    let _ = tokio::time::timeout(Duration::from_secs(20), operator).await;
-    for ns in [&platform, &team_a, &team_b] {
-        let _ = std::process::Command::new(env_var("KTO_KUBECTL"))
-            .args(["delete", "namespace", ns, "--wait=false"])
-            .output();
-    }
+    operator.stop().await;
+    tenants.tear_down();
 }
 
 fn cluster_yaml(label: &str, servers: &str, tenants: &str) -> String {
@@ -147,64 +208,36 @@ spec:\n  bootstrapServers: [{servers}]\n{tenants}"
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_teams_own_kafkacluster_for_the_platforms_kafka_does_not_escape_its_rules() {
-    install_crds();
-    let label = unique("governed");
-    let platform = unique("kto-platform");
-    let team_a = unique("kto-team-a");
-    let team_b = unique("kto-team-b");
-    for ns in [&platform, &team_a, &team_b] {
-        kubectl(&["create", "namespace", ns]);
-    }
-    let servers = bootstrap_list()
-        .iter()
-        .map(|s| format!("\"{s}\""))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let tenants = Tenants::set_up("governed");
+    let (label, platform, team_a, team_b) = (
+        &tenants.label,
+        &tenants.platform,
+        &tenants.team_a,
+        &tenants.team_b,
+    );
     // The platform's KafkaCluster allows team-a the prefix team-a. and team-b nothing; each team
     // declares a KafkaCluster of its own for the same Kafka (the same bootstrap servers, listed
     // in another order by team-b), which on its own would let its namespace use any name.
-    let rules = format!(
-        "  policy:\n    tenants:\n    - namespace: {team_a}\n      topicPrefixes: [\"team-a.\"]\n"
-    );
-    kubectl_apply(&platform, &cluster_yaml(&label, &servers, &rules)).unwrap();
-    kubectl_apply(&team_a, &cluster_yaml(&label, &servers, "")).unwrap();
-    let mut reversed: Vec<&str> = servers.split(", ").collect();
+    kubectl_apply(platform, &tenants.platform_cluster_yaml()).unwrap();
+    kubectl_apply(team_a, &cluster_yaml(label, &tenants.servers, "")).unwrap();
+    let mut reversed: Vec<&str> = tenants.servers.split(", ").collect();
     reversed.reverse();
-    let reversed = reversed.join(", ");
-    kubectl_apply(&team_b, &cluster_yaml(&label, &reversed, "")).unwrap();
-
-    let client = kube::Client::try_default().await.unwrap();
-    let settings = Settings {
-        namespace: None,
-        selector: Some(format!("kto-test={label}")),
-        resync: RESYNC,
-        kafka_timeout: Duration::from_secs(10),
-        http_addr: None,
-        write_fence: WriteFence::always_open(),
-        platform_namespaces: vec![platform.clone()],
-        max_concurrent_reconciles: controller::DEFAULT_MAX_CONCURRENT_RECONCILES,
-    };
-    let shutdown = CancellationToken::new();
-    let runtime = Runtime::new(&settings);
-    let operator = tokio::spawn(controller::run_with(
-        client.clone(),
-        settings,
-        runtime.clone(),
-        shutdown.clone(),
-    ));
+    kubectl_apply(team_b, &cluster_yaml(label, &reversed.join(", "), "")).unwrap();
+    let operator = Operator::start(label, vec![platform.clone()]).await;
+    let (client, runtime) = (operator.client.clone(), &operator.runtime);
 
     let own = format!("team-a.{}", unique("own"));
     let escaped = unique("escaped");
     let shared = format!("team-a.{}", unique("shared"));
     // team-a, through the platform's KafkaCluster first (older), then through its own.
-    kubectl_apply(&team_a, &topic_yaml("first", &label, &platform, &shared)).unwrap();
-    wait_reason(&Api::namespaced(client.clone(), &team_a), "first", "InSync").await;
-    kubectl_apply(&team_a, &topic_yaml("own", &label, &team_a, &own)).unwrap();
-    kubectl_apply(&team_a, &topic_yaml("second", &label, &team_a, &shared)).unwrap();
-    kubectl_apply(&team_b, &topic_yaml("escaped", &label, &team_b, &escaped)).unwrap();
+    kubectl_apply(team_a, &topic_yaml("first", label, platform, &shared)).unwrap();
+    wait_reason(&Api::namespaced(client.clone(), team_a), "first", "InSync").await;
+    kubectl_apply(team_a, &topic_yaml("own", label, team_a, &own)).unwrap();
+    kubectl_apply(team_a, &topic_yaml("second", label, team_a, &shared)).unwrap();
+    kubectl_apply(team_b, &topic_yaml("escaped", label, team_b, &escaped)).unwrap();
 
-    let a: Api<KafkaTopic> = Api::namespaced(client.clone(), &team_a);
-    let b: Api<KafkaTopic> = Api::namespaced(client.clone(), &team_b);
+    let a: Api<KafkaTopic> = Api::namespaced(client.clone(), team_a);
+    let b: Api<KafkaTopic> = Api::namespaced(client.clone(), team_b);
     wait_reason(&a, "own", "InSync").await;
     let t = wait_reason(&b, "escaped", "Forbidden").await;
     let message = condition(&t, "Ready").unwrap().2;
@@ -249,11 +282,6 @@ async fn a_teams_own_kafkacluster_for_the_platforms_kafka_does_not_escape_its_ru
         "a topic the platform's rules forbid was created"
     );
 
-    shutdown.cancel();
-    let _ = tokio::time::timeout(Duration::from_secs(20), operator).await;
-    for ns in [&platform, &team_a, &team_b] {
-        let _ = std::process::Command::new(env_var("KTO_KUBECTL"))
-            .args(["delete", "namespace", ns, "--wait=false"])
-            .output();
-    }
+    operator.stop().await;
+    tenants.tear_down();
 }
