@@ -256,6 +256,11 @@ fn summary(observation: &Observation) -> u64 {
             snapshot.auto_create_brokers.hash(&mut h);
             snapshot.topics.keys().for_each(|name| name.hash(&mut h));
             stale.is_some().hash(&mut h);
+            // What the KafkaCluster reconcile's throttle clean-up acts on: the last move ending
+            // (or a broker's rate changing) must reconcile it, or the rates stay until the
+            // safety net.
+            snapshot.broker_overrides.hash(&mut h);
+            super::throttles::moving_or_throttled(snapshot.topics.values()).hash(&mut h);
         }
         Observation::Failed {
             reason,
@@ -274,6 +279,48 @@ fn summary(observation: &Observation) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn observed(snapshot: ClusterSnapshot) -> Observation {
+        Observation::Observed {
+            started: Instant::now(),
+            snapshot: Arc::new(snapshot),
+            stale: None,
+        }
+    }
+
+    #[test]
+    fn the_last_move_ending_changes_what_the_cluster_reconcile_acts_on() {
+        let mut moving = crate::fixtures::observed_on("orders", 1, &[1, 2]);
+        moving.partitions[0].adding = vec![2];
+        let done = crate::fixtures::observed_on("orders", 1, &[1, 2]);
+        let with = |t: &crate::model::ObservedTopic| ClusterSnapshot {
+            topics: [("orders".to_string(), t.clone())].into(),
+            ..Default::default()
+        };
+        // Same topics, same brokers: only the move ended. The throttle clean-up needs it.
+        assert_ne!(
+            summary(&observed(with(&moving))),
+            summary(&observed(with(&done)))
+        );
+        assert_eq!(
+            summary(&observed(with(&done))),
+            summary(&observed(with(&done)))
+        );
+        // A config change of a topic is the topic controller's, not the cluster's.
+        let mut retention = done.clone();
+        retention.configs.insert(
+            "retention.ms".into(),
+            crate::model::ObservedConfig {
+                value: Some("1000".into()),
+                is_topic_override: true,
+                kind: Default::default(),
+            },
+        );
+        assert_eq!(
+            summary(&observed(with(&done))),
+            summary(&observed(with(&retention)))
+        );
+    }
 
     #[test]
     fn backoff_doubles_up_to_the_resync_interval() {

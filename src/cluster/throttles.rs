@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 use super::state::ClusterState;
 use crate::kafka::KafkaError;
-use crate::model::{BROKER_THROTTLE_CONFIGS, ClusterSnapshot, ConfigChanges};
+use crate::model::{BROKER_THROTTLE_CONFIGS, ClusterSnapshot, ConfigChanges, ObservedTopic};
 use crate::plan::OPERATOR_OWNED_CONFIGS;
 
 /// Pure: per broker, the throttle-rate keys whose value is the operator's `rate` (compared as
@@ -42,6 +42,17 @@ pub fn operator_rates(snapshot: &ClusterSnapshot, rate: i64) -> BTreeMap<i32, Ve
         .collect()
 }
 
+/// Pure: whether a move is under way or a topic still lists throttled replicas (the broker
+/// rates are still needed).
+pub fn moving_or_throttled<'a>(mut topics: impl Iterator<Item = &'a ObservedTopic>) -> bool {
+    topics.any(|t| {
+        t.partitions.iter().any(|p| p.is_moving())
+            || OPERATOR_OWNED_CONFIGS
+                .iter()
+                .any(|k| t.overrides().contains_key(*k))
+    })
+}
+
 /// Removes the operator's throttle rates (`rate`, the declared one) from the brokers that carry
 /// them when nothing of the cluster moves and no topic lists throttled replicas; rates of any
 /// other value stay. Returns the brokers it removed them from (empty: none of its own, or a move
@@ -57,13 +68,7 @@ pub async fn remove_idle_throttles(
     }
     let write_lock = state.write_lock();
     let _guard = write_lock.lock().await;
-    let busy = state.topics().iter().any(|t| {
-        t.partitions.iter().any(|p| p.is_moving())
-            || OPERATOR_OWNED_CONFIGS
-                .iter()
-                .any(|k| t.overrides().contains_key(*k))
-    });
-    if busy {
+    if moving_or_throttled(state.topics().iter()) {
         return Ok(vec![]);
     }
     // The values were read with the snapshot (at most one resync ago); Kafka has no delete
