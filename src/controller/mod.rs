@@ -13,12 +13,13 @@ pub mod prune;
 pub mod report;
 pub mod tenancy;
 pub mod topic;
+mod triggers;
 pub mod unmanaged;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt};
@@ -35,6 +36,7 @@ use crate::metrics::Metrics;
 pub use context::{ApiClients, Context, DEFAULT_MAX_CONCURRENT_RECONCILES, Settings};
 use index::TopicIndex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use triggers::{lean_watch, notify_if_gone};
 
 /// Server-side apply field manager for everything the operator writes.
 pub use error::{Error, FIELD_MANAGER};
@@ -257,85 +259,6 @@ pub async fn run_with(
     info!("controllers stopped");
 }
 
-/// A watch of `api` into the cache `writer`, keeping only what the operator reads: managed
-/// fields and kubectl's last-applied annotation (a second copy of the whole spec) are dropped, so
-/// thousands of KafkaTopics cost their spec and status only.
-fn lean_watch<K>(
-    api: Api<K>,
-    config: watcher::Config,
-    writer: kube::runtime::reflector::store::Writer<K>,
-    on_event: impl Fn(&watcher::Event<K>) + Send + 'static,
-) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static
-where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + std::fmt::Debug
-        + serde::de::DeserializeOwned
-        + Send
-        + Sync
-        + 'static,
-{
-    use kube::runtime::WatchStreamExt;
-    let events = watcher(api, config)
-        .default_backoff()
-        .modify(|obj: &mut K| {
-            obj.managed_fields_mut().clear();
-            obj.annotations_mut()
-                .remove("kubectl.kubernetes.io/last-applied-configuration");
-        })
-        .reflect(writer)
-        // After the cache: whoever reads the index finds the object in the cache too.
-        .inspect_ok(on_event);
-    triggered_after_lists(events)
-}
-
-/// Wakes the sweep (prune.rs) on what may mean objects went: a deletion, or the end of a
-/// (re-)list, which replaces the cache without a deletion event for what it no longer holds.
-fn notify_if_gone<K>(event: &watcher::Event<K>, gone: &tokio::sync::Notify) {
-    if matches!(event, watcher::Event::Delete(_) | watcher::Event::InitDone) {
-        gone.notify_one();
-    }
-}
-
-/// The objects to reconcile from a reflected watch: each change as it comes, and the objects of
-/// a (re-)list only once the whole list is in the cache.
-///
-/// `applied_objects()` triggered each listed object as soon as its page arrived. A re-list (after
-/// a watch expired with 410 Gone, or the apiserver restarted) fills a new cache that replaces the
-/// old one only when the list is complete, and a reconcile reads the cache, not the event: when a
-/// list of several pages (500 objects each) took longer than the controller's debounce, the
-/// reconciles of the first pages ran against the old cache, with the spec from before the watch
-/// broke (a change made meanwhile, or a deletion's timestamp, not seen) or not at all for an
-/// object created meanwhile ("not found in local store"); and an idle object is not triggered
-/// again, so the change was missed until the object next changed. Triggering the listed objects
-/// at InitDone, after the cache swapped in the list, is what kube's own shared-store dispatcher
-/// does.
-fn triggered_after_lists<K: Send + 'static>(
-    events: impl futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
-) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static {
-    events
-        .scan(Vec::new(), |listed: &mut Vec<K>, event| {
-            let triggered = match event {
-                Ok(watcher::Event::Apply(obj)) => vec![Ok(obj)],
-                Ok(watcher::Event::Delete(_)) => vec![],
-                Ok(watcher::Event::Init) => {
-                    listed.clear();
-                    vec![]
-                }
-                Ok(watcher::Event::InitApply(obj)) => {
-                    listed.push(obj);
-                    vec![]
-                }
-                Ok(watcher::Event::InitDone) => {
-                    std::mem::take(listed).into_iter().map(Ok).collect()
-                }
-                Err(e) => vec![Err(e)],
-            };
-            futures::future::ready(Some(futures::stream::iter(triggered)))
-        })
-        .flatten()
-}
-
 /// The KafkaTopics to reconcile after each new look at a cluster: only those whose Kafka topic
 /// changed (or all of the cluster's, when the cluster itself changed). An idle cluster of
 /// thousands of topics costs no reconcile at all.
@@ -469,40 +392,4 @@ fn error_policy<K: Resource<DynamicType = ()>>(
     let wait = ctx.backoff.failed(&object_key(&*obj));
     warn!(name = %obj.name_any(), %error, retry_in_s = wait.as_secs(), "reconcile error; retrying");
     Action::requeue(wait)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use kube::runtime::watcher::Event;
-
-    #[tokio::test]
-    async fn listed_objects_are_triggered_once_the_whole_list_is_in_the_cache() {
-        let events = futures::stream::iter(vec![
-            Ok(Event::Apply("changed before the watch broke")),
-            // A re-list of two pages: nothing is triggered until it is complete (the cache
-            // swaps the list in at InitDone, just before this stream sees it).
-            Ok(Event::Init),
-            Ok(Event::InitApply("a")),
-            Ok(Event::InitApply("b")),
-            Ok(Event::InitDone),
-            Ok(Event::Delete("gone")),
-            Ok(Event::Apply("c")),
-            // A re-list that broke off before InitDone, then one that completed.
-            Ok(Event::Init),
-            Ok(Event::InitApply("lost")),
-            Ok(Event::Init),
-            Ok(Event::InitApply("d")),
-            Ok(Event::InitDone),
-        ]);
-        let mut triggered = vec![];
-        let mut stream = std::pin::pin!(triggered_after_lists(events));
-        while let Some(t) = stream.next().await {
-            triggered.push(t.unwrap());
-        }
-        assert_eq!(
-            triggered,
-            ["changed before the watch broke", "a", "b", "c", "d"]
-        );
-    }
 }
