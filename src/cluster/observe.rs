@@ -158,7 +158,10 @@ impl ObserveLoop {
                     } else {
                         match diff(last.as_deref(), &snapshot) {
                             Changed::Topics(mut names) => {
-                                names.extend(repatched);
+                                let unchanged: std::collections::HashSet<&String> =
+                                    repatched.unchanged.iter().collect();
+                                names.retain(|name| !unchanged.contains(name));
+                                names.extend(repatched.changed);
                                 names.sort();
                                 names.dedup();
                                 Changed::Topics(names)

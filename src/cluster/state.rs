@@ -205,19 +205,34 @@ impl ClusterState {
     }
 
     /// A new snapshot whose requests started at `started` arrived: patches older than it are
-    /// superseded. Returns the topics whose patch differs from it (a change made behind the
-    /// operator's back between its read and this snapshot would otherwise look like no change).
-    pub fn absorb_snapshot(&self, started: Instant, snapshot: &ClusterSnapshot) -> Vec<String> {
+    /// superseded. Returns how it compares with the topics re-read after a write, which the
+    /// reconciles saw last: those whose patch differs from it (a change made behind the
+    /// operator's back between its read and this snapshot would otherwise look like no change),
+    /// and those it shows exactly as patched (nothing new for their reconciles, though they
+    /// differ from the previous snapshot: a topic just created).
+    pub fn absorb_snapshot(&self, started: Instant, snapshot: &ClusterSnapshot) -> Repatched {
         let mut patches = lock(&self.patches);
-        let repatched = patches
-            .iter()
-            .filter(|(name, (_, t))| snapshot.topics.get(*name) != t.as_ref())
-            .map(|(name, _)| name.clone())
-            .collect();
+        let mut compared = Repatched::default();
+        for (name, (_, patched)) in patches.iter() {
+            if snapshot.topics.get(name) == patched.as_ref() {
+                compared.unchanged.push(name.clone());
+            } else {
+                compared.changed.push(name.clone());
+            }
+        }
         patches.retain(|_, (at, _)| *at > started);
         self.version.fetch_add(1, Ordering::Relaxed);
-        repatched
+        compared
     }
+}
+
+/// How a new snapshot compares with the topics re-read after writes (`absorb_snapshot`).
+#[derive(Debug, Default, PartialEq)]
+pub struct Repatched {
+    /// The snapshot shows these differently from their re-read.
+    pub changed: Vec<String>,
+    /// The snapshot shows these exactly as re-read.
+    pub unchanged: Vec<String>,
 }
 
 /// What every connection to one Kafka shares, whichever KafkaClusters and credentials they

@@ -389,3 +389,35 @@ async fn a_replica_move_is_applied_alone_under_the_write_lock_and_read_back() {
     };
     assert_eq!(seen.replication_factor(), Some(2));
 }
+
+#[tokio::test]
+async fn a_snapshot_names_only_topics_that_differ_from_what_the_reconciles_last_saw() {
+    let fake = Arc::new(FakeKafka::with_brokers(1));
+    let observers = observers_of(fake.clone());
+    let cluster = observed(&observers, &key("ns")).await;
+    let mut changes = observers.changes();
+    // Created by the operator and read back: the next snapshot shows it exactly so.
+    let created = fixtures::observed_on("created", 1, &[1]);
+    fake.add_topic(created.clone());
+    cluster
+        .state
+        .patch("created", Instant::now(), Some(created));
+    // Read back after a write, then changed behind the operator's back.
+    let mut read_back = fixtures::observed_on("altered", 1, &[1]);
+    fake.add_topic(read_back.clone());
+    read_back.partitions[0].isr = vec![];
+    cluster
+        .state
+        .patch("altered", Instant::now(), Some(read_back));
+    // Created by someone else: never read back.
+    fake.add_topic(fixtures::observed_on("outside", 1, &[1]));
+    cluster.refresh_now();
+    let change = tokio::time::timeout(Duration::from_secs(10), changes.recv())
+        .await
+        .expect("a change after the snapshot")
+        .unwrap();
+    assert_eq!(
+        change.changed,
+        Changed::Topics(vec!["altered".into(), "outside".into()])
+    );
+}

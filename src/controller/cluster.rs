@@ -110,6 +110,7 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
         }
         let api: Api<KafkaCluster> = Api::namespaced(ctx.client.clone(), &key.0);
         let patch = json!({ "apiVersion": KafkaCluster::api_version(&()), "kind": KafkaCluster::kind(&()), "status": status });
+        let _turn = ctx.write_turn().await;
         api.patch_status(
             &key.1,
             &PatchParams::apply(FIELD_MANAGER).force(),

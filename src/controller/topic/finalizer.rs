@@ -31,6 +31,7 @@ pub async fn set_finalizer(
     topic: &KafkaTopic,
     api: &Api<KafkaTopic>,
     present: bool,
+    ctx: &Context,
 ) -> Result<(), Error> {
     let mut finalizers: Vec<String> = topic
         .finalizers()
@@ -43,6 +44,7 @@ pub async fn set_finalizer(
     }
     // resourceVersion makes this a compare-and-swap: never clobber someone else's finalizer.
     let patch = json!({ "metadata": { "finalizers": finalizers, "resourceVersion": topic.resource_version() } });
+    let _turn = ctx.write_turn().await;
     api.patch(
         &topic.name_any(),
         &PatchParams::default(),
@@ -126,7 +128,7 @@ pub async fn finalize(
             }
         }
     }
-    set_finalizer(topic, api, false).await?;
+    set_finalizer(topic, api, false, ctx).await?;
     Ok(Requeue::await_change())
 }
 

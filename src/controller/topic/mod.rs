@@ -66,7 +66,7 @@ pub async fn reconcile(topic: Arc<KafkaTopic>, ctx: Arc<Context>) -> Result<Requ
     }
     let has_finalizer = topic.finalizers().iter().any(|f| f == DELETE_FINALIZER);
     if (policy == DeletionPolicy::Delete) != has_finalizer {
-        finalizer::set_finalizer(&topic, &api, policy == DeletionPolicy::Delete).await?;
+        finalizer::set_finalizer(&topic, &api, policy == DeletionPolicy::Delete, &ctx).await?;
         // The patch triggers another reconcile with the new metadata.
         return Ok(Requeue::await_change());
     }

@@ -48,6 +48,7 @@ pub async fn write_status(
     post(ctx, topic, events);
     status.last_sync_time = Some(Utc::now());
     let patch = json!({ "apiVersion": KafkaTopic::api_version(&()), "kind": KafkaTopic::kind(&()), "status": status });
+    let _turn = ctx.write_turn().await;
     api.patch_status(
         &topic.name_any(),
         &PatchParams::apply(FIELD_MANAGER).force(),

@@ -297,6 +297,7 @@ pub async fn run(cx: &mut Ctx, op_slot: &mut Option<Operator>) -> Result<()> {
     };
     watch.abort();
     requests(cx, &s0, &s1, s2.as_ref());
+    per_topic(cx, &s0, &s1, s2.as_ref()).await;
 
     // ---- drift on one topic, then a cold start: only from a settled state
     if let Some((_, s2)) = &s2 {
@@ -307,6 +308,9 @@ pub async fn run(cx: &mut Ctx, op_slot: &mut Option<Operator>) -> Result<()> {
     // ---- the floor: the operator stopped, one batched CreateTopics of N other topics
     let op = op_slot.as_mut().unwrap();
     let stopped = op.stop().await;
+    if all_ready {
+        apply_share(cx, apply_end - apply_start).await?;
+    }
     let floor_prefix = format!("{}-floor", cx.prefix);
     let names: Vec<String> = (0..n).map(|i| format!("{floor_prefix}-{i:05}")).collect();
     let (p, rf, min_isr) = (

@@ -31,11 +31,7 @@ pub const PACED_BATCH: usize = 100;
 /// object applied, in a run on an environment as fresh as this one.
 pub async fn paced_floor(cx: &mut Ctx, over: Duration) -> Result<()> {
     let n = cx.settings.topics;
-    let (p, rf, min_isr) = (
-        cx.settings.partitions,
-        cx.settings.replication_factor,
-        cx.settings.min_isr.to_string(),
-    );
+    let p = cx.settings.partitions;
     let prefix = format!("{}-paced", cx.prefix);
     let names: Vec<String> = (0..n).map(|i| format!("{prefix}-{i:05}")).collect();
     let requests = n.div_ceil(PACED_BATCH);
@@ -47,6 +43,87 @@ pub async fn paced_floor(cx: &mut Ctx, over: Duration) -> Result<()> {
     ));
     let start = Instant::now();
     let brokers_cpu_start = brokers_cpu(cx.tck);
+    let Paced {
+        last_sent,
+        last_answer,
+        failed,
+    } = send_paced(cx, names, interval).await?;
+    let expected = n - failed.len();
+    let mut per_10s = Vec::new();
+    let deadline = start + Duration::from_secs(900);
+    let all = wait_until_shown(
+        cx,
+        "paced floor",
+        &prefix,
+        p as usize,
+        expected,
+        start,
+        deadline,
+        brokers_cpu_start,
+        &mut per_10s,
+    )
+    .await?;
+    cx.out(format!(
+        "## The paced floor: {n} topics ({}) in {requests} CreateTopics of {PACED_BATCH} spread over {} (rdkafka AdminClient, no operator)",
+        cx.settings.shape(),
+        secs(over)
+    ));
+    cx.out("");
+    cx.out("| what | value |");
+    cx.out("|---|---|");
+    cx.out(format!(
+        "| Kafka heap / JIT | {} / {} |",
+        kafka_heap(),
+        kafka_jit()
+    ));
+    cx.out(format!(
+        "| last request sent / last answer | {} / {} |",
+        secs(last_sent - start),
+        secs(last_answer.max(start) - start)
+    ));
+    if let Some(row) = failed_row(&failed) {
+        cx.out(row);
+    }
+    match all {
+        Some((d, cpu)) => {
+            cx.out(format!(
+                "| **all in metadata, every partition with a leader: from the first request / from the last** | **{} / {}** |",
+                secs(d),
+                secs(d.saturating_sub(last_sent - start))
+            ));
+            cx.out(format!("| the brokers' CPU until then | {cpu:.1} s |"));
+        }
+        None => cx.out("| all in metadata | not within 900 s |"),
+    }
+    cx.out(format!(
+        "| in metadata after 10, 20, 30 ... s | {} |",
+        per_10s
+            .iter()
+            .map(usize::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    cx.out("");
+    Ok(())
+}
+
+/// What [`send_paced`] did.
+pub struct Paced {
+    pub last_sent: Instant,
+    pub last_answer: Instant,
+    /// "topic: error" for each topic Kafka refused.
+    pub failed: Vec<String>,
+}
+
+/// Creates `names` (the run's shape) in CreateTopics of [`PACED_BATCH`], one request every
+/// `interval` (each sent on time, not after the last one's answer); returns once all answered.
+pub async fn send_paced(cx: &Ctx, names: Vec<String>, interval: Duration) -> Result<Paced> {
+    let (p, rf, min_isr) = (
+        cx.settings.partitions,
+        cx.settings.replication_factor,
+        cx.settings.min_isr.to_string(),
+    );
+    let start = Instant::now();
     let mut sends = Vec::new();
     for (k, chunk) in names.chunks(PACED_BATCH).enumerate() {
         tokio::time::sleep_until((start + interval * k as u32).into()).await;
@@ -82,61 +159,9 @@ pub async fn paced_floor(cx: &mut Ctx, over: Duration) -> Result<()> {
             }
         }
     }
-    let expected = n - failed.len();
-    let mut per_10s = Vec::new();
-    let deadline = start + Duration::from_secs(900);
-    let all = wait_until_shown(
-        cx,
-        "paced floor",
-        &prefix,
-        p as usize,
-        expected,
-        start,
-        deadline,
-        brokers_cpu_start,
-        &mut per_10s,
-    )
-    .await?;
-    cx.out(format!(
-        "## The paced floor: {n} topics ({}) in {requests} CreateTopics of {PACED_BATCH} spread over {} (rdkafka AdminClient, no operator)",
-        cx.settings.shape(),
-        secs(over)
-    ));
-    cx.out("");
-    cx.out("| what | value |");
-    cx.out("|---|---|");
-    cx.out(format!(
-        "| Kafka heap / JIT | {} / {} |",
-        kafka_heap(),
-        kafka_jit()
-    ));
-    cx.out(format!(
-        "| last request sent / last answer | {} / {} |",
-        secs(last_sent - start),
-        secs(last_answer - start)
-    ));
-    if let Some(row) = failed_row(&failed) {
-        cx.out(row);
-    }
-    match all {
-        Some((d, cpu)) => {
-            cx.out(format!(
-                "| **all in metadata, every partition with a leader: from the first request / from the last** | **{} / {}** |",
-                secs(d),
-                secs(d.saturating_sub(last_sent - start))
-            ));
-            cx.out(format!("| the brokers' CPU until then | {cpu:.1} s |"));
-        }
-        None => cx.out("| all in metadata | not within 900 s |"),
-    }
-    cx.out(format!(
-        "| in metadata after 10, 20, 30 ... s | {} |",
-        per_10s
-            .iter()
-            .map(usize::to_string)
-            .collect::<Vec<_>>()
-            .join(", ")
-    ));
-    cx.out("");
-    Ok(())
+    Ok(Paced {
+        last_sent,
+        last_answer,
+        failed,
+    })
 }

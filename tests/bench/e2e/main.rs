@@ -16,7 +16,10 @@
 //!    AlterConfigs); the time until Kafka shows the declared value again, and what was written.
 //! 6. Cold start: the operator restarted; the time until every topic's kto_topic_ready gauge is
 //!    1, and its writes (Kafka and apiserver) meanwhile.
-//! 7. The floor: the operator stopped, N other topics of the same shape created by one batched
+//! 7. The apply's share (apply_share.rs), the operator stopped: the same N objects applied into
+//!    a namespace nothing reconciles while rdkafka creates N topics at the run's pace, and once
+//!    more with nothing else running; the difference to the run's apply is the operator's own.
+//!    Then the floor: the operator stopped, N other topics of the same shape created by one batched
 //!    CreateTopics (rdkafka AdminClient), timed until the call returns and until metadata shows
 //!    every partition with a leader; the ratio operator / floor.
 //! 8. Cleanup (also after a failure, Ctrl-C or SIGTERM): operator stopped, the KafkaTopics, the cluster
@@ -50,6 +53,7 @@
 //! report's tables.
 
 mod apply;
+mod apply_share;
 mod cleanup;
 mod cold_start;
 mod context;
@@ -58,6 +62,7 @@ mod floor;
 mod idle;
 mod many;
 mod operator;
+mod per_topic;
 mod procfs;
 mod prom;
 mod report;
@@ -85,6 +90,7 @@ use rdkafka::config::ClientConfig;
 use serde_json::{Value, json};
 
 use apply::*;
+use apply_share::*;
 use cleanup::*;
 use cold_start::*;
 use context::*;
@@ -93,6 +99,7 @@ use floor::*;
 use idle::*;
 use many::*;
 use operator::*;
+use per_topic::*;
 use procfs::*;
 use prom::*;
 use report::*;

@@ -64,14 +64,20 @@ pub fn operator_counters(text: &str) -> BTreeMap<String, f64> {
     out
 }
 
-/// Write requests the apiserver served, for the resources the operator writes, by verb and
+/// Write requests the apiserver served (and the seconds it spent on them: keys `seconds VERB
+/// resource`), for the resources the operator writes, by verb and
 /// resource (all clients: the benchmark's own apply and anything else running count too).
 pub fn apiserver_writes(text: &str) -> BTreeMap<String, f64> {
     let mut out = BTreeMap::new();
     for line in text.lines() {
-        if !line.starts_with("apiserver_request_total{") {
+        // Counts, and the seconds the apiserver spent serving them (the histogram's sum).
+        let prefix = if line.starts_with("apiserver_request_total{") {
+            ""
+        } else if line.starts_with("apiserver_request_duration_seconds_sum{") {
+            "seconds "
+        } else {
             continue;
-        }
+        };
         let Some((_, labels, value)) = parse_sample(line) else {
             continue;
         };
@@ -93,9 +99,9 @@ pub fn apiserver_writes(text: &str) -> BTreeMap<String, f64> {
         }
         let sub = get("subresource");
         let key = if sub.is_empty() {
-            format!("{verb} {resource}")
+            format!("{prefix}{verb} {resource}")
         } else {
-            format!("{verb} {resource}/{sub}")
+            format!("{prefix}{verb} {resource}/{sub}")
         };
         *out.entry(key).or_default() += value;
     }
