@@ -27,7 +27,7 @@ use super::context::Context;
 use super::error::{Error, FIELD_MANAGER};
 use super::unmanaged::Unmanaged;
 use super::{credential_cache, credentials};
-use crate::api::condition::{Condition, find, merge_conditions};
+use crate::api::condition::{Condition, find, merge_conditions, settling};
 use crate::api::{
     AutoCreatePolicy, BrokerStatus, KafkaCluster, KafkaClusterStatus, PolicyMode, Reason,
     UnmanagedPolicy,
@@ -292,6 +292,7 @@ fn cluster_status(
         }
     };
     let mut conditions = vec![ready];
+    conditions.extend(settling(&conditions[0]));
     if let Observation::Observed { snapshot, .. } = observation {
         let brokers = &snapshot.auto_create_brokers;
         conditions.push(match (brokers.is_empty(), cluster.spec.policy.auto_create_topics) {
@@ -536,5 +537,32 @@ mod tests {
         );
         // What the last look found about auto-creation is kept while Kafka cannot be asked.
         assert!(find(&status.conditions, "AutoCreateDisabled").is_some());
+    }
+
+    #[test]
+    fn an_unreachable_cluster_is_reconciling_and_refused_credentials_are_stalled() {
+        let cluster = fixtures::kafka_cluster();
+        let failed = |reason| Observation::Failed {
+            reason,
+            message: "m".into(),
+            retry_in: Duration::from_secs(4),
+        };
+        let beside_ready = |look: &Observation| {
+            let status = cluster_status(&cluster, &Declared::none(), look, None);
+            ["Reconciling", "Stalled"]
+                .into_iter()
+                .filter_map(|t| find(&status.conditions, t))
+                .map(|c| (c.type_.clone(), c.reason.clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            beside_ready(&failed(Reason::ClusterUnreachable)),
+            vec![("Reconciling".into(), "ClusterUnreachable".into())]
+        );
+        assert_eq!(
+            beside_ready(&failed(Reason::AuthenticationFailed)),
+            vec![("Stalled".into(), "AuthenticationFailed".into())]
+        );
+        assert_eq!(beside_ready(&observed(snapshot(&[], vec![]), None)), vec![]);
     }
 }
