@@ -71,7 +71,9 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
             )
         }
     };
-    if matches!(observation, Observation::Pending) && cluster.status.is_some() {
+    if matches!(observation, Observation::Pending)
+        && cluster.status.as_ref().is_some_and(|s| s.is_written())
+    {
         // The first look after a (re)start is a moment away: the status keeps what was last
         // seen rather than flipping Ready to Connecting and back (two status writes and two
         // events for every restart of the operator).
