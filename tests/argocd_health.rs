@@ -94,10 +94,10 @@ fn check_kind(kind: &str) -> usize {
 
 #[test]
 fn kafka_topic_health_check() {
-    assert!(check_kind("KafkaTopic") >= 6);
+    assert!(check_kind("KafkaTopic") >= 11);
 }
 
 #[test]
 fn kafka_cluster_health_check() {
-    assert!(check_kind("KafkaCluster") >= 4);
+    assert!(check_kind("KafkaCluster") >= 5);
 }

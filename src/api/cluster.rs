@@ -340,6 +340,10 @@ pub enum PolicyMode {
 /// What the operator last saw of the cluster.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+// Until the operator writes the first status, the apiserver shows observedGeneration -1 (a
+// default applies on read): kstatus, and so Flux, read a new or unwatched object as InProgress,
+// not as Current (what it reads an object without status or conditions as).
+#[schemars(extend("default" = {"observedGeneration": -1}))]
 pub struct KafkaClusterStatus {
     /// The metadata.generation this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -374,6 +378,14 @@ pub struct KafkaClusterStatus {
     /// When this status last changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sync_time: Option<DateTime<Utc>>,
+}
+
+impl KafkaClusterStatus {
+    /// Whether the operator has written this status: a new object shows only the apiserver's
+    /// default (`observedGeneration: -1`) until then.
+    pub fn is_written(&self) -> bool {
+        !self.conditions.is_empty()
+    }
 }
 
 /// One broker of the cluster.

@@ -12,7 +12,7 @@ pub use cluster::{
     TopicDefaults, UnmanagedPolicy,
 };
 pub use condition::Condition;
-pub use reason::Reason;
+pub use reason::{Reason, Settling};
 pub use topic::{
     ClusterRef, ConfigValue, DeletionPolicy, DriftEntry, KafkaTopic, KafkaTopicSpec,
     KafkaTopicStatus, KeptOverride, ReassignmentStatus, ValueSource, ValueSources,

@@ -78,7 +78,69 @@ reasons! {
     AllowedByPolicy,
 }
 
+/// What `Ready=False` with a reason tells the tools that wait for a resource to settle (kstatus,
+/// which Flux's health checks and `kubectl`-based pipelines use): whether to keep waiting or to
+/// report a failure now. Shown as the conditions `Reconciling` and `Stalled` beside `Ready`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Settling {
+    /// The operator is getting there, or waits for something that passes without anyone acting
+    /// (Kafka answering again, a move finishing): `Reconciling=True`, kstatus InProgress.
+    Reconciling,
+    /// Nothing changes until someone changes the declaration, another object, Kafka or the
+    /// credentials: `Stalled=True`, kstatus Failed at once.
+    Stalled,
+    /// Not a reason `Ready=False` gives: Ready=True reasons, and the other conditions' reasons.
+    NotAReadyFailure,
+}
+
 impl Reason {
+    /// The one table of what each reason of `Ready=False` means to a tool that waits; docs/api.md
+    /// ("Waiting tools: Reconciling and Stalled") is checked against it.
+    pub fn settling(self) -> Settling {
+        use Reason::*;
+        use Settling::*;
+        match self {
+            // Passes on its own: a first look, a creation Kafka has not shown yet, replicas
+            // moving, an ISR catching up, Kafka answering again (retried with backoff), a
+            // lost answer re-read, a leadership change, a deletion retried.
+            Connecting | Creating | Reassigning | MinIsrRaiseWaiting | ClusterUnreachable
+            | KafkaSlow | WriteUnconfirmed | NotLeader | DeleteFailed => Reconciling,
+            // Kafka's other errors: mostly transient (a controller moving), retried with backoff.
+            KafkaError => Reconciling,
+            // Someone must act: fix the declaration, create the KafkaCluster, add brokers or
+            // bring one back, delete the older KafkaTopic, allow the namespace, fix the
+            // credentials or ACLs, create the topic or switch to Enforce (Observe mode).
+            ClusterNotFound
+            | InvalidSpec
+            | InvalidConfig
+            | NotEnoughBrokers
+            | PartitionDecreaseNotAllowed
+            | ConfigNotApplied
+            | InternalTopic
+            | Conflict
+            | Forbidden
+            | AuthenticationFailed
+            | TLSFailed
+            | PlaintextPasswordRefused
+            | UnsupportedKafkaVersion
+            | NotCreated
+            | Drifted
+            | NotAuthorized
+            | InvalidTopicName
+            | InvalidPartitions
+            | InvalidSecurity
+            | SecretNotOptedIn => Stalled,
+            InSync | Connected | BrokerUnreadable | DriftDetected | Reverted | NoDrift
+            | OfflinePartitions | UnderMinIsr | UnderReplicated | Healthy | Disabled
+            | AutoCreateEnabled | AllowedByPolicy => NotAReadyFailure,
+        }
+    }
+
+    /// The reason spelt `text`, if it is one.
+    pub fn parse(text: &str) -> Option<Reason> {
+        Reason::ALL.iter().copied().find(|r| r.as_str() == text)
+    }
+
     /// Failures found while applying, which post their own event when they happen (the status
     /// write does not post a second one).
     pub fn is_apply_failure(self) -> bool {
@@ -151,5 +213,81 @@ mod tests {
             unknown.is_empty(),
             "docs/api.md lists {unknown:?}, not a Reason"
         );
+    }
+
+    /// The reasons named in docs/api.md's row for `condition` of the "Waiting tools" table.
+    fn documented_as(condition: &str) -> Vec<String> {
+        let table = API_DOC
+            .split("## Waiting tools")
+            .nth(1)
+            .expect("the Waiting tools section of docs/api.md");
+        let row = table
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{condition}=True`")))
+            .unwrap_or_else(|| panic!("docs/api.md has no row for {condition}=True"));
+        let reasons = row.split('|').nth(3).expect("a reasons column");
+        reasons
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .map(String::from)
+            .collect()
+    }
+
+    #[test]
+    fn docs_api_md_says_which_reasons_stall_and_which_are_waited_for_as_the_code_does() {
+        for (condition, settling) in [
+            ("Reconciling", Settling::Reconciling),
+            ("Stalled", Settling::Stalled),
+        ] {
+            let documented = documented_as(condition);
+            let coded: Vec<String> = Reason::ALL
+                .iter()
+                .filter(|r| r.settling() == settling)
+                .map(|r| r.to_string())
+                .collect();
+            let missing: Vec<&String> = coded.iter().filter(|r| !documented.contains(r)).collect();
+            let extra: Vec<&String> = documented.iter().filter(|r| !coded.contains(r)).collect();
+            assert!(
+                missing.is_empty() && extra.is_empty(),
+                "{condition}: docs/api.md lacks {missing:?} and wrongly lists {extra:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_spec_that_cannot_succeed_stalls_and_a_transient_wait_does_not() {
+        // The states of the Flux issue: a stuck topic must read Failed, a slow one InProgress.
+        for stuck in [
+            Reason::InvalidSpec,
+            Reason::NotEnoughBrokers,
+            Reason::ClusterNotFound,
+            Reason::Conflict,
+            Reason::Forbidden,
+            Reason::Drifted,
+            Reason::SecretNotOptedIn,
+        ] {
+            assert_eq!(stuck.settling(), Settling::Stalled, "{stuck}");
+        }
+        for slow in [
+            Reason::Creating,
+            Reason::Reassigning,
+            Reason::ClusterUnreachable,
+            Reason::Connecting,
+        ] {
+            assert_eq!(slow.settling(), Settling::Reconciling, "{slow}");
+        }
+        // Reasons Ready=True gives, and other conditions' reasons, are not failures of Ready.
+        for not_a_failure in [Reason::InSync, Reason::Connected, Reason::Healthy] {
+            assert_eq!(not_a_failure.settling(), Settling::NotAReadyFailure);
+        }
+    }
+
+    #[test]
+    fn every_reason_parses_back_from_its_spelling() {
+        for r in Reason::ALL {
+            assert_eq!(Reason::parse(r.as_str()), Some(*r));
+        }
+        assert_eq!(Reason::parse("NoSuchReason"), None);
     }
 }

@@ -165,6 +165,10 @@ impl JsonSchema for ConfigValue {
 /// What the operator last saw of the topic in Kafka and what it did about it.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+// Until the operator writes the first status, the apiserver shows observedGeneration -1 (a
+// default applies on read): kstatus, and so Flux, read a new or unwatched object as InProgress,
+// not as Current (what it reads an object without status or conditions as).
+#[schemars(extend("default" = {"observedGeneration": -1}))]
 pub struct KafkaTopicStatus {
     /// The metadata.generation this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -235,6 +239,14 @@ pub struct KafkaTopicStatus {
     /// When this status last changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sync_time: Option<DateTime<Utc>>,
+}
+
+impl KafkaTopicStatus {
+    /// Whether the operator has written this status: a new object shows only the apiserver's
+    /// default (`observedGeneration: -1`) until then.
+    pub fn is_written(&self) -> bool {
+        !self.conditions.is_empty()
+    }
 }
 
 /// Where each value in effect came from.

@@ -27,7 +27,7 @@ use super::context::Context;
 use super::error::{Error, FIELD_MANAGER};
 use super::unmanaged::Unmanaged;
 use super::{credential_cache, credentials};
-use crate::api::condition::{Condition, find, merge_conditions};
+use crate::api::condition::{Condition, find, merge_conditions, settling};
 use crate::api::{
     AutoCreatePolicy, BrokerStatus, KafkaCluster, KafkaClusterStatus, PolicyMode, Reason,
     UnmanagedPolicy,
@@ -71,7 +71,9 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
             )
         }
     };
-    if matches!(observation, Observation::Pending) && cluster.status.is_some() {
+    if matches!(observation, Observation::Pending)
+        && cluster.status.as_ref().is_some_and(|s| s.is_written())
+    {
         // The first look after a (re)start is a moment away: the status keeps what was last
         // seen rather than flipping Ready to Connecting and back (two status writes and two
         // events for every restart of the operator).
@@ -293,6 +295,7 @@ fn cluster_status(
         }
     };
     let mut conditions = vec![ready];
+    conditions.extend(settling(&conditions[0]));
     if let Observation::Observed { snapshot, .. } = observation {
         let brokers = &snapshot.auto_create_brokers;
         conditions.push(match (brokers.is_empty(), cluster.spec.policy.auto_create_topics) {
@@ -537,5 +540,32 @@ mod tests {
         );
         // What the last look found about auto-creation is kept while Kafka cannot be asked.
         assert!(find(&status.conditions, "AutoCreateDisabled").is_some());
+    }
+
+    #[test]
+    fn an_unreachable_cluster_is_reconciling_and_refused_credentials_are_stalled() {
+        let cluster = fixtures::kafka_cluster();
+        let failed = |reason| Observation::Failed {
+            reason,
+            message: "m".into(),
+            retry_in: Duration::from_secs(4),
+        };
+        let beside_ready = |look: &Observation| {
+            let status = cluster_status(&cluster, &Declared::none(), look, None);
+            ["Reconciling", "Stalled"]
+                .into_iter()
+                .filter_map(|t| find(&status.conditions, t))
+                .map(|c| (c.type_.clone(), c.reason.clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            beside_ready(&failed(Reason::ClusterUnreachable)),
+            vec![("Reconciling".into(), "ClusterUnreachable".into())]
+        );
+        assert_eq!(
+            beside_ready(&failed(Reason::AuthenticationFailed)),
+            vec![("Stalled".into(), "AuthenticationFailed".into())]
+        );
+        assert_eq!(beside_ready(&observed(snapshot(&[], vec![]), None)), vec![]);
     }
 }

@@ -2,7 +2,7 @@
 //! decides whether to write it (only when it differs from the stored one).
 
 use crate::api::Reason;
-use crate::api::condition::{Condition, find, merge_conditions};
+use crate::api::condition::{Condition, find, merge_conditions, settling};
 use std::collections::BTreeMap;
 
 use crate::api::{DeletionPolicy, DriftEntry, KafkaTopicStatus, KeptOverride, ReassignmentStatus};
@@ -148,6 +148,7 @@ pub fn topic_status(
         report.verdict.reason,
         report.verdict.message.clone(),
     )];
+    conditions.extend(settling(&conditions[0]));
     conditions.push(drifted_condition(report, previous_conditions));
     if let Some(h) = health {
         conditions.push(if h.offline > 0 {
@@ -363,5 +364,44 @@ mod tests {
         let s2 = topic_status(&report(&[1, 2, 3]), Some(1), Some(&s1));
         assert_eq!(find(&s2.conditions, "Drifted").unwrap().reason, "Reverted");
         assert!(!status_changed(Some(&s1), &s2));
+    }
+
+    #[test]
+    fn a_topic_that_cannot_succeed_is_stalled_and_one_on_its_way_is_reconciling() {
+        let kstatus = |s: &KafkaTopicStatus| {
+            ["Reconciling", "Stalled"]
+                .into_iter()
+                .filter_map(|t| find(&s.conditions, t))
+                .map(|c| (c.type_.clone(), c.status.clone(), c.reason.clone()))
+                .collect::<Vec<_>>()
+        };
+        let invalid = TopicReport::new(
+            "t".into(),
+            Verdict::not_ready(
+                Reason::InvalidSpec,
+                "minInSyncReplicas 4 > replicationFactor 3",
+            ),
+        );
+        let stalled = topic_status(&invalid, Some(2), None);
+        assert_eq!(
+            kstatus(&stalled),
+            vec![("Stalled".into(), "True".into(), "InvalidSpec".into())]
+        );
+        let c = find(&stalled.conditions, "Stalled").unwrap();
+        assert_eq!(c.message, "minInSyncReplicas 4 > replicationFactor 3");
+        assert_eq!(c.observed_generation, Some(2));
+        // Computed again from the same report: equal, so nothing is written.
+        let again = topic_status(&invalid, Some(2), Some(&stalled));
+        assert!(!status_changed(Some(&stalled), &again));
+
+        let mut moving = report(&[1, 2, 3]);
+        moving.verdict = Verdict::not_ready(Reason::Reassigning, "moving replicas");
+        let reconciling = topic_status(&moving, Some(3), Some(&stalled));
+        assert_eq!(
+            kstatus(&reconciling),
+            vec![("Reconciling".into(), "True".into(), "Reassigning".into())]
+        );
+        let ready = topic_status(&report(&[1, 2, 3]), Some(3), Some(&reconciling));
+        assert_eq!(kstatus(&ready), vec![]);
     }
 }

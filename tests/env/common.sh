@@ -14,6 +14,8 @@ kafka_key=$(sha256sum < "$ENV_SRC/kafka/pom.xml" | cut -c1-12)
 K8S_BIN="$KTO_CACHE/k8s-$K8S_VERSION-$k8s_key/bin"
 helm_key=$(cat "$ENV_SRC/helm/go.mod" "$ENV_SRC/helm/go.sum" | sha256sum | cut -c1-12)
 HELM_BIN="$KTO_CACHE/helm-$helm_key/bin/helm"
+kstatus_key=$(cat "$ENV_SRC/kstatus/go.mod" "$ENV_SRC/kstatus/go.sum" "$ENV_SRC/kstatus/main.go" | sha256sum | cut -c1-12)
+KSTATUS_BIN="$KTO_CACHE/kstatus-$kstatus_key/bin/kstatus"
 KAFKA_LIBS="$KTO_CACHE/kafka-$KAFKA_VERSION-$kafka_key/libs"
 
 # Runtime state (data, logs, pids, certificates): thrown away by down.sh.

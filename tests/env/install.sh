@@ -2,6 +2,7 @@
 # Installs (once, into the cache) what the test environment runs:
 #  - etcd, kube-apiserver and kubectl built from their Go modules (tests/env/k8s/go.mod);
 #  - helm built from its Go module (tests/env/helm/go.mod), for the chart in deploy/helm;
+#  - the kstatus helper (tests/env/kstatus: Flux's status library), for tests/kstatus.rs;
 #  - Apache Kafka and its CLI tools as jars from Maven Central (tests/env/kafka/pom.xml);
 #  - openssl, curl and lua5.4 (Argo CD health-check tests) from Debian when missing.
 set -euo pipefail
@@ -38,6 +39,15 @@ else
   mkdir -p "$(dirname "$HELM_BIN")"
   ( cd "$ENV_SRC/helm" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags="-s -w" -o "$HELM_BIN.tmp" helm.sh/helm/v3/cmd/helm )
   mv "$HELM_BIN.tmp" "$HELM_BIN"
+fi
+
+if [ -x "$KSTATUS_BIN" ]; then
+  log "kstatus helper cached in $KSTATUS_BIN"
+else
+  log "building the kstatus helper from its Go module"
+  mkdir -p "$(dirname "$KSTATUS_BIN")"
+  ( cd "$ENV_SRC/kstatus" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags="-s -w" -o "$KSTATUS_BIN.tmp" . )
+  mv "$KSTATUS_BIN.tmp" "$KSTATUS_BIN"
 fi
 
 if [ -f "$KAFKA_LIBS/.complete" ]; then

@@ -243,6 +243,7 @@ export KTO_KAFKA_CA="$pki/ca.crt"
 export KTO_KAFKA_CLI="$ENV_SRC/kafka-cli.sh"
 export KTO_KUBECTL="$K8S_BIN/kubectl"
 export KTO_HELM="$HELM_BIN"
+export KTO_KSTATUS="$KSTATUS_BIN"
 export PATH="$K8S_BIN:\$PATH"
 ENVSH
 log "up: kube-apiserver https://127.0.0.1:$APISERVER_PORT, Kafka $(kafka_bootstrap) (cluster id $cluster_id), auto-create Kafka 127.0.0.1:$KAFKA_AUTOCREATE_PORT"

@@ -80,7 +80,8 @@ pub async fn reconcile(topic: Arc<KafkaTopic>, ctx: Arc<Context>) -> Result<Requ
         None => cluster_not_found(&topic, ctx.settings.resync),
         Some(cluster) => sync(&topic, &cluster, &ctx).await,
     };
-    if report.verdict.reason == CONNECTING && topic.status.is_some() {
+    if report.verdict.reason == CONNECTING && topic.status.as_ref().is_some_and(|s| s.is_written())
+    {
         // The operator just started and has not looked at the cluster yet: the status keeps
         // what was last seen. Writing CONNECTING (and then the same status as before) for
         // every topic would cost two apiserver writes per KafkaTopic on every restart.
