@@ -39,6 +39,13 @@ use crate::model::ClusterSnapshot;
 
 pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<Action, Error> {
     prune_observers(&ctx);
+    let cluster = match ctx.written.clusters.newer_than(&cluster.metadata) {
+        Some(status) => Arc::new(KafkaCluster {
+            status: Some(status),
+            ..(*cluster).clone()
+        }),
+        None => cluster,
+    };
     let key: ClusterKey = (cluster.namespace().unwrap_or_default(), cluster.name_any());
     // 1. Deleted.
     if cluster.meta().deletion_timestamp.is_some() {
@@ -113,12 +120,16 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
         let api: Api<KafkaCluster> = Api::namespaced(ctx.client.clone(), &key.0);
         let patch = json!({ "apiVersion": KafkaCluster::api_version(&()), "kind": KafkaCluster::kind(&()), "status": status });
         let _turn = ctx.write_turn().await;
-        api.patch_status(
-            &key.1,
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&patch),
-        )
-        .await?;
+        let written = api
+            .patch_status(
+                &key.1,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&patch),
+            )
+            .await?;
+        ctx.written
+            .clusters
+            .record(&cluster.metadata, written.metadata.resource_version, status);
     }
     // 6. When to look again.
     Ok(match observation {

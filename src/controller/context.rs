@@ -105,6 +105,8 @@ pub struct Context {
     pub credentials: super::credential_cache::CredentialCache,
     /// The unmanaged topics of each Kafka, worked out once per snapshot.
     pub unmanaged: super::unmanaged::UnmanagedCache,
+    /// Statuses written that the cache may not show yet (written.rs).
+    pub written: Arc<super::written::WrittenStatuses>,
 }
 
 impl Context {
@@ -125,6 +127,7 @@ impl Context {
             backoff: Default::default(),
             credentials: Default::default(),
             unmanaged: Default::default(),
+            written: Default::default(),
             recorder: Recorder::new(client.clone(), reporter),
             events_in_flight: Arc::new(Semaphore::new(EVENTS_IN_FLIGHT)),
             writes_in_flight: Arc::new(Semaphore::new(WRITES_IN_FLIGHT)),

@@ -15,6 +15,7 @@ pub mod tenancy;
 pub mod topic;
 mod triggers;
 pub mod unmanaged;
+pub mod written;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,7 +37,7 @@ use crate::metrics::Metrics;
 pub use context::{ApiClients, Context, DEFAULT_MAX_CONCURRENT_RECONCILES, Settings};
 use index::TopicIndex;
 use std::sync::atomic::{AtomicBool, Ordering};
-use triggers::{lean_watch, notify_if_gone};
+use triggers::{echoed, lean_watch, notify_if_gone};
 
 /// Server-side apply field manager for everything the operator writes.
 pub use error::{Error, FIELD_MANAGER};
@@ -142,6 +143,8 @@ pub async fn run_with(
     };
     let index = Arc::new(TopicIndex::default());
     let (indexing, counting) = (index.clone(), observers.clone());
+    let written = Arc::new(written::WrittenStatuses::default());
+    let (topic_echoes, cluster_echoes) = (written.clone(), written.clone());
     // Deletions (and re-lists, which may drop objects) wake the sweep of what the operator
     // keeps per object (prune.rs).
     let gone = Arc::new(tokio::sync::Notify::new());
@@ -152,6 +155,7 @@ pub async fn run_with(
             for cluster in indexing.observe(event) {
                 counting.cluster_changed(&cluster);
             }
+            echoed(event, &topic_echoes.topics);
             notify_if_gone(event, &topic_gone);
         }),
         topics_reader,
@@ -165,6 +169,7 @@ pub async fn run_with(
     // declared topics a thousand times) is one reconcile.
     let cluster_controller = Controller::for_stream(
         lean_watch(clusters_api, watch, clusters_writer, move |event| {
+            echoed(event, &cluster_echoes.clusters);
             notify_if_gone(event, &cluster_gone)
         }),
         clusters_reader,
@@ -174,7 +179,7 @@ pub async fn run_with(
             .debounce(Duration::from_secs(1))
             .concurrency(settings.max_concurrent_reconciles),
     );
-    let ctx = Arc::new(Context::new(
+    let mut context = Context::new(
         call,
         cluster_controller.store(),
         topic_controller.store(),
@@ -182,7 +187,9 @@ pub async fn run_with(
         observers.clone(),
         metrics,
         settings,
-    ));
+    );
+    context.written = written;
+    let ctx = Arc::new(context);
     let (topic_store, cluster_store, ready_flag) =
         (ctx.topics.clone(), ctx.clusters.clone(), ready.clone());
     tokio::spawn(async move {

@@ -12,6 +12,8 @@ use futures::StreamExt;
 use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt};
 
+use super::written::Written;
+
 /// A watch of `api` into the cache `writer`, keeping only what the operator reads: managed
 /// fields and kubectl's last-applied annotation (a second copy of the whole spec) are dropped, so
 /// thousands of KafkaTopics cost their spec and status only.
@@ -50,6 +52,15 @@ where
 pub fn notify_if_gone<K>(event: &watcher::Event<K>, gone: &tokio::sync::Notify) {
     if matches!(event, watcher::Event::Delete(_) | watcher::Event::InitDone) {
         gone.notify_one();
+    }
+}
+
+/// Keeps [`Written`] small: what the cache now shows of an object, or that it is gone.
+pub fn echoed<K: Resource, S: Clone>(event: &watcher::Event<K>, written: &Written<S>) {
+    match event {
+        watcher::Event::Apply(obj) | watcher::Event::InitApply(obj) => written.seen(obj.meta()),
+        watcher::Event::Delete(obj) => written.forget(obj.meta()),
+        _ => {}
     }
 }
 

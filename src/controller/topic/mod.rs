@@ -42,6 +42,14 @@ use crate::plan::plan_topic;
 pub use finalizer::DELETE_FINALIZER;
 
 pub async fn reconcile(topic: Arc<KafkaTopic>, ctx: Arc<Context>) -> Result<Requeue, Error> {
+    // The status this process last wrote, when the cache does not show it yet (written.rs).
+    let topic = match ctx.written.topics.newer_than(&topic.metadata) {
+        Some(status) => Arc::new(KafkaTopic {
+            status: Some(status),
+            ..(*topic).clone()
+        }),
+        None => topic,
+    };
     let namespace = topic.namespace().unwrap_or_default();
     let api: Api<KafkaTopic> = Api::namespaced(ctx.client.clone(), &namespace);
     let cluster = ctx.cluster(&cluster_key(&topic));

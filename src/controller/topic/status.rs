@@ -49,12 +49,16 @@ pub async fn write_status(
     status.last_sync_time = Some(Utc::now());
     let patch = json!({ "apiVersion": KafkaTopic::api_version(&()), "kind": KafkaTopic::kind(&()), "status": status });
     let _turn = ctx.write_turn().await;
-    api.patch_status(
-        &topic.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await?;
+    let written = api
+        .patch_status(
+            &topic.name_any(),
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await?;
+    ctx.written
+        .topics
+        .record(&topic.metadata, written.metadata.resource_version, status);
     Ok(())
 }
 
