@@ -200,7 +200,7 @@ async fn one_broker_slow_or_blackholed_degrades_only_what_it_answers() {
     let table = kubectl(&["get", "kafkaclusters", "-n", &env.ns]);
     assert!(
         table.contains("BrokerUnreadable"),
-        "kubectl get kc shows it at a glance:\n{table}"
+        "kubectl get ktocluster shows it at a glance:\n{table}"
     );
     assert_eq!(
         env.metric(

@@ -519,7 +519,14 @@ async fn kubectl_get_shows_the_columns() {
         ]
     );
 
-    let wide = kubectl(&["get", "kt", "-n", &env.ns, "-o", "wide"]);
+    let wide = kubectl(&[
+        "get",
+        "kafkatopics.kafka.topic-operator.dev",
+        "-n",
+        &env.ns,
+        "-o",
+        "wide",
+    ]);
     let mut lines = wide.lines();
     let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
     assert_eq!(
