@@ -126,6 +126,8 @@ fn cluster_bootstrap_servers_must_be_host_and_port() {
         &cluster("[\"[fd00::1]:9092\", \"[::ffff:10.0.0.7]:9093\", \"10.0.0.7:9092\"]"),
     )
     .unwrap();
+    let err = kubectl_apply(&ns.0, &cluster("[\"k:9092\", \"fd00::1:9092\"]")).unwrap_err();
+    assert!(err.contains("an IPv6 address goes in brackets"), "{err}");
     for garbage in [
         "fd00::1:9092", // without brackets the port cannot be told apart
         "[fd00::1]",

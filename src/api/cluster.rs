@@ -75,6 +75,8 @@ pub struct KafkaClusterSpec {
             regex(pattern = r"^([^:\s\[\]]+|\[[0-9A-Fa-f:.]+\]):[0-9]{1,5}$")
         )
     )]
+    // The pattern's refusal quotes only the regex: say what to write for the common mistake.
+    #[x_kube(validation = Rule::new("self.all(s, s.startsWith('[') || s.indexOf(':') == s.lastIndexOf(':'))").message("an IPv6 address goes in brackets, as in [fd00::1]:9092: without them the port cannot be told apart"))]
     pub bootstrap_servers: Vec<String>,
 
     /// How to connect: PLAINTEXT (default), SSL, SASL_PLAINTEXT or SASL_SSL, with credentials and
