@@ -220,7 +220,14 @@ fn every_bad_config_value_is_refused_with_its_key_named() {
         }
     }
     // Nothing of the refused objects was stored.
-    let listed = kubectl(&["get", "kafkatopics", "-n", &ns.0, "-o", "name"]);
+    let listed = kubectl(&[
+        "get",
+        "kafkatopics.kafka.topic-operator.dev",
+        "-n",
+        &ns.0,
+        "-o",
+        "name",
+    ]);
     assert!(listed.trim().is_empty(), "stored: {listed}");
     // Scalars of every kind pass, and a null written next to good values is still refused when
     // the object already exists (an update).

@@ -630,7 +630,7 @@ impl Drop for Churn {
         for args in [
             vec![
                 "delete",
-                "kafkatopics",
+                "kafkatopics.kafka.topic-operator.dev",
                 "--all",
                 "-n",
                 &self.ns,
