@@ -28,12 +28,12 @@ kubectl apply -f examples/cluster.yaml -f examples/account-event.yaml -f example
 kubectl wait --for=condition=Ready --timeout=120s kafkacluster/local kafkatopic/account-event kafkatopic/customer-profiles >/dev/null
 
 echo
-kubectl get kafkaclusters,kafkatopics -o wide
+kubectl get kafkaclusters.kafka.topic-operator.dev,kafkatopics.kafka.topic-operator.dev -o wide
 echo
 echo "Kafka's own view (kafka-topics --describe):"
 "$KTO_KAFKA_CLI" topics --bootstrap-server "$KTO_KAFKA_BOOTSTRAP" --describe --topic account_event
 echo
-echo "Try: kubectl get kt -o yaml | kubectl describe kt account-event | kubectl edit kt customer-profiles"
+echo "Try: kubectl get ktotopic -o yaml | kubectl describe ktotopic account-event | kubectl edit ktotopic customer-profiles"
 echo "Operator log: $KTO_ENV_DIR/logs/operator.log"
 echo "Use it with:  export KUBECONFIG=$KUBECONFIG   (or: source $KTO_ENV_DIR/env.sh for kubectl and Kafka's CLI)"
 if [ "${DEMO_DETACH:-0}" = 1 ]; then

@@ -94,8 +94,9 @@ enum Command {
         #[command(flatten)]
         security: SecurityArgs,
     },
-    /// Print KafkaTopic YAML for topics that exist in the cluster, with their observed values:
-    /// applying it unchanged changes nothing in Kafka.
+    /// Print KafkaTopic YAML for topics that exist in the cluster, with their observed values.
+    /// Applied unchanged it changes nothing in Kafka, except that partitions with more replicas
+    /// than the fewest any partition has lose the extra ones (a WARNING comment names them).
     Import {
         /// A file holding the KafkaCluster the topics will reference.
         #[arg(long)]

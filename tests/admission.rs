@@ -120,6 +120,28 @@ fn cluster_bootstrap_servers_must_be_host_and_port() {
     let err = kubectl_apply(&ns.0, &cluster("[\"kafka-without-port\"]")).unwrap_err();
     assert!(err.contains("spec.bootstrapServers"), "{err}");
     kubectl_apply(&ns.0, &cluster("[\"kafka-0.kafka:9092\"]")).unwrap();
+    // IPv6 addresses in brackets, as Kafka's own clients write them.
+    kubectl_apply(
+        &ns.0,
+        &cluster("[\"[fd00::1]:9092\", \"[::ffff:10.0.0.7]:9093\", \"10.0.0.7:9092\"]"),
+    )
+    .unwrap();
+    let err = kubectl_apply(&ns.0, &cluster("[\"k:9092\", \"fd00::1:9092\"]")).unwrap_err();
+    assert!(err.contains("an IPv6 address goes in brackets"), "{err}");
+    for garbage in [
+        "fd00::1:9092", // without brackets the port cannot be told apart
+        "[fd00::1]",
+        "[kafka-0]:9092",
+        "[fd00::1]:port",
+        "kafka 0:9092",
+        "[fd00::1]]:9092",
+    ] {
+        let err = kubectl_apply(&ns.0, &cluster(&format!("[\"{garbage}\"]"))).unwrap_err();
+        assert!(
+            err.contains("spec.bootstrapServers"),
+            "{garbage} accepted or refused for another reason: {err}"
+        );
+    }
     let defaults = "apiVersion: kafka.topic-operator.dev/v1alpha1\nkind: KafkaCluster\nmetadata:\n  name: d\nspec:\n  bootstrapServers: [\"k:9092\"]\n  topicDefaults:\n    replicationFactor: 2\n    minInSyncReplicas: 3\n";
     let err = kubectl_apply(&ns.0, defaults).unwrap_err();
     assert!(
@@ -198,7 +220,14 @@ fn every_bad_config_value_is_refused_with_its_key_named() {
         }
     }
     // Nothing of the refused objects was stored.
-    let listed = kubectl(&["get", "kafkatopics", "-n", &ns.0, "-o", "name"]);
+    let listed = kubectl(&[
+        "get",
+        "kafkatopics.kafka.topic-operator.dev",
+        "-n",
+        &ns.0,
+        "-o",
+        "name",
+    ]);
     assert!(listed.trim().is_empty(), "stored: {listed}");
     // Scalars of every kind pass, and a null written next to good values is still refused when
     // the object already exists (an update).

@@ -197,10 +197,15 @@ async fn one_broker_slow_or_blackholed_degrades_only_what_it_answers() {
         "the Ready message names the broker: {}",
         ready.2
     );
-    let table = kubectl(&["get", "kafkaclusters", "-n", &env.ns]);
+    let table = kubectl(&[
+        "get",
+        "kafkaclusters.kafka.topic-operator.dev",
+        "-n",
+        &env.ns,
+    ]);
     assert!(
         table.contains("BrokerUnreadable"),
-        "kubectl get kc shows it at a glance:\n{table}"
+        "kubectl get ktocluster shows it at a glance:\n{table}"
     );
     assert_eq!(
         env.metric(

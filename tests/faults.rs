@@ -312,7 +312,7 @@ async fn the_control_plane_restarted_while_creating_200_topics_converges_without
         "faults: control plane SIGKILLed with {ready_at_kill} of {COUNT} KafkaTopics Ready; {in_kafka} topics in Kafka while it was down"
     );
     assert!(
-        kubectl_failing_quietly(&["get", "kt", "-n", &env.ns]),
+        kubectl_failing_quietly(&["get", "kafkatopics.kafka.topic-operator.dev", "-n", &env.ns]),
         "the apiserver still answers after being killed"
     );
     drop(down); // etcd and kube-apiserver again, same flags and data; returns once ready
@@ -630,7 +630,7 @@ impl Drop for Churn {
         for args in [
             vec![
                 "delete",
-                "kafkatopics",
+                "kafkatopics.kafka.topic-operator.dev",
                 "--all",
                 "-n",
                 &self.ns,

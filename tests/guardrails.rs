@@ -68,7 +68,13 @@ async fn brokers_that_auto_create_are_reported_once_and_policy_allow_silences_th
         message.contains("brokers 1 have auto.create.topics.enable=true"),
         "{message}"
     );
-    let out = kubectl(&["get", "kc", "kafka", "-n", &env.ns]);
+    let out = kubectl(&[
+        "get",
+        "kafkaclusters.kafka.topic-operator.dev",
+        "kafka",
+        "-n",
+        &env.ns,
+    ]);
     let header: Vec<&str> = out.lines().next().unwrap().split_whitespace().collect();
     assert_eq!(&header[..3], ["NAME", "BROKERS", "AUTO-CREATE"]);
     assert!(
@@ -92,7 +98,7 @@ async fn brokers_that_auto_create_are_reported_once_and_policy_allow_silences_th
     // Allowed by policy: still reported, no new warning.
     kubectl(&[
         "patch",
-        "kc",
+        "kafkaclusters.kafka.topic-operator.dev",
         "kafka",
         "-n",
         &env.ns,
@@ -169,7 +175,7 @@ async fn a_topic_created_by_a_producer_shows_as_unmanaged_within_one_resync() {
     // Ignore: not reported.
     kubectl(&[
         "patch",
-        "kc",
+        "kafkaclusters.kafka.topic-operator.dev",
         "kafka",
         "-n",
         &env.ns,

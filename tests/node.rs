@@ -310,7 +310,14 @@ impl Drop for Cleanup {
         for ns in self.namespaces.iter().skip(1) {
             sh(
                 &kubectl,
-                &["delete", "kafkatopics", "--all", "-n", ns, "--timeout=60s"],
+                &[
+                    "delete",
+                    "kafkatopics.kafka.topic-operator.dev",
+                    "--all",
+                    "-n",
+                    ns,
+                    "--timeout=60s",
+                ],
             );
         }
         if self.installed {
@@ -585,7 +592,7 @@ spec:
     // ---- helm uninstall: the release's objects and Pods are gone
     kubectl(&[
         "delete",
-        "kafkatopics",
+        "kafkatopics.kafka.topic-operator.dev",
         "--all",
         "-n",
         &topics_ns,

@@ -118,7 +118,7 @@ async fn sasl_ssl_with_credentials_from_secrets_and_no_secret_in_the_logs() {
     loop {
         let reason = kubectl(&[
             "get",
-            "kc",
+            "kafkaclusters.kafka.topic-operator.dev",
             "wrong",
             "-n",
             &env.ns,
@@ -147,7 +147,7 @@ async fn sasl_ssl_with_credentials_from_secrets_and_no_secret_in_the_logs() {
     // A missing Secret: said plainly, by name.
     kubectl(&[
         "patch",
-        "kc",
+        "kafkaclusters.kafka.topic-operator.dev",
         "wrong",
         "-n",
         &env.ns,
@@ -159,7 +159,7 @@ async fn sasl_ssl_with_credentials_from_secrets_and_no_secret_in_the_logs() {
     loop {
         let msg = kubectl(&[
             "get",
-            "kc",
+            "kafkaclusters.kafka.topic-operator.dev",
             "wrong",
             "-n",
             &env.ns,

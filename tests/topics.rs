@@ -487,7 +487,7 @@ async fn kubectl_get_shows_the_columns() {
     )
     .await;
     env.wait_ready("columns").await;
-    let out = kubectl(&["get", "kafkatopics", "-n", &env.ns]);
+    let out = kubectl(&["get", "kafkatopics.kafka.topic-operator.dev", "-n", &env.ns]);
     let mut lines = out.lines();
     let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
     assert_eq!(
@@ -519,7 +519,14 @@ async fn kubectl_get_shows_the_columns() {
         ]
     );
 
-    let wide = kubectl(&["get", "kt", "-n", &env.ns, "-o", "wide"]);
+    let wide = kubectl(&[
+        "get",
+        "kafkatopics.kafka.topic-operator.dev",
+        "-n",
+        &env.ns,
+        "-o",
+        "wide",
+    ]);
     let mut lines = wide.lines();
     let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
     assert_eq!(

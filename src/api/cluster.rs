@@ -20,8 +20,9 @@ use super::topic::DeletionPolicy;
     kind = "KafkaCluster",
     namespaced,
     status = "KafkaClusterStatus",
-    shortname = "kc",
-    category = "kafka",
+    // `kc` is Strimzi's KafkaConnect: see KafkaTopic for the names chosen (docs/api.md).
+    shortname = "ktocluster",
+    category = "kto",
     doc = "A Kafka cluster the operator manages topics in: how to reach it, the defaults its topics inherit, and the policy the operator follows there.",
     printcolumn(
         name = "BROKERS",
@@ -65,11 +66,17 @@ use super::topic::DeletionPolicy;
 )]
 #[serde(rename_all = "camelCase")]
 pub struct KafkaClusterSpec {
-    /// Kafka bootstrap servers as host:port. The operator talks to these addresses only.
+    /// Kafka bootstrap servers as host:port, an IPv6 address in brackets ([fd00::1]:9092). The
+    /// operator talks to these addresses only.
     #[schemars(
         length(min = 1, max = 64),
-        inner(length(max = 255), regex(pattern = r"^[^:\s]+:[0-9]{1,5}$"))
+        inner(
+            length(max = 255),
+            regex(pattern = r"^([^:\s\[\]]+|\[[0-9A-Fa-f:.]+\]):[0-9]{1,5}$")
+        )
     )]
+    // The pattern's refusal quotes only the regex: say what to write for the common mistake.
+    #[x_kube(validation = Rule::new("self.all(s, s.startsWith('[') || s.indexOf(':') == s.lastIndexOf(':'))").message("an IPv6 address goes in brackets, as in [fd00::1]:9092: without them the port cannot be told apart"))]
     pub bootstrap_servers: Vec<String>,
 
     /// How to connect: PLAINTEXT (default), SSL, SASL_PLAINTEXT or SASL_SSL, with credentials and

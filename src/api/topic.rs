@@ -22,8 +22,10 @@ use super::condition::Condition;
     kind = "KafkaTopic",
     namespaced,
     status = "KafkaTopicStatus",
-    shortname = "kt",
-    category = "kafka",
+    // Strimzi (which many clusters run beside this) owns `kt` and the category `strimzi`; a
+    // category named `kafka` would take `kubectl get kafka` from Strimzi's Kafka (docs/api.md).
+    shortname = "ktotopic",
+    category = "kto",
     doc = "One Kafka topic, declared: the operator creates it, grows its partitions, keeps its configs as declared and reports drift and health in the status.",
     validation = Rule::new("has(self.spec.topicName) || size(self.metadata.name) <= 249").message("metadata.name is longer than Kafka's 249-character limit: set spec.topicName"),
     printcolumn(name = "CLUSTER", type_ = "string", json_path = ".spec.clusterRef.name"),

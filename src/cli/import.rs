@@ -1,6 +1,8 @@
 //! `kafka-topic-operator import`: KafkaTopic YAML for topics that already exist, with their
-//! observed values, so that applying it unchanged changes nothing in Kafka. A comment marks
-//! each topic that falls short of the cluster's topicDefaults.
+//! observed values. Applied unchanged it changes nothing in Kafka, except one thing a comment
+//! warns about: a partition with more replicas than the fewest any partition has loses the extra
+//! ones (one replicationFactor is declared for all). Comments also mark each topic that falls
+//! short of the cluster's topicDefaults.
 
 use std::collections::BTreeSet;
 
@@ -148,6 +150,18 @@ fn shortfalls(
     default_min_isr: i32,
 ) -> Vec<String> {
     let mut notes = Vec::new();
+    let larger: Vec<i32> = topic
+        .partitions
+        .iter()
+        .filter(|p| p.replicas.len() as i32 > rf)
+        .map(|p| p.id)
+        .collect();
+    if !larger.is_empty() {
+        notes.push(format!(
+            "{}: partitions {larger:?} have more than {rf} replicas, the fewest any partition has; applied as it is, this declaration removes their extra replicas (declare a higher replicationFactor to keep them)",
+            topic.name
+        ));
+    }
     if rf < default_rf {
         notes.push(format!(
             "{}: replication factor {rf} is below the cluster default {default_rf}{}; raise replicationFactor to move replicas",
@@ -240,5 +254,41 @@ mod tests {
         );
         assert!(!yaml.contains("minInSyncReplicas:"), "{yaml}");
         assert!(yaml.contains("replicationFactor: 1"), "{yaml}");
+    }
+
+    #[test]
+    fn uneven_replica_counts_declare_the_fewest_with_a_warning() {
+        use crate::model::{ClusterSnapshot, ObservedPartition, ObservedTopic};
+        let partition = |id, replicas: Vec<i32>| ObservedPartition {
+            id,
+            leader: 1,
+            isr: replicas.clone(),
+            replicas,
+            adding: vec![],
+            removing: vec![],
+        };
+        let topic = ObservedTopic {
+            defaults: Default::default(),
+            name: "ledger".into(),
+            topic_id: None,
+            is_internal: false,
+            partitions: vec![partition(0, vec![1, 2, 3]), partition(1, vec![1, 2])],
+            configs: Default::default(),
+        };
+        let snapshot = ClusterSnapshot {
+            topics: [("ledger".to_string(), topic)].into(),
+            ..Default::default()
+        };
+        let cluster: crate::api::KafkaCluster = serde_json::from_value(serde_json::json!({
+            "apiVersion": "kafka.topic-operator.dev/v1alpha1", "kind": "KafkaCluster",
+            "metadata": {"name": "kafka"}, "spec": {"bootstrapServers": ["k:9092"]}
+        }))
+        .unwrap();
+        let yaml = import(&cluster, None, &snapshot, &Selection::default());
+        assert!(yaml.contains("replicationFactor: 2"), "{yaml}");
+        assert!(
+            yaml.contains("# WARNING: ledger: partitions [0] have more than 2 replicas"),
+            "{yaml}"
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! this trait and the plain data of [`crate::model`]; the real implementation speaks the Kafka
 //! protocol directly (see docs/architecture.md for why not librdkafka's admin API).
 
+pub mod address;
 pub mod admin;
 pub mod connection;
 pub mod error;

@@ -178,12 +178,7 @@ impl Security {
 
 /// The TLS server name for `host:port` (an IP address or a DNS name).
 pub fn server_name(addr: &str) -> Option<ServerName<'static>> {
-    let host = addr
-        .rsplit_once(':')
-        .map(|(h, _)| h)
-        .unwrap_or(addr)
-        .trim_start_matches('[')
-        .trim_end_matches(']');
+    let (host, _) = super::address::split_host_port(addr)?;
     ServerName::try_from(host.to_string()).ok()
 }
 
@@ -262,6 +257,10 @@ mod tests {
         assert!(matches!(
             server_name("kafka-0.kafka:9093"),
             Some(ServerName::DnsName(_))
+        ));
+        assert!(matches!(
+            server_name("[fd00::1]:9093"),
+            Some(ServerName::IpAddress(_))
         ));
     }
 }

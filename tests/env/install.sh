@@ -59,3 +59,6 @@ else
     -DoutputDirectory="$KAFKA_LIBS" -DincludeScope=runtime
   touch "$KAFKA_LIBS/.complete"
 fi
+
+# Strimzi's own CRDs, for tests/names_beside_strimzi.rs (generated once, cached).
+"$ENV_SRC/strimzi-crds.sh" >/dev/null

@@ -198,10 +198,10 @@ left=$(terminating)
 if [ "$left" -gt 0 ]; then
   log "waiting for the controller manager to delete $left namespaces left Terminating"
   # No operator runs now to release a KafkaTopic's finalizer: release those a test left behind.
-  "${KUBECTL[@]}" get kafkatopics -A --no-headers \
+  "${KUBECTL[@]}" get kafkatopics.kafka.topic-operator.dev -A --no-headers \
       -o custom-columns='NS:.metadata.namespace,NAME:.metadata.name,F:.metadata.finalizers' 2>/dev/null \
     | awk '$3 != "<none>" {print $1, $2}' | while read -r ns name; do
-      "${KUBECTL[@]}" patch kafkatopic -n "$ns" "$name" --type=merge -p '{"metadata":{"finalizers":null}}' >/dev/null 2>&1 || true
+      "${KUBECTL[@]}" patch kafkatopics.kafka.topic-operator.dev -n "$ns" "$name" --type=merge -p '{"metadata":{"finalizers":null}}' >/dev/null 2>&1 || true
     done
   deadline=$((SECONDS + 300))
   while [ "$(terminating)" -gt 0 ] && [ $SECONDS -lt $deadline ]; do sleep 2; done

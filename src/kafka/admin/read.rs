@@ -14,6 +14,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use tracing::debug;
 
+use crate::kafka::address::join_host_port;
 use crate::kafka::error::{KafkaError, check};
 use crate::model::{
     AUTO_CREATE_TOPICS, BROKER_THROTTLE_CONFIGS, ConfigKind, ObservedConfig, ObservedPartition,
@@ -44,7 +45,7 @@ impl KafkaProtocolAdmin {
         let addrs = response
             .brokers
             .iter()
-            .map(|b| (b.node_id.0, format!("{}:{}", b.host, b.port)))
+            .map(|b| (b.node_id.0, join_host_port(&b.host, b.port)))
             .collect();
         *lock(&self.broker_addrs) = addrs;
         Ok(response)
