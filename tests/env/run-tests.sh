@@ -21,7 +21,7 @@ grep '^\[kto-env\]' target/image/build.log >&2 || true
 "$HELM_BIN" lint deploy/helm/kafka-topic-operator
 diff -u deploy/manifests/kafka-topic-operator.yaml <(tests/env/render-manifests.sh) \
   || { echo "deploy/manifests is stale: run make manifests" >&2; exit 1; }
-diff -ur crds deploy/helm/kafka-topic-operator/crds \
+diff -ur crds deploy/helm/kafka-topic-operator/files/crds \
   || { echo "the chart's CRDs are stale: run make crds" >&2; exit 1; }
 
 tests/env/up.sh
