@@ -11,7 +11,11 @@ KAFKA_VERSION=4.1.1          # must match tests/env/kafka/pom.xml
 KTO_CACHE="${KTO_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kto-env}"
 # kube-apiserver and kubectl report K8S_VERSION (/version), not the "v0.0.0-master" of an unstamped
 # build: Helm checks a chart's kubeVersion against it, and no semver range matches the unstamped one.
-K8S_LDFLAGS="-s -w -X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/component-base/version.gitMajor=$(echo "${K8S_VERSION#v}" | cut -d. -f1) -X k8s.io/component-base/version.gitMinor=$(echo "$K8S_VERSION" | cut -d. -f2) -X k8s.io/component-base/version.gitTreeState=clean"
+K8S_LDFLAGS="-s -w"
+for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+  K8S_LDFLAGS+=" -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=$(echo "${K8S_VERSION#v}" | cut -d. -f1)"
+  K8S_LDFLAGS+=" -X $pkg.gitMinor=$(echo "$K8S_VERSION" | cut -d. -f2) -X $pkg.gitTreeState=clean"
+done
 k8s_key=$( (cat "$ENV_SRC/k8s/go.mod" "$ENV_SRC/k8s/go.sum"; echo "$K8S_LDFLAGS") | sha256sum | cut -c1-12)
 kafka_key=$(sha256sum < "$ENV_SRC/kafka/pom.xml" | cut -c1-12)
 K8S_BIN="$KTO_CACHE/k8s-$K8S_VERSION-$k8s_key/bin"
