@@ -91,9 +91,13 @@ fn helm_upgrade_from_the_previous_chart_upgrades_the_crds_and_keeps_the_names() 
     let before = wait_two_ready(&release, "the previous chart's replicas Running and Ready");
     let leader = wait_lease_held_by(&ns, &name, &before);
     kubectl(&["create", "namespace", &topics_ns]);
-    let refused = dry_run_cluster_with_new_field(&topics_ns)
-        .expect_err("the previous CRD accepted allowPlaintextPassword");
-    assert!(refused.contains("allowPlaintextPassword"), "{refused}");
+    // The apiserver serves a changed CRD's schema a moment after the change: waited for.
+    wait_for("the previous CRD to refuse the new field", WAIT, || {
+        match dry_run_cluster_with_new_field(&topics_ns) {
+            Err(e) if e.contains("unknown field") && e.contains("allowPlaintextPassword") => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    });
     kubectl_apply(&topics_ns, &kafka_cluster_yaml("kafka", "")).unwrap();
     let topic1 = unique("node-upgrade-one");
     kubectl_apply(&topics_ns, &topic_yaml("one", &topic1, "kafka", "")).unwrap();
@@ -117,10 +121,10 @@ fn helm_upgrade_from_the_previous_chart_upgrades_the_crds_and_keeps_the_names() 
         name.as_str()
     );
     // The apiserver now takes the field and keeps it (not pruned).
-    let accepted: Value = serde_json::from_str(
-        &dry_run_cluster_with_new_field(&topics_ns).expect("the upgraded CRD refused the field"),
-    )
-    .unwrap();
+    let accepted: Value = wait_for("the upgraded CRD to take the new field", WAIT, || {
+        dry_run_cluster_with_new_field(&topics_ns)
+            .map(|json| serde_json::from_str(&json).expect("kubectl -o json"))
+    });
     assert_eq!(
         accepted["spec"]["security"]["sasl"]["allowPlaintextPassword"],
         true
