@@ -30,7 +30,7 @@ image:
 
 crds: build
 	$(BIN) crd > $(CRDS)
-	cp $(CRDS) crds/kafkatopic-config-policy.yaml deploy/helm/kafka-topic-operator/crds/
+	cp $(CRDS) crds/kafkatopic-config-policy.yaml deploy/helm/kafka-topic-operator/files/crds/
 
 # Plain manifests rendered from the Helm chart (deploy/manifests/), for kubectl users.
 manifests:

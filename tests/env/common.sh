@@ -9,7 +9,14 @@ KAFKA_VERSION=4.1.1          # must match tests/env/kafka/pom.xml
 # Built tools are cached outside the repository, keyed by the files that define them, so a
 # second run (and CI on the same machine) starts in seconds.
 KTO_CACHE="${KTO_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kto-env}"
-k8s_key=$(cat "$ENV_SRC/k8s/go.mod" "$ENV_SRC/k8s/go.sum" | sha256sum | cut -c1-12)
+# kube-apiserver and kubectl report K8S_VERSION (/version), not the "v0.0.0-master" of an unstamped
+# build: Helm checks a chart's kubeVersion against it, and no semver range matches the unstamped one.
+K8S_LDFLAGS="-s -w"
+for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+  K8S_LDFLAGS+=" -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=$(echo "${K8S_VERSION#v}" | cut -d. -f1)"
+  K8S_LDFLAGS+=" -X $pkg.gitMinor=$(echo "$K8S_VERSION" | cut -d. -f2) -X $pkg.gitTreeState=clean"
+done
+k8s_key=$( (cat "$ENV_SRC/k8s/go.mod" "$ENV_SRC/k8s/go.sum"; echo "$K8S_LDFLAGS") | sha256sum | cut -c1-12)
 kafka_key=$(sha256sum < "$ENV_SRC/kafka/pom.xml" | cut -c1-12)
 K8S_BIN="$KTO_CACHE/k8s-$K8S_VERSION-$k8s_key/bin"
 helm_key=$(cat "$ENV_SRC/helm/go.mod" "$ENV_SRC/helm/go.sum" | sha256sum | cut -c1-12)
@@ -64,7 +71,7 @@ kafka_bootstrap() { # [base port]
 
 log() { echo "[kto-env] $*" >&2; }
 
-# ---- The node stage (node-up.sh, only for tests/node.rs, after the main test run):
+# ---- The node stage (node-up.sh, only for tests/node/, after the main test run):
 # kube-controller-manager, kube-scheduler and NODE_COUNT kubelets, each on its own containerd + runc.
 node_k8s_key=$(cat "$ENV_SRC/node-k8s/go.mod" "$ENV_SRC/node-k8s/go.sum" | sha256sum | cut -c1-12)
 NODE_K8S_BIN="$KTO_CACHE/node-k8s-$K8S_VERSION-$node_k8s_key/bin"
@@ -82,7 +89,7 @@ KCM_PORT="${KCM_PORT:-17257}"
 SCHEDULER_PORT="${SCHEDULER_PORT:-17259}"
 # Kubelet i serves its API on KUBELET_BASE_PORT+2(i-1) and /healthz on the port after it.
 KUBELET_BASE_PORT="${KUBELET_BASE_PORT:-17250}"
-# The port tests/node.rs gives the in-cluster operator for /metrics, /healthz and /readyz.
+# The port tests/node/ gives the in-cluster operator for /metrics, /healthz and /readyz.
 NODE_HTTP_PORT="${NODE_HTTP_PORT:-17280}"
 
 # The container image (`make image`, tests/image.rs). buildah and podman keep their images,

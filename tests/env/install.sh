@@ -27,8 +27,8 @@ else
   # cgo off: static binaries, and no C toolchain surprises.
   ( cd "$ENV_SRC/k8s" && export CGO_ENABLED=0 GOFLAGS=-mod=mod &&
     go build -trimpath -ldflags="-s -w" -o "$K8S_BIN.tmp/etcd" go.etcd.io/etcd/server/v3 &&
-    go build -trimpath -ldflags="-s -w" -o "$K8S_BIN.tmp/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver &&
-    go build -trimpath -ldflags="-s -w" -o "$K8S_BIN.tmp/kubectl" k8s.io/kubernetes/cmd/kubectl )
+    go build -trimpath -ldflags="$K8S_LDFLAGS" -o "$K8S_BIN.tmp/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver &&
+    go build -trimpath -ldflags="$K8S_LDFLAGS" -o "$K8S_BIN.tmp/kubectl" k8s.io/kubernetes/cmd/kubectl )
   rm -rf "$K8S_BIN" && mv "$K8S_BIN.tmp" "$K8S_BIN"
 fi
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Adds nodes to the running test environment (up.sh), for tests/node.rs:
+# Adds nodes to the running test environment (up.sh), for tests/node/:
 #   kube-apiserver restarted with the ServiceAccount admission plugin (Pods get tokens) and an
 #     audit log of the operator's requests (who made them, which RBAC binding allowed them);
 #   kube-controller-manager (Deployments, ReplicaSets, ServiceAccounts and their root CA) and
@@ -191,7 +191,7 @@ done
 # The main run leaves its namespaces Terminating (no namespace controller ran then); the controller
 # manager started above deletes them now, with everything in them. Wait for that before the node
 # stage: while it lasts, the apiserver answers slowly or with 500s and a cluster-wide operator
-# installed now would start on thousands of doomed objects; tests/node.rs is about installing and
+# installed now would start on thousands of doomed objects; tests/node/ is about installing and
 # failing over, not about that storm.
 terminating() { "${KUBECTL[@]}" get namespaces --no-headers 2>/dev/null | grep -c ' Terminating ' || true; }
 left=$(terminating)

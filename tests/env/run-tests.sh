@@ -21,7 +21,7 @@ grep '^\[kto-env\]' target/image/build.log >&2 || true
 "$HELM_BIN" lint deploy/helm/kafka-topic-operator
 diff -u deploy/manifests/kafka-topic-operator.yaml <(tests/env/render-manifests.sh) \
   || { echo "deploy/manifests is stale: run make manifests" >&2; exit 1; }
-diff -ur crds deploy/helm/kafka-topic-operator/crds \
+diff -ur crds deploy/helm/kafka-topic-operator/files/crds \
   || { echo "the chart's CRDs are stale: run make crds" >&2; exit 1; }
 
 tests/env/up.sh
@@ -43,7 +43,7 @@ source "$KTO_ENV_DIR/env.sh"
 RUST_TEST_THREADS="${RUST_TEST_THREADS:-4}" cargo test --locked --lib --bins --tests
 
 # The node stage: the image built above ($IMAGE_ARCHIVE), installed by its Helm chart onto real
-# kubelets (tests/node.rs). After the main run, because the controller manager's controllers
+# kubelets (tests/node/). After the main run, because the controller manager's controllers
 # (namespace deletion, garbage collection) would change what those tests see. down.sh stops the
 # nodes too.
 tests/env/node-up.sh && source "$KTO_ENV_DIR/env.sh"   # adds the nodes' settings
