@@ -19,6 +19,7 @@ use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ObjectMeta, PostParams};
+use prometheus_client::metrics::gauge::Gauge;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
@@ -44,6 +45,8 @@ pub struct Elector {
     seen: Mutex<Option<(String, tokio::time::Instant)>>,
     /// Opened after each acquisition or renewal until `renewal start + duration - renew`.
     fence: WriteFence,
+    /// `kto_leader`: 1 from acquiring the lease until giving it up or losing it.
+    leader_gauge: Gauge,
 }
 
 /// How long a leader waits before it tries again to renew after a failed attempt: a fifth of
@@ -96,7 +99,15 @@ impl Elector {
             settings,
             seen: Mutex::new(None),
             fence,
+            leader_gauge: Gauge::default(),
         }
+    }
+
+    /// Reports on `gauge` whether this replica holds the lease (1) or stands by (0).
+    pub fn with_leader_gauge(mut self, gauge: Gauge) -> Self {
+        gauge.set(0);
+        self.leader_gauge = gauge;
+        self
     }
 
     /// Waits until this process holds the lease (or `shutdown`). Returns false on shutdown.
@@ -107,6 +118,7 @@ impl Elector {
             match self.try_acquire_timed().await {
                 Ok(Attempt::Acquired) => {
                     self.fence_from(started);
+                    self.leader_gauge.set(1);
                     info!(lease = %self.settings.name, identity = %self.settings.identity, "became the leader");
                     return true;
                 }
@@ -117,6 +129,7 @@ impl Elector {
                         started + self.settings.duration.saturating_sub(self.settings.renew),
                         Some(started + self.settings.duration),
                     );
+                    self.leader_gauge.set(1);
                     info!(lease = %self.settings.name, identity = %self.settings.identity, wait_s = self.settings.duration.as_secs(), "became the leader of a new Lease; writing once any earlier holder's lease has surely ended");
                     return true;
                 }
@@ -137,6 +150,12 @@ impl Elector {
     /// Renews the lease until `shutdown` (then releases it, so a standby takes over at once) or
     /// until leadership is lost (returns false: the caller must stop reconciling).
     pub async fn hold(&self, shutdown: &CancellationToken) -> bool {
+        let kept = self.hold_until_given_up_or_lost(shutdown).await;
+        self.leader_gauge.set(0);
+        kept
+    }
+
+    async fn hold_until_given_up_or_lost(&self, shutdown: &CancellationToken) -> bool {
         let mut last_renewal = tokio::time::Instant::now();
         let mut next_attempt = self.settings.renew;
         loop {

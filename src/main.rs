@@ -267,6 +267,8 @@ async fn run() -> anyhow::Result<()> {
             }
             let healthy = runtime.healthy.clone();
             if !leader_election {
+                // The only replica: it runs the controllers from the start.
+                runtime.metrics.leader.set(1);
                 let leading = shutdown.child_token();
                 let controllers = tokio::spawn(controller::run_with(
                     clients,
@@ -299,7 +301,8 @@ async fn run() -> anyhow::Result<()> {
                     renew: lease_renew,
                 },
                 lease_fence,
-            );
+            )
+            .with_leader_gauge(runtime.metrics.leader.clone());
             // A standby replica is healthy and ready: it can take over at any moment.
             runtime
                 .ready

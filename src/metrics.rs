@@ -1,4 +1,8 @@
 //! Prometheus metrics (prometheus-client). docs/monitoring.md lists each one with alert rules.
+//!
+//! Every series about a KafkaCluster names it by `namespace` and `cluster` (a KafkaTopic's series
+//! by `cluster_namespace` and `cluster`, `namespace` being the KafkaTopic's own): two
+//! KafkaClusters of one name in two namespaces are never summed together.
 
 use crate::util::sync::lock;
 use std::collections::HashSet;
@@ -16,6 +20,8 @@ pub struct TopicLabels {
     pub namespace: String,
     pub name: String,
     pub topic: String,
+    /// The KafkaCluster's namespace (a KafkaTopic may reference one in another namespace).
+    pub cluster_namespace: String,
     pub cluster: String,
 }
 
@@ -38,15 +44,31 @@ pub struct ControllerLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct AdminLabels {
+    pub namespace: String,
     pub cluster: String,
     pub operation: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct AdminResultLabels {
+    pub namespace: String,
     pub cluster: String,
     pub operation: String,
     pub result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BuildLabels {
+    pub version: String,
+}
+
+impl BuildLabels {
+    /// This binary's.
+    pub fn current() -> Self {
+        BuildLabels {
+            version: env!("CARGO_PKG_VERSION").into(),
+        }
+    }
 }
 
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
@@ -65,11 +87,6 @@ pub struct ClusterGauges {
     pub unmanaged_topics: i64,
     pub auto_create_brokers: i64,
     pub unreadable_brokers: i64,
-}
-
-/// The `cluster` label of the Kafka request series: `namespace/name` of the KafkaCluster.
-pub fn admin_cluster_label(namespace: &str, name: &str) -> String {
-    format!("{namespace}/{name}")
 }
 
 /// One KafkaTopic's gauges, as its status shows them.
@@ -102,6 +119,12 @@ pub struct Metrics {
     pub cluster_unmanaged_topics: Family<ClusterLabels, Gauge>,
     pub cluster_auto_create_brokers: Family<ClusterLabels, Gauge>,
     pub cluster_unreadable_brokers: Family<ClusterLabels, Gauge>,
+    /// 1, labelled with the version: present as long as the operator is scraped, so its
+    /// absence is the alert that the operator is gone.
+    pub build_info: Family<BuildLabels, Gauge>,
+    /// 1 while this replica runs the controllers (holds the Lease, or runs without leader
+    /// election), 0 while it stands by.
+    pub leader: Gauge,
     /// Topic series written so far, so those of deleted KafkaTopics can be dropped.
     topics_seen: Mutex<HashSet<TopicLabels>>,
     /// The same for KafkaClusters: their gauges, and their Kafka request series by operation.
@@ -136,6 +159,8 @@ impl Metrics {
             cluster_unmanaged_topics: Family::default(),
             cluster_auto_create_brokers: Family::default(),
             cluster_unreadable_brokers: Family::default(),
+            build_info: Family::default(),
+            leader: Gauge::default(),
             topics_seen: Mutex::new(HashSet::new()),
             clusters_seen: Mutex::new(HashSet::new()),
             admin_seen: Mutex::new(HashSet::new()),
@@ -226,6 +251,17 @@ impl Metrics {
             "Brokers whose own configs the last look could not read (unreachable, slow, not authorized)",
             m.cluster_unreadable_brokers.clone(),
         );
+        m.build_info.get_or_create(&BuildLabels::current()).set(1);
+        registry.register(
+            "build_info",
+            "1, labelled with the operator's version",
+            m.build_info.clone(),
+        );
+        registry.register(
+            "leader",
+            "1 on the replica that runs the controllers (holds the leader Lease), 0 on standbys",
+            m.leader.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -296,10 +332,11 @@ impl Metrics {
         lock(&self.clusters_seen).insert(labels);
     }
 
-    /// Counts and times one Kafka admin operation on `cluster` (see [`admin_cluster_label`]).
-    pub fn kafka_request(&self, cluster: &str, operation: &str, ok: bool, seconds: f64) {
+    /// Counts and times one Kafka admin operation through the KafkaCluster `cluster`.
+    pub fn kafka_request(&self, cluster: &ClusterLabels, operation: &str, ok: bool, seconds: f64) {
         let labels = AdminLabels {
-            cluster: cluster.into(),
+            namespace: cluster.namespace.clone(),
+            cluster: cluster.cluster.clone(),
             operation: operation.into(),
         };
         self.kafka_request_duration
@@ -307,7 +344,8 @@ impl Metrics {
             .observe(seconds);
         self.kafka_requests
             .get_or_create(&AdminResultLabels {
-                cluster: cluster.into(),
+                namespace: cluster.namespace.clone(),
+                cluster: cluster.cluster.clone(),
                 operation: operation.into(),
                 result: if ok { "ok" } else { "error" }.into(),
             })
@@ -323,7 +361,7 @@ impl Metrics {
             if exists(labels) {
                 return true;
             }
-            gone.insert(admin_cluster_label(&labels.namespace, &labels.cluster));
+            gone.insert(labels.clone());
             for family in [
                 &self.cluster_ready,
                 &self.cluster_brokers,
@@ -338,12 +376,17 @@ impl Metrics {
             false
         });
         lock(&self.admin_seen).retain(|labels| {
-            if !gone.contains(&labels.cluster) {
+            let cluster = ClusterLabels {
+                namespace: labels.namespace.clone(),
+                cluster: labels.cluster.clone(),
+            };
+            if !gone.contains(&cluster) {
                 return true;
             }
             self.kafka_request_duration.remove(labels);
             for result in ["ok", "error"] {
                 self.kafka_requests.remove(&AdminResultLabels {
+                    namespace: labels.namespace.clone(),
                     cluster: labels.cluster.clone(),
                     operation: labels.operation.clone(),
                     result: result.into(),
@@ -380,6 +423,7 @@ mod tests {
             namespace: "ns".into(),
             name: "t".into(),
             topic: "t".into(),
+            cluster_namespace: "kafka".into(),
             cluster: "c".into(),
         };
         m.set_topic(
@@ -394,7 +438,7 @@ mod tests {
         let text = m.encode();
         assert!(
             text.contains(
-                r#"kto_topic_offline_partitions{namespace="ns",name="t",topic="t",cluster="c"} 1"#
+                r#"kto_topic_offline_partitions{namespace="ns",name="t",topic="t",cluster_namespace="kafka",cluster="c"} 1"#
             ),
             "{text}"
         );
@@ -419,8 +463,8 @@ mod tests {
                 },
             );
             m.observer_restarts.get_or_create(&labels).inc();
-            m.kafka_request(&admin_cluster_label("ns", name), "snapshot", true, 0.1);
-            m.kafka_request(&admin_cluster_label("ns", name), "snapshot", false, 0.1);
+            m.kafka_request(&labels, "snapshot", true, 0.1);
+            m.kafka_request(&labels, "snapshot", false, 0.1);
         }
         let text = m.encode();
         assert!(
@@ -428,21 +472,69 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains(r#"cluster="ns/gone",operation="snapshot",result="error""#),
+            text.contains(r#"namespace="ns",cluster="gone",operation="snapshot",result="error""#),
             "{text}"
         );
 
         m.retain_clusters(|l| l.cluster != "gone");
         let text = m.encode();
         assert!(!text.contains(r#"cluster="gone""#), "{text}");
-        assert!(!text.contains(r#"cluster="ns/gone""#), "{text}");
         for kept in [
             r#"kto_cluster_brokers{namespace="ns",cluster="kept"} 3"#,
             r#"kto_observer_restarts_total{namespace="ns",cluster="kept"} 1"#,
-            r#"kto_kafka_requests_total{cluster="ns/kept",operation="snapshot",result="ok"} 1"#,
-            r#"kto_kafka_request_duration_seconds_count{cluster="ns/kept",operation="snapshot"} 2"#,
+            r#"kto_kafka_requests_total{namespace="ns",cluster="kept",operation="snapshot",result="ok"} 1"#,
+            r#"kto_kafka_request_duration_seconds_count{namespace="ns",cluster="kept",operation="snapshot"} 2"#,
         ] {
             assert!(text.contains(kept), "{kept} missing from {text}");
         }
+    }
+
+    /// Two KafkaClusters of one name in two namespaces: their Kafka request series stay apart,
+    /// and dropping one keeps the other's.
+    #[test]
+    fn kafka_requests_of_same_named_clusters_in_two_namespaces_stay_apart() {
+        let m = Metrics::new();
+        let (a, b) = (
+            ClusterLabels {
+                namespace: "team-a".into(),
+                cluster: "kafka".into(),
+            },
+            ClusterLabels {
+                namespace: "team-b".into(),
+                cluster: "kafka".into(),
+            },
+        );
+        m.kafka_request(&a, "snapshot", true, 0.1);
+        m.kafka_request(&b, "snapshot", false, 0.1);
+        m.set_cluster(a.clone(), ClusterGauges::default());
+        m.set_cluster(b.clone(), ClusterGauges::default());
+        let text = m.encode();
+        for line in [
+            r#"kto_kafka_requests_total{namespace="team-a",cluster="kafka",operation="snapshot",result="ok"} 1"#,
+            r#"kto_kafka_requests_total{namespace="team-b",cluster="kafka",operation="snapshot",result="error"} 1"#,
+        ] {
+            assert!(text.contains(line), "{line} missing from {text}");
+        }
+        m.retain_clusters(|l| *l == b);
+        let text = m.encode();
+        assert!(!text.contains(r#"namespace="team-a""#), "{text}");
+        assert!(
+            text.contains(r#"kto_kafka_request_duration_seconds_count{namespace="team-b",cluster="kafka",operation="snapshot"} 1"#),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn build_info_is_one_with_the_version_and_leader_starts_at_zero() {
+        let m = Metrics::new();
+        let text = m.encode();
+        let build = format!(
+            r#"kto_build_info{{version="{}"}} 1"#,
+            env!("CARGO_PKG_VERSION")
+        );
+        assert!(text.lines().any(|l| l == build), "no {build} in {text}");
+        assert!(text.lines().any(|l| l == "kto_leader 0"), "{text}");
+        m.leader.set(1);
+        assert!(m.encode().lines().any(|l| l == "kto_leader 1"));
     }
 }

@@ -1,5 +1,6 @@
 //! Two operator processes with leader election: only the leader reconciles; when it is killed
-//! (SIGKILL, no chance to release its lease) the other takes over within the lease time.
+//! (SIGKILL, no chance to release its lease) the other takes over within the lease time. Each
+//! says on /metrics whether it leads (`kto_leader`), and a standby answers /readyz.
 
 mod common;
 
@@ -11,7 +12,8 @@ use serde_json::json;
 const LEASE: Duration = Duration::from_secs(6);
 const RENEW: Duration = Duration::from_secs(2);
 
-fn start(ns: &str, identity: &str) -> OperatorProcess {
+fn start(ns: &str, identity: &str, http: std::net::SocketAddr) -> OperatorProcess {
+    let http = http.to_string();
     OperatorProcess::start(
         &[
             "run",
@@ -20,7 +22,7 @@ fn start(ns: &str, identity: &str) -> OperatorProcess {
             "--resync-interval",
             "2s",
             "--http-addr",
-            "off",
+            &http,
             "--leader-election",
             "--lease-namespace",
             ns,
@@ -34,10 +36,30 @@ fn start(ns: &str, identity: &str) -> OperatorProcess {
     )
 }
 
+/// `kto_leader` as the replica at `http` reports it; None while it does not answer.
+fn leader_gauge(http: std::net::SocketAddr) -> Option<f64> {
+    let (_, body) = http::http_get(&http.to_string(), "/metrics")?;
+    http::metric_samples(&body, "kto_leader", &[]).next()
+}
+
+/// Waits until the replica at `http` reports `kto_leader` = `value`.
+async fn wait_leader_gauge(http: std::net::SocketAddr, value: f64, what: &str) {
+    let deadline = Instant::now() + WAIT;
+    while leader_gauge(http) != Some(value) {
+        assert!(
+            Instant::now() < deadline,
+            "{what}: kto_leader is {:?}, not {value}",
+            leader_gauge(http)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_standby_takes_over_when_the_leader_dies() {
     let env = TestEnv::without_operator("leader", ClusterOptions::default()).await;
-    let mut a = start(&env.ns, "replica-a");
+    let (http_a, http_b) = (free_addr(), free_addr());
+    let mut a = start(&env.ns, "replica-a", http_a);
     let deadline = Instant::now() + WAIT;
     while kubectl(&["get", "lease", "-n", &env.ns, "-o", "name"])
         .trim()
@@ -47,7 +69,7 @@ async fn the_standby_takes_over_when_the_leader_dies() {
         assert!(Instant::now() < deadline, "replica-a never became leader");
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    let _b = start(&env.ns, "replica-b");
+    let _b = start(&env.ns, "replica-b", http_b);
     let first = unique("led-by-a");
     env.apply_topic("first", json!({"topicName": first})).await;
     env.wait_ready("first").await;
@@ -69,6 +91,14 @@ async fn the_standby_takes_over_when_the_leader_dies() {
         "replica-a",
         "the standby took the lease from a live leader"
     );
+    // Each replica says whether it leads; the standby is ready to take over.
+    wait_leader_gauge(http_a, 1.0, "the leader").await;
+    wait_leader_gauge(http_b, 0.0, "the standby").await;
+    assert_eq!(
+        http::http_get(&http_b.to_string(), "/readyz").map(|r| r.0),
+        Some(200),
+        "a standby answers /readyz 200"
+    );
 
     // Kill the leader without letting it release the lease.
     a.0.kill().unwrap();
@@ -88,6 +118,7 @@ async fn the_standby_takes_over_when_the_leader_dies() {
         took_over <= LEASE + RENEW * 2 + Duration::from_secs(1),
         "takeover took {took_over:?}, lease is {LEASE:?}"
     );
+    wait_leader_gauge(http_b, 1.0, "the replica that took over").await;
 
     // The new leader carries on.
     let second = unique("led-by-b");

@@ -22,8 +22,7 @@ async fn a_deleted_kafkatopic_and_kafkacluster_leave_no_series_behind() {
     let ns = env.ns.clone();
     let topic = [("namespace", ns.as_str()), ("name", "pruned")];
     let cluster = [("namespace", ns.as_str()), ("cluster", "kafka")];
-    let admin_label = format!("{ns}/kafka");
-    let admin = [("cluster", admin_label.as_str())];
+    let admin = [("namespace", ns.as_str()), ("cluster", "kafka")];
     // The KafkaCluster's gauge follows its own reconcile (debounced), a moment after the topic's.
     env.wait_for("the topic's and the cluster's series", || {
         env.metric("kto_topic_ready", &topic) == Some(1.0)

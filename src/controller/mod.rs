@@ -73,7 +73,10 @@ impl Runtime {
             Arc::new(InstrumentedAdmin::new(
                 admin,
                 m.clone(),
-                crate::metrics::admin_cluster_label(&key.0, &key.1),
+                crate::metrics::ClusterLabels {
+                    namespace: key.0.clone(),
+                    cluster: key.1.clone(),
+                },
             ))
         };
         let observers = Arc::new(Observers::new(

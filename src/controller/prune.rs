@@ -73,6 +73,7 @@ pub fn topic_labels(topic: &KafkaTopic) -> TopicLabels {
         namespace: topic.namespace().unwrap_or_default(),
         name: topic.name_any(),
         topic: topic.kafka_topic_name(),
+        cluster_namespace: super::ownership::cluster_key(topic).0,
         cluster: topic.spec.cluster_ref.name.clone(),
     }
 }

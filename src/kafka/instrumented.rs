@@ -9,17 +9,17 @@ use async_trait::async_trait;
 use super::{
     Deletion, Described, KafkaAdmin, KafkaError, PartitionGrowth, TopicResults, TopicToCreate,
 };
-use crate::metrics::Metrics;
+use crate::metrics::{ClusterLabels, Metrics};
 use crate::model::{ClusterSnapshot, ConfigChanges};
 
 pub struct InstrumentedAdmin {
     inner: Arc<dyn KafkaAdmin>,
     metrics: Arc<Metrics>,
-    cluster: String,
+    cluster: ClusterLabels,
 }
 
 impl InstrumentedAdmin {
-    pub fn new(inner: Arc<dyn KafkaAdmin>, metrics: Arc<Metrics>, cluster: String) -> Self {
+    pub fn new(inner: Arc<dyn KafkaAdmin>, metrics: Arc<Metrics>, cluster: ClusterLabels) -> Self {
         InstrumentedAdmin {
             inner,
             metrics,

@@ -452,7 +452,7 @@ impl Drop for Cleanup {
         for ns in &self.topic_namespaces {
             sh(
                 &kubectl,
-                &["delete", "kafkatopics", "--all", "-n", ns, "--timeout=60s"],
+                &["delete", "kafkatopics.kafka.topic-operator.dev", "--all", "-n", ns, "--timeout=60s"],
             );
         }
         for release in &self.releases {

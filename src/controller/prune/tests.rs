@@ -11,7 +11,7 @@ use crate::controller::context::Settings;
 use crate::controller::object_key;
 use crate::fixtures;
 use crate::kafka::fake::FakeKafka;
-use crate::metrics::{ClusterGauges, ClusterLabels, Metrics, TopicGauges, admin_cluster_label};
+use crate::metrics::{ClusterGauges, ClusterLabels, Metrics, TopicGauges};
 
 /// A context over synced caches the test fills and empties through the writers; its
 /// apiserver is never called, its clusters' Kafka is in memory.
@@ -65,18 +65,13 @@ fn remember_topic(ctx: &Context, topic: &KafkaTopic) {
 }
 
 fn remember_cluster(ctx: &Context, cluster: &KafkaCluster) {
-    let (namespace, name) = (cluster.namespace().unwrap(), cluster.name_any());
     let labels = ClusterLabels {
-        namespace: namespace.clone(),
-        cluster: name.clone(),
+        namespace: cluster.namespace().unwrap(),
+        cluster: cluster.name_any(),
     };
-    ctx.metrics.set_cluster(labels, ClusterGauges::default());
-    ctx.metrics.kafka_request(
-        &admin_cluster_label(&namespace, &name),
-        "snapshot",
-        true,
-        0.1,
-    );
+    ctx.metrics
+        .set_cluster(labels.clone(), ClusterGauges::default());
+    ctx.metrics.kafka_request(&labels, "snapshot", true, 0.1);
     ctx.backoff.failed(&object_key(cluster));
 }
 
@@ -100,7 +95,11 @@ async fn deleted_topics_and_clusters_leave_no_backoff_entry_and_no_series() {
     }
     forget_gone(&ctx);
     let text = ctx.metrics.encode();
-    for present in [r#"name="gone""#, r#"cluster="old""#, r#"cluster="ns/old""#] {
+    for present in [
+        r#"name="gone""#,
+        r#"cluster="old""#,
+        r#"cluster="old",operation="snapshot""#,
+    ] {
         assert!(
             text.contains(present),
             "{present} missing while it exists: {text}"
@@ -111,13 +110,17 @@ async fn deleted_topics_and_clusters_leave_no_backoff_entry_and_no_series() {
     clusters.apply_watcher_event(&Event::Delete(old));
     forget_gone(&ctx);
     let text = ctx.metrics.encode();
-    for absent in [r#"name="gone""#, r#"cluster="old""#, r#"cluster="ns/old""#] {
+    for absent in [
+        r#"name="gone""#,
+        r#"cluster="old""#,
+        r#"cluster="old",operation="snapshot""#,
+    ] {
         assert!(!text.contains(absent), "{absent} still on /metrics: {text}");
     }
     for present in [
         r#"name="kept""#,
         r#"cluster="kafka""#,
-        r#"cluster="ns/kafka""#,
+        r#"cluster="kafka",operation="snapshot""#,
     ] {
         assert!(text.contains(present), "{present} missing: {text}");
     }
@@ -191,6 +194,9 @@ async fn nothing_is_dropped_while_the_caches_are_still_filling() {
     forget_gone(&ctx);
     let text = ctx.metrics.encode();
     assert!(text.contains(r#"name="orders""#), "{text}");
-    assert!(text.contains(r#"cluster="ns/kafka""#), "{text}");
+    assert!(
+        text.contains(r#"cluster="kafka",operation="snapshot""#),
+        "{text}"
+    );
     assert_eq!(ctx.backoff.keys().len(), 2);
 }
