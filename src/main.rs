@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use kafka_topic_operator::api::KafkaCluster;
 use kafka_topic_operator::apiserver;
 use kafka_topic_operator::cli;
+use kafka_topic_operator::cli::kube::KubeArgs;
 use kafka_topic_operator::cli::security::SecurityArgs;
 use kafka_topic_operator::controller::{self, Settings};
 use kafka_topic_operator::kafka::fence::WriteFence;
@@ -15,6 +16,7 @@ use kafka_topic_operator::kafka::security::Security;
 use kafka_topic_operator::kafka::{KafkaAdmin, KafkaProtocolAdmin};
 use kafka_topic_operator::leader::{Elector, Ended, LeaseSettings, lead};
 use kafka_topic_operator::telemetry::{self, LogFormat};
+use kafka_topic_operator::util::duration::parse_duration;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
@@ -31,7 +33,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the controllers. Uses $KUBECONFIG / ~/.kube/config, or the in-cluster config.
+    /// Run the controllers. Uses --kubeconfig / --context, else $KUBECONFIG, ~/.kube/config or
+    /// the in-cluster config.
     Run {
         /// Watch only this namespace (default: all namespaces).
         #[arg(long, env = "KTO_NAMESPACE")]
@@ -76,24 +79,16 @@ enum Command {
         /// Log format.
         #[arg(long, env = "KTO_LOG_FORMAT", value_enum, default_value = "text")]
         log_format: LogFormat,
+        #[command(flatten)]
+        kube: KubeArgs,
     },
     /// Print the CustomResourceDefinitions as YAML.
     Crd,
-    /// Show what reconcile would do for KafkaTopic manifests against the live cluster (a review
-    /// step for GitOps pull requests). Writes nothing. Exit 1 when a manifest is invalid or
-    /// blocked, 2 when the files or Kafka cannot be read or the security settings are wrong.
-    Plan {
-        /// A file holding the KafkaCluster (bootstrap servers, topicDefaults, policy).
-        #[arg(long)]
-        cluster: PathBuf,
-        /// Files with KafkaTopic manifests (other kinds are skipped).
-        #[arg(short = 'f', long = "file", required = true)]
-        files: Vec<PathBuf>,
-        #[arg(long, default_value = "15s", value_parser = parse_duration)]
-        kafka_timeout: Duration,
-        #[command(flatten)]
-        security: SecurityArgs,
-    },
+    /// Show what merging KafkaTopic manifests would do (a review step for GitOps pull requests):
+    /// creations, changes, refusals and, with the live KafkaTopics read, removals and topic
+    /// deletions. Writes nothing. Exit 0: no changes; 2: changes; 3: a topic deletion or a
+    /// refusal; 1: the plan could not be made (docs/cli.md).
+    Plan(cli::plan::command::PlanArgs),
     /// Print KafkaTopic YAML for topics that exist in the cluster, with their observed values:
     /// applying it unchanged changes nothing in Kafka.
     Import {
@@ -116,12 +111,13 @@ enum Command {
     },
 }
 
+/// Every error exits 1: `plan` gives 2 and 3 meanings of their own (docs/cli.md).
 fn fail(error: impl std::fmt::Display) -> ! {
     eprintln!("error: {error}");
-    std::process::exit(2)
+    std::process::exit(cli::plan::report::EXIT_ERROR)
 }
 
-/// The TLS/SASL settings of `plan` and `import`, checked before anything connects.
+/// The TLS/SASL settings of `import`, checked before anything connects.
 fn connection_security(cluster: &KafkaCluster, args: &SecurityArgs) -> Security {
     cli::security::resolve(
         args,
@@ -131,17 +127,17 @@ fn connection_security(cluster: &KafkaCluster, args: &SecurityArgs) -> Security 
     .unwrap_or_else(|e| fail(e))
 }
 
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("invalid duration {s:?}: use e.g. 30s, 500ms, 2m"))?;
-    match unit {
-        "ms" => Ok(Duration::from_millis(n)),
-        "s" | "" => Ok(Duration::from_secs(n)),
-        "m" => Ok(Duration::from_secs(n * 60)),
-        _ => Err(format!("invalid duration unit in {s:?}: use ms, s or m")),
-    }
+/// The arguments; a usage error exits 1 like any other (clap's own would be 2, which `plan`
+/// uses for "changes"), `--help` and `--version` exit 0.
+fn arguments() -> Cli {
+    Cli::try_parse().unwrap_or_else(|e| {
+        let _ = e.print();
+        std::process::exit(if e.use_stderr() {
+            cli::plan::report::EXIT_ERROR
+        } else {
+            0
+        })
+    })
 }
 
 fn main() -> anyhow::Result<()> {
@@ -153,27 +149,8 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run() -> anyhow::Result<()> {
-    match Cli::parse().command {
-        Command::Plan {
-            cluster,
-            files,
-            kafka_timeout,
-            security,
-        } => {
-            let cluster = cli::manifests::read_cluster(&cluster).unwrap_or_else(|e| fail(e));
-            let security = connection_security(&cluster, &security);
-            let topics = cli::manifests::read_topics(&files).unwrap_or_else(|e| fail(e));
-            let admin = KafkaProtocolAdmin::with_security(
-                cluster.spec.bootstrap_servers.clone(),
-                security.clone(),
-                kafka_timeout,
-            );
-            let report = cli::plan::plan(&cluster, &topics, &admin)
-                .await
-                .unwrap_or_else(|e| fail(cli::security::explain(&e, &security)));
-            print!("{}", report.text);
-            std::process::exit(if report.ok { 0 } else { 1 });
-        }
+    match arguments().command {
+        Command::Plan(args) => std::process::exit(cli::plan::command::run(args).await),
         Command::Import {
             cluster,
             topics,
@@ -221,6 +198,7 @@ async fn run() -> anyhow::Result<()> {
             lease_renew,
             max_concurrent_reconciles,
             log_format,
+            kube,
         } => {
             if leader_election {
                 check_lease_timing(lease_duration, lease_renew)?;
@@ -236,7 +214,7 @@ async fn run() -> anyhow::Result<()> {
             // The Lease has a client (and connections) of its own: renewals must not queue
             // behind the controllers' requests, or a leader busy with thousands of objects
             // would lose its lease (and restart) because of its own traffic.
-            let (clients, lease_client) = apiserver::connect(lease_renew).await?;
+            let (clients, lease_client) = apiserver::connect(kube.config().await?, lease_renew)?;
             let shutdown = CancellationToken::new();
             tokio::spawn(stop_on_signal(shutdown.clone()));
             info!(
@@ -395,12 +373,86 @@ mod tests {
     }
 
     #[test]
-    fn durations_parse_with_units() {
-        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert!(parse_duration("2h").is_err());
-        assert!(parse_duration("s").is_err());
+    fn every_duration_flag_takes_go_durations() {
+        let run = |flag: &str, value: &str| {
+            Cli::try_parse_from(["kto", "run", flag, value]).map(|cli| match cli.command {
+                Command::Run {
+                    resync_interval,
+                    kafka_timeout,
+                    lease_duration,
+                    lease_renew,
+                    ..
+                } => [resync_interval, kafka_timeout, lease_duration, lease_renew],
+                _ => unreachable!("parsed as run"),
+            })
+        };
+        let s = Duration::from_secs;
+        assert_eq!(run("--resync-interval", "1m30s").unwrap()[0], s(90));
+        assert_eq!(
+            run("--kafka-timeout", "1.5s").unwrap()[1],
+            Duration::from_millis(1500)
+        );
+        assert_eq!(run("--lease-duration", "1h").unwrap()[2], s(3600));
+        assert_eq!(
+            run("--lease-renew", "250ms").unwrap()[3],
+            Duration::from_millis(250)
+        );
+        let refused = run("--resync-interval", "30").err().unwrap().to_string();
+        assert!(refused.contains("missing unit"), "{refused}");
+        for command in [
+            &["kto", "plan", "--cluster", "c.yaml", "-f", "t"][..],
+            &["kto", "import", "--cluster", "c.yaml"][..],
+        ] {
+            let with = |value: &'static str| {
+                Cli::try_parse_from(command.iter().chain(&["--kafka-timeout", value]).copied())
+            };
+            assert!(with("2m30s").is_ok(), "{command:?}");
+            let refused = with("2 days").err().unwrap().to_string();
+            assert!(refused.contains("invalid duration \"2 days\""), "{refused}");
+        }
+    }
+
+    #[test]
+    fn the_apiserver_is_named_as_kubectl_names_it() {
+        let cli =
+            Cli::try_parse_from(["kto", "run", "--kubeconfig", "/k", "--context", "prod"]).unwrap();
+        let Command::Run { kube, .. } = cli.command else {
+            unreachable!("parsed as run")
+        };
+        assert_eq!(kube.kubeconfig.as_deref(), Some(std::path::Path::new("/k")));
+        assert_eq!(kube.context.as_deref(), Some("prod"));
+        let plan = [
+            "kto",
+            "plan",
+            "--cluster-ref",
+            "kafka/main",
+            "-f",
+            "t",
+            "--context",
+            "prod",
+        ];
+        let Command::Plan(args) = Cli::try_parse_from(plan).unwrap().command else {
+            unreachable!("parsed as plan")
+        };
+        assert_eq!(args.kube.context.as_deref(), Some("prod"));
+        assert_eq!(args.cluster_ref, Some(("kafka".into(), "main".into())));
+        // One KafkaCluster: a file or a reference, not both, not neither.
+        for bad in [
+            &["kto", "plan", "-f", "t"][..],
+            &[
+                "kto",
+                "plan",
+                "--cluster",
+                "c",
+                "--cluster-ref",
+                "kafka/main",
+                "-f",
+                "t",
+            ][..],
+            &["kto", "plan", "--cluster-ref", "main", "-f", "t"][..],
+        ] {
+            assert!(Cli::try_parse_from(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Pure: which deletion policy a KafkaTopic has. A left-out deletionPolicy is the KafkaCluster's
 //! default only for a topic the operator created (docs/do-no-harm.md).
 
-use crate::api::{self, DeletionPolicy, KafkaCluster, KafkaTopic};
+use crate::api::{self, DeletionPolicy, KafkaCluster, KafkaTopic, PolicyMode};
 use crate::model::{ObservedTopic, ValueSource};
 
 /// The deletion policy in effect, and whether it is settled: declared, or recorded in the
@@ -22,6 +22,26 @@ pub fn deletion_policy(
         .map(|c| c.spec.topic_defaults.deletion_policy)
         .unwrap_or_default();
     (default, false)
+}
+
+/// Why deleting a KafkaTopic leaves its Kafka topic in place, or None when it deletes it:
+/// only the owner deletes, only in Enforce mode, only with `policy` (the policy in effect, a
+/// settled one: see [`deletion_policy`]) Delete.
+pub fn kept_on_deletion(
+    policy: DeletionPolicy,
+    is_owner: bool,
+    mode: PolicyMode,
+) -> Option<&'static str> {
+    let enforce = mode == PolicyMode::Enforce;
+    if policy == DeletionPolicy::Delete && is_owner && enforce {
+        None
+    } else if !is_owner {
+        Some("another KafkaTopic owns it")
+    } else if !enforce {
+        Some("the cluster is in Observe mode")
+    } else {
+        Some("deletionPolicy is Retain")
+    }
 }
 
 /// The deletion policy a sync records: declared; the topicDefaults' when this reconcile created
