@@ -26,9 +26,7 @@ use crate::plan::ClusterView;
 pub use report::PlanReport;
 use report::{ClusterEntry, LiveEntry, SCHEMA_VERSION};
 pub use text::render as render_text;
-
-/// A KafkaTopic's namespace and name.
-type ObjectKey = (String, String);
+use topics::ObjectKey;
 
 /// The namespaces whose KafkaTopics (for the planned KafkaCluster) the files hold in full.
 #[derive(Clone, Debug, PartialEq, Eq)]

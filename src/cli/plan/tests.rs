@@ -293,7 +293,7 @@ fn refusals_the_operator_would_make_are_shown_and_exit_3() {
     let (kind, reason, message) = refusal("m");
     assert_eq!((kind, reason), (json!("clusterRefMismatch"), None));
     assert!(
-        message.contains("KafkaCluster ns/other, not ns/kafka"),
+        message.contains("KafkaCluster ns/other, and this plan is against ns/kafka"),
         "{message}"
     );
     let (kind, reason, message) = refusal("b-orders");

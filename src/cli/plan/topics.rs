@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use kube::ResourceExt;
 
-use super::ObjectKey;
 use super::describe::{describe, kept_as_found, kind};
 use super::report::{ActionEntry, DriftEntry, Outcome, Refusal, RefusalKind, TopicEntry};
 use crate::api::{KafkaCluster, KafkaTopic, Reason};
@@ -17,6 +16,9 @@ use crate::controller::topic::outcome::{advice, memory};
 use crate::model::ClusterSnapshot;
 use crate::plan::desired::{desired_topic, validate_names};
 use crate::plan::{ClusterView, plan_topic};
+
+/// A KafkaTopic's namespace and name.
+pub(super) type ObjectKey = (String, String);
 
 pub(super) struct Context<'a> {
     pub cluster: &'a KafkaCluster,
@@ -47,7 +49,7 @@ fn refusal(ctx: &Context, topic: &KafkaTopic, duplicate_of: Option<String>) -> O
             RefusalKind::ClusterRefMismatch,
             None,
             format!(
-                "its clusterRef is KafkaCluster {cluster_ns}/{cluster_name}, not {}/{} planned against: plan it with that KafkaCluster",
+                "its clusterRef names KafkaCluster {cluster_ns}/{cluster_name}, and this plan is against {}/{}: plan it with its own KafkaCluster",
                 ctx.key.0, ctx.key.1
             ),
         ));
