@@ -53,6 +53,7 @@ pub struct PlanArgs {
     /// Output format: text, or json (schema in docs/cli.md).
     #[arg(short = 'o', long, value_enum, default_value = "text")]
     pub output: Format,
+    /// Timeout of each step of a Kafka request, e.g. 15s, 1m30s.
     #[arg(long, default_value = "15s", value_parser = parse_duration)]
     pub kafka_timeout: Duration,
     #[command(flatten)]
