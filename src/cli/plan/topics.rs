@@ -152,7 +152,7 @@ pub(super) fn plan_one(
         .collect();
     for (k, v) in &plan.kept {
         entry.notes.push(format!(
-            "keeps {k}={v} (in Kafka, not declared: left as it is)"
+            "keeps: {k}={v} (in Kafka, not declared: left as it is)"
         ));
     }
     if let (Some(target), Some(current)) = (&plan.target, current) {
