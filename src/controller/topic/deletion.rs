@@ -115,6 +115,25 @@ mod tests {
     }
 
     #[test]
+    fn only_the_owner_deletes_only_in_enforce_mode_only_with_delete() {
+        use DeletionPolicy::{Delete, Retain};
+        use PolicyMode::{Enforce, Observe};
+        assert_eq!(kept_on_deletion(Delete, true, Enforce), None);
+        assert_eq!(
+            kept_on_deletion(Delete, false, Enforce),
+            Some("another KafkaTopic owns it")
+        );
+        assert_eq!(
+            kept_on_deletion(Delete, true, Observe),
+            Some("the cluster is in Observe mode")
+        );
+        assert_eq!(
+            kept_on_deletion(Retain, true, Enforce),
+            Some("deletionPolicy is Retain")
+        );
+    }
+
+    #[test]
     fn a_default_delete_is_settled_only_once_a_reconcile_recorded_creating_the_topic() {
         let cluster = cluster_with_default(DeletionPolicy::Delete);
         let mut topic = kafka_topic("t");
