@@ -7,4 +7,5 @@ pub mod import;
 pub mod kube;
 pub mod manifests;
 pub mod plan;
+pub mod run;
 pub mod security;
