@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::report::{Outcome, PlanReport};
+use super::report::{Outcome, PlanReport, RefusalKind};
 
 pub fn render(report: &PlanReport) -> String {
     let mut out = String::new();
@@ -41,11 +41,11 @@ pub fn render(report: &PlanReport) -> String {
         );
         if let Some(r) = &t.refusal {
             let label = match r.kind {
-                super::report::RefusalKind::ClusterRefMismatch => "CLUSTERREF MISMATCH".into(),
-                super::report::RefusalKind::Invalid => "INVALID".to_string(),
-                super::report::RefusalKind::Forbidden => "FORBIDDEN".into(),
-                super::report::RefusalKind::Conflict => "CONFLICT".into(),
-                super::report::RefusalKind::Blocked => {
+                RefusalKind::ClusterRefMismatch => "CLUSTERREF MISMATCH".to_string(),
+                RefusalKind::Invalid => "INVALID".to_string(),
+                RefusalKind::Forbidden => "FORBIDDEN".to_string(),
+                RefusalKind::Conflict => "CONFLICT".to_string(),
+                RefusalKind::Blocked => {
                     format!("BLOCKED ({})", r.reason.as_deref().unwrap_or_default())
                 }
             };
