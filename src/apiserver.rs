@@ -67,12 +67,11 @@ pub fn watch_client(config: kube::Config) -> kube::Result<Client> {
     Client::try_from(config)
 }
 
-/// The controllers' clients (watches, calls) and the Lease elector's, from $KUBECONFIG,
-/// ~/.kube/config or the in-cluster config.
-pub async fn connect(lease_renew: Duration) -> anyhow::Result<(ApiClients, Client)> {
-    let config = kube::Config::infer()
-        .await
-        .context("reading the Kubernetes client configuration")?;
+/// The controllers' clients (watches, calls) and the Lease elector's, for `config`.
+pub fn connect(
+    config: kube::Config,
+    lease_renew: Duration,
+) -> anyhow::Result<(ApiClients, Client)> {
     let clients = ApiClients {
         watch: watch_client(config.clone()).context("connecting to Kubernetes")?,
         call: client_with(config.clone(), Timeouts::CALLS).context("connecting to Kubernetes")?,

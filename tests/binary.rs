@@ -83,3 +83,72 @@ async fn run_reconciles_logs_json_and_stops_cleanly_on_sigterm() {
     );
     assert!(lines.iter().any(|l| l.contains("SIGTERM received")));
 }
+
+/// `run --kubeconfig FILE --context NAME` uses that file and that context, whatever
+/// $KUBECONFIG and the file's current-context say; a context the file lacks stops it at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_uses_the_kubeconfig_and_context_given() {
+    let env = TestEnv::without_operator("binary-ctx", ClusterOptions::default()).await;
+    // The environment's kubeconfig with a current-context that reaches nothing.
+    let kubeconfig = std::fs::read_to_string(env_var("KUBECONFIG"))
+        .unwrap()
+        .replacen(
+            "clusters:\n",
+            "clusters:\n- name: nowhere\n  cluster:\n    server: https://127.0.0.1:1\n",
+            1,
+        )
+        .replacen(
+            "contexts:\n",
+            "contexts:\n- name: nowhere\n  context: { cluster: nowhere, user: kto-admin }\n",
+            1,
+        )
+        .replace("current-context: kto-test", "current-context: nowhere");
+    assert!(
+        kubeconfig.contains("current-context: nowhere"),
+        "{kubeconfig}"
+    );
+    let path = std::env::temp_dir().join(unique("kto-kubeconfig"));
+    std::fs::write(&path, kubeconfig).unwrap();
+    let path = path.to_str().unwrap();
+
+    let out = Command::new(BIN)
+        .args(["run", "--kubeconfig", path, "--context", "no-such-context"])
+        .args(["--http-addr", "off"])
+        .env_remove("KUBECONFIG")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--context no-such-context: "), "{err}");
+
+    let mut child = Command::new(BIN)
+        .args(["run", "--kubeconfig", path, "--context", "kto-test"])
+        .args([
+            "--namespace",
+            &env.ns,
+            "--resync-interval",
+            "2s",
+            "--http-addr",
+            "off",
+        ])
+        .env_remove("KUBECONFIG")
+        .stderr(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start the operator binary");
+    let name = unique("from-context");
+    env.apply_topic("from-context", json!({"topicName": name}))
+        .await;
+    env.wait_ready("from-context").await;
+    assert!(common::kafka_cli::exists(&name));
+    run("kill", &["-TERM", &child.id().to_string()]);
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no exit after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = std::fs::remove_file(path);
+}

@@ -138,16 +138,19 @@ fn plan_prints_what_reconcile_would_do_and_writes_nothing() {
         ),
     )
     .unwrap();
-    let out = run(
-        BIN,
-        &[
+    let plan = Command::new(BIN)
+        .args([
             "plan",
             "--cluster",
             cluster.to_str().unwrap(),
             "-f",
             manifests.to_str().unwrap(),
-        ],
-    );
+        ])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&plan.stdout).into_owned();
+    // Changes, none refused, none destructive.
+    assert_eq!(plan.status.code(), Some(2), "{out}");
     assert!(
         out.contains(&format!("{new} ("))
             && out.contains("create: 2 partitions, replication factor 3"),
@@ -167,7 +170,7 @@ fn plan_prints_what_reconcile_would_do_and_writes_nothing() {
         out.contains("waits (MinIsrRaiseWaiting): min.insync.replicas stays 1"),
         "{out}"
     );
-    assert!(out.ends_with("plan OK\n"), "{out}");
+    assert!(out.ends_with("plan has changes (exit 2)\n"), "{out}");
     let bare_plan = out
         .split(&format!("{bare} ("))
         .nth(1)
@@ -192,7 +195,7 @@ fn plan_prints_what_reconcile_would_do_and_writes_nothing() {
         Some("1000")
     );
 
-    // Invalid input: non-zero exit, the reason printed.
+    // Invalid input: refused (exit 3), the reason printed.
     let bad = dir.join("bad.yaml");
     std::fs::write(
         &bad,
@@ -209,16 +212,16 @@ fn plan_prints_what_reconcile_would_do_and_writes_nothing() {
         ])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(3));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("INVALID: topic name \"bad name\""), "{text}");
     assert!(
         text.contains("INVALID: minInSyncReplicas 3 exceeds replicationFactor 2"),
         "{text}"
     );
-    assert!(text.contains("plan has errors"), "{text}");
+    assert!(text.ends_with("plan has refusals (exit 3)\n"), "{text}");
 
-    // Unreadable input: exit 2.
+    // Unreadable input: exit 1.
     let out = Command::new(BIN)
         .args([
             "plan",
@@ -229,7 +232,12 @@ fn plan_prints_what_reconcile_would_do_and_writes_nothing() {
         ])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).starts_with("error: reading /nonexistent.yaml"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 // ---- TLS and SASL: the environment's SASL_SSL listener (TLS with its CA, SCRAM-SHA-512) ----
@@ -288,6 +296,12 @@ fn cli(args: &[&str], password_env: Option<&str>) -> std::process::Output {
 
 fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn without_first_line(text: &str) -> String {
+    text.split_once('\n')
+        .map_or("", |(_, rest)| rest)
+        .to_string()
 }
 
 fn stderr(out: &std::process::Output) -> String {
@@ -377,17 +391,20 @@ fn plan_and_import_over_sasl_ssl_show_what_plaintext_shows() {
         ],
         None,
     );
-    assert!(plan_plain.status.success(), "{}", stderr(&plan_plain));
+    assert_eq!(plan_plain.status.code(), Some(2), "{}", stderr(&plan_plain));
     let text = stdout(&plan_plain);
     assert!(
-        text.contains(r#"configs: set {"retention.ms": "2000"}"#) && text.ends_with("plan OK\n"),
+        text.contains(r#"configs: set {"retention.ms": "2000"}"#)
+            && text.ends_with("plan has changes (exit 2)\n"),
         "{text}"
     );
+    // The same plan whichever listener and settings; the first line names the cluster file.
+    let text = without_first_line(&text);
     let mut args = vec!["plan", "--cluster", sasl.to_str().unwrap(), "-f", manifests];
     args.extend(&flags);
     let plan_sasl = cli(&args, None);
-    assert!(plan_sasl.status.success(), "{}", stderr(&plan_sasl));
-    assert_eq!(stdout(&plan_sasl), text);
+    assert_eq!(plan_sasl.status.code(), Some(2), "{}", stderr(&plan_sasl));
+    assert_eq!(without_first_line(&stdout(&plan_sasl)), text);
     let plan_spec = cli(
         &[
             "plan",
@@ -402,8 +419,8 @@ fn plan_and_import_over_sasl_ssl_show_what_plaintext_shows() {
         ],
         Some(&password),
     );
-    assert!(plan_spec.status.success(), "{}", stderr(&plan_spec));
-    assert_eq!(stdout(&plan_spec), text);
+    assert_eq!(plan_spec.status.code(), Some(2), "{}", stderr(&plan_spec));
+    assert_eq!(without_first_line(&stdout(&plan_spec)), text);
     // plan wrote nothing.
     assert_eq!(
         kafka_cli::overrides(&name)
@@ -507,7 +524,7 @@ fn a_wrong_password_is_an_authentication_error_that_never_shows_a_password() {
         Some(&wrong),
     );
     for out in [&plan, &import] {
-        assert_eq!(out.status.code(), Some(2), "{}", stderr(out));
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(out));
         let err = stderr(out);
         assert!(
             err.starts_with(&format!(
@@ -536,7 +553,7 @@ fn an_untrusted_broker_certificate_is_a_tls_error_that_names_the_ca_flag() {
         ],
         Some("unused-here"),
     );
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(
         err.starts_with("error: TLS with 127.0.0.1:")
@@ -591,7 +608,8 @@ fn a_password_flag_is_refused() {
             args.extend(common);
             args.extend(&password);
             let out = cli(&args, None);
-            assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+            // A usage error: exit 1, as every error (2 is plan's "changes").
+            assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
             let err = stderr(&out);
             let flag = password[0].split('=').next().unwrap();
             assert!(
@@ -639,7 +657,7 @@ fn a_missing_password_file_is_reported_before_connecting() {
         // A password in the environment does not hide the missing file.
         Some("from-the-environment"),
     );
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert_eq!(
         err,
@@ -710,7 +728,7 @@ fn bad_security_settings_are_reported_before_connecting() {
         let mut args = vec!["import", "--cluster", cluster];
         args.extend(&flags);
         let out = cli(&args, None);
-        assert_eq!(out.status.code(), Some(2), "{flags:?}: {}", stderr(&out));
+        assert_eq!(out.status.code(), Some(1), "{flags:?}: {}", stderr(&out));
         let err = stderr(&out);
         if expected.starts_with("error: ") {
             assert_eq!(err, expected, "{flags:?}");

@@ -452,7 +452,14 @@ impl Drop for Cleanup {
         for ns in &self.topic_namespaces {
             sh(
                 &kubectl,
-                &["delete", "kafkatopics.kafka.topic-operator.dev", "--all", "-n", ns, "--timeout=60s"],
+                &[
+                    "delete",
+                    "kafkatopics.kafka.topic-operator.dev",
+                    "--all",
+                    "-n",
+                    ns,
+                    "--timeout=60s",
+                ],
             );
         }
         for release in &self.releases {

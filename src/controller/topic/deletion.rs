@@ -1,7 +1,7 @@
 //! Pure: which deletion policy a KafkaTopic has. A left-out deletionPolicy is the KafkaCluster's
 //! default only for a topic the operator created (docs/do-no-harm.md).
 
-use crate::api::{self, DeletionPolicy, KafkaCluster, KafkaTopic};
+use crate::api::{self, DeletionPolicy, KafkaCluster, KafkaTopic, PolicyMode};
 use crate::model::{ObservedTopic, ValueSource};
 
 /// The deletion policy in effect, and whether it is settled: declared, or recorded in the
@@ -22,6 +22,26 @@ pub fn deletion_policy(
         .map(|c| c.spec.topic_defaults.deletion_policy)
         .unwrap_or_default();
     (default, false)
+}
+
+/// Why deleting a KafkaTopic leaves its Kafka topic in place, or None when it deletes it:
+/// only the owner deletes, only in Enforce mode, only with `policy` (the policy in effect, a
+/// settled one: see [`deletion_policy`]) Delete.
+pub fn kept_on_deletion(
+    policy: DeletionPolicy,
+    is_owner: bool,
+    mode: PolicyMode,
+) -> Option<&'static str> {
+    let enforce = mode == PolicyMode::Enforce;
+    if policy == DeletionPolicy::Delete && is_owner && enforce {
+        None
+    } else if !is_owner {
+        Some("another KafkaTopic owns it")
+    } else if !enforce {
+        Some("the cluster is in Observe mode")
+    } else {
+        Some("deletionPolicy is Retain")
+    }
 }
 
 /// The deletion policy a sync records: declared; the topicDefaults' when this reconcile created
@@ -92,6 +112,25 @@ mod tests {
         let mut cluster = crate::fixtures::kafka_cluster();
         cluster.spec.topic_defaults.deletion_policy = policy;
         cluster
+    }
+
+    #[test]
+    fn only_the_owner_deletes_only_in_enforce_mode_only_with_delete() {
+        use DeletionPolicy::{Delete, Retain};
+        use PolicyMode::{Enforce, Observe};
+        assert_eq!(kept_on_deletion(Delete, true, Enforce), None);
+        assert_eq!(
+            kept_on_deletion(Delete, false, Enforce),
+            Some("another KafkaTopic owns it")
+        );
+        assert_eq!(
+            kept_on_deletion(Delete, true, Observe),
+            Some("the cluster is in Observe mode")
+        );
+        assert_eq!(
+            kept_on_deletion(Retain, true, Enforce),
+            Some("deletionPolicy is Retain")
+        );
     }
 
     #[test]

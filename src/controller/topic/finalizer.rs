@@ -13,11 +13,11 @@ use tracing::info;
 use std::sync::Arc;
 
 use super::admit::{allowed, declaring, eligible};
-use super::deletion::{DeletionTarget, deletion_target};
+use super::deletion::{DeletionTarget, deletion_target, kept_on_deletion};
 use super::outcome::SETTLING;
 use super::outcome::not_synced;
 use super::status::write_status;
-use crate::api::{DeletionPolicy, KafkaCluster, KafkaTopic, PolicyMode};
+use crate::api::{DeletionPolicy, KafkaCluster, KafkaTopic};
 use crate::controller::context::Context;
 use crate::controller::error::Error;
 use crate::controller::ownership::{cluster_key, owner};
@@ -87,8 +87,10 @@ pub async fn finalize(
             let declaring = declaring(ctx, topic, &same_kafka);
             let is_owner = allowed(cluster, topic)
                 && owner(topic, &declaring, &same_kafka, |t| eligible(ctx, t)).uid() == topic.uid();
-            let enforce = cluster.spec.policy.mode == PolicyMode::Enforce;
-            if policy == DeletionPolicy::Delete && is_owner && enforce {
+            let kept = kept_on_deletion(policy, is_owner, cluster.spec.policy.mode);
+            if let Some(why) = kept {
+                info!(topic = %name, why, "leaving the Kafka topic in place");
+            } else {
                 let Some(handle) = ctx.observers.get(&cluster_key(topic)) else {
                     // Not connected yet (operator just started): try again shortly.
                     return Ok(Requeue::requeue(SETTLING));
@@ -116,15 +118,6 @@ pub async fn finalize(
                         return Err(Error::Kafka(error));
                     }
                 }
-            } else {
-                let why = if !is_owner {
-                    "another KafkaTopic owns it"
-                } else if !enforce {
-                    "the cluster is in Observe mode"
-                } else {
-                    "deletionPolicy is Retain"
-                };
-                info!(topic = %name, why, "leaving the Kafka topic in place");
             }
         }
     }

@@ -12,10 +12,10 @@
 //! 6. events (events.rs) and status (status.rs), I/O: the status only when it changed.
 
 pub mod admit;
-mod deletion;
+pub mod deletion;
 mod events;
 mod finalizer;
-mod outcome;
+pub mod outcome;
 mod status;
 #[cfg(test)]
 mod tests;
