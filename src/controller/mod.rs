@@ -159,6 +159,11 @@ pub async fn run_with(
                 counting.cluster_changed(&cluster);
             }
             echoed(event, &topic_echoes.topics);
+            if let watcher::Event::Delete(topic) = event
+                && let Some(uid) = &topic.metadata.uid
+            {
+                crate::util::sync::lock(&topic_echoes.degraded_announced).remove(uid);
+            }
             notify_if_gone(event, &topic_gone);
         }),
         topics_reader,

@@ -11,6 +11,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use chrono::{DateTime, Utc};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use crate::api::{KafkaClusterStatus, KafkaTopicStatus};
@@ -22,6 +23,8 @@ use crate::util::sync::lock;
 pub struct WrittenStatuses {
     pub topics: Written<KafkaTopicStatus>,
     pub clusters: Written<KafkaClusterStatus>,
+    /// Per KafkaTopic (by uid): the start of the Degraded episode whose event was posted.
+    pub degraded_announced: Mutex<HashMap<String, DateTime<Utc>>>,
 }
 
 /// Versions of one object the cache may still show, and the status written after them.

@@ -98,8 +98,12 @@ pub async fn reconcile(topic: Arc<KafkaTopic>, ctx: Arc<Context>) -> Result<Requ
 
     // 6. Events and status.
     events::post(&ctx, &topic, events);
-    status::write_status(&topic, &report, &api, &ctx).await?;
-    next.map_err(Error::Kafka)
+    let notice_due = status::write_status(&topic, &report, &api, &ctx).await?;
+    match (next, notice_due) {
+        // Nothing else would wake this topic before its health event is due.
+        (Ok(next), Some(due)) if next == Requeue::await_change() => Ok(Requeue::requeue(due)),
+        (next, _) => next.map_err(Error::Kafka),
+    }
 }
 
 /// Steps 2 to 5 for a KafkaTopic whose KafkaCluster is known.

@@ -7,7 +7,9 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 
-use super::events::{Event, health_events, post};
+use std::time::Duration;
+
+use super::events::{Event, HealthNotice, health_notice, post};
 use super::outcome::CONNECTING;
 use super::outcome::ready_reason;
 use crate::api::Reason;
@@ -17,21 +19,25 @@ use crate::controller::context::Context;
 use crate::controller::error::{Error, FIELD_MANAGER};
 use crate::controller::report::{TopicReport, status_changed, topic_status};
 use crate::metrics::TopicGauges;
+use crate::util::sync::lock;
 
-/// Writes the status when it says something new; otherwise writes nothing at all.
+/// Writes the status when it says something new; otherwise writes nothing at all. Returns when
+/// to look again for a health event not due yet (events.rs, `health_notice`).
 pub async fn write_status(
     topic: &KafkaTopic,
     report: &TopicReport,
     api: &Api<KafkaTopic>,
     ctx: &Context,
-) -> Result<(), Error> {
+) -> Result<Option<Duration>, Error> {
     let previous = topic.status.as_ref();
     let mut status = topic_status(report, topic.metadata.generation, previous);
     record_metrics(topic, &status, ctx);
+    let notice = degraded_notice(topic, previous, &status, ctx);
+    post(ctx, topic, notice.events);
     if !status_changed(previous, &status) {
-        return Ok(());
+        return Ok(notice.due_in);
     }
-    let mut events = health_events(previous, &status);
+    let mut events = vec![];
     let was = ready_reason(topic);
     if was.as_deref() != Some(report.verdict.reason.as_str())
         && !report.verdict.ready
@@ -59,7 +65,26 @@ pub async fn write_status(
     ctx.written
         .topics
         .record(&topic.metadata, written.metadata.resource_version, status);
-    Ok(())
+    Ok(notice.due_in)
+}
+
+/// The Degraded condition's events, with what was announced remembered per KafkaTopic.
+fn degraded_notice(
+    topic: &KafkaTopic,
+    previous: Option<&KafkaTopicStatus>,
+    status: &KafkaTopicStatus,
+    ctx: &Context,
+) -> HealthNotice {
+    let Some(uid) = &topic.metadata.uid else {
+        return health_notice(previous, status, None, Utc::now());
+    };
+    let mut announced = lock(&ctx.written.degraded_announced);
+    let notice = health_notice(previous, status, announced.get(uid).copied(), Utc::now());
+    match notice.announced {
+        Some(since) => announced.insert(uid.clone(), since),
+        None => announced.remove(uid),
+    };
+    notice
 }
 
 fn record_metrics(topic: &KafkaTopic, status: &KafkaTopicStatus, ctx: &Context) {
