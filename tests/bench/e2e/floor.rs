@@ -153,10 +153,14 @@ pub async fn send_paced(cx: &Ctx, names: Vec<String>, interval: Duration) -> Res
     for send in sends {
         let (at, answer) = send.await?;
         last_answer = last_answer.max(at);
-        for result in answer? {
-            if let Err((topic, e)) = result {
-                failed.push(format!("{topic}: {e}"));
-            }
+        // A request without an answer (a busy controller) fails its topics, not the run.
+        match answer {
+            Ok(results) => failed.extend(
+                results
+                    .into_iter()
+                    .filter_map(|r| r.err().map(|(topic, e)| format!("{topic}: {e}"))),
+            ),
+            Err(e) => failed.push(format!("a CreateTopics request: {e}")),
         }
     }
     Ok(Paced {
