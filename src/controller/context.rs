@@ -192,9 +192,10 @@ impl Context {
     ///
     /// Hundreds of reconciles finish together in a mass creation. Sent at once, their status
     /// writes filled the apiserver's mutating requests in flight (their answers took 3.3 s on
-    /// average at 3000 topics) and a user's `kubectl apply` queued behind them; the apiserver
-    /// serves writes one after another anyway, so [`WRITES_IN_FLIGHT`] at a time write as many
-    /// per second and leave room for everyone else.
+    /// average at 3000 topics) and a user's `kubectl apply` queued behind them. On an apiserver
+    /// short of CPU each request in flight gets its share: [`WRITES_IN_FLIGHT`] at a time, and
+    /// [`EVENTS_IN_FLIGHT`] events, leave most of it to a user's apply, which sends one request
+    /// at a time.
     pub async fn write_turn(&self) -> tokio::sync::SemaphorePermit<'_> {
         self.writes_in_flight
             .acquire()
@@ -239,11 +240,11 @@ impl Context {
 }
 
 /// Events posted to the apiserver at once, at most (see [`Context::event`]).
-const EVENTS_IN_FLIGHT: usize = 8;
+const EVENTS_IN_FLIGHT: usize = 2;
 
 /// Status and metadata writes sent to the apiserver at once, at most (see
 /// [`Context::write_turn`]).
-const WRITES_IN_FLIGHT: usize = 8;
+const WRITES_IN_FLIGHT: usize = 4;
 
 fn truncate(mut s: String, max: usize) -> String {
     if s.len() > max {

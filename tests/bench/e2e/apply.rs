@@ -309,7 +309,12 @@ pub async fn run(cx: &mut Ctx, op_slot: &mut Option<Operator>) -> Result<()> {
     let op = op_slot.as_mut().unwrap();
     let stopped = op.stop().await;
     if all_ready {
-        apply_share(cx, apply_end - apply_start).await?;
+        apply_share(
+            cx,
+            apply_end - apply_start,
+            delta_of(&s1.apiserver, &s0.apiserver),
+        )
+        .await?;
     }
     let floor_prefix = format!("{}-floor", cx.prefix);
     let names: Vec<String> = (0..n).map(|i| format!("{floor_prefix}-{i:05}")).collect();
