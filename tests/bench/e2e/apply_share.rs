@@ -112,19 +112,9 @@ async fn timed_apply(cx: &Ctx, ns: &str, label: &str) -> Result<Applied> {
     std::fs::write(&path, yaml)?;
     let before = apiserver_metrics(cx).await;
     let start = Instant::now();
-    let path = path.to_string_lossy().to_string();
-    cx.kubectl(
-        &[
-            "apply",
-            "--server-side",
-            "--field-manager=kto-bench",
-            "-f",
-            &path,
-        ],
-        Duration::from_secs(900),
-    )
-    .await
-    .with_context(|| format!("kubectl apply into {ns}"))?;
+    cx.apply_file(&path)
+        .await
+        .with_context(|| format!("kubectl apply into {ns}"))?;
     let took = start.elapsed();
     let served = match (before, apiserver_metrics(cx).await) {
         (Some(before), Some(after)) => Some(delta(&after, &before)),

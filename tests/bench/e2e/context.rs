@@ -76,6 +76,23 @@ impl Ctx {
     }
 
     /// The label on everything the run creates, and the operator's --selector.
+    /// One `kubectl apply --server-side` of `path`, as a user's GitOps tool would send it.
+    pub async fn apply_file(&self, path: &Path) -> Result<()> {
+        let path = path.to_string_lossy().into_owned();
+        self.kubectl(
+            &[
+                "apply",
+                "--server-side",
+                "--field-manager=kto-bench",
+                "-f",
+                &path,
+            ],
+            Duration::from_secs(900),
+        )
+        .await?;
+        Ok(())
+    }
+
     pub fn selector(&self) -> String {
         format!("{RUN_LABEL}={}", self.prefix)
     }

@@ -85,18 +85,7 @@ pub async fn many_clusters(cx: &mut Ctx, op_slot: &mut Option<Operator>) -> Resu
         "applying {n} KafkaTopics in {c} namespaces in one kubectl apply"
     ));
     let apply_start = Instant::now();
-    let path = yaml_path.to_string_lossy().into_owned();
-    cx.kubectl(
-        &[
-            "apply",
-            "--server-side",
-            "--field-manager=kto-bench",
-            "-f",
-            &path,
-        ],
-        Duration::from_secs(900),
-    )
-    .await?;
+    cx.apply_file(&yaml_path).await?;
     let apply_end = Instant::now();
     let deadline = apply_start + cx.settings.deadline;
     let mut ticker = Ticker::new();
