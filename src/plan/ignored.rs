@@ -3,8 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use super::types::Blocker;
-use crate::api::Reason;
 use crate::model::{DesiredTopic, ObservedTopic};
 
 /// The keys the operator leaves alone: exact names, or prefixes written with a trailing `*`.
@@ -40,9 +38,10 @@ impl IgnoredKeys {
             .collect()
     }
 
-    /// A declaration that names an ignored key is refused as a whole: the operator would either
-    /// fight the tool that owns the key or silently not do what the KafkaTopic says.
-    pub fn refuse_declared(&self, desired: &DesiredTopic) -> Option<Blocker> {
+    /// Why a declaration that names an ignored key is refused as a whole (InvalidSpec): the
+    /// operator would either fight the tool that owns the key or silently not do what the
+    /// KafkaTopic says.
+    pub fn refuse_declared(&self, desired: &DesiredTopic) -> Option<String> {
         let named: Vec<String> = desired
             .configs
             .keys()
@@ -51,12 +50,11 @@ impl IgnoredKeys {
                     .map(|entry| format!("{k} (ignored as {entry})"))
             })
             .collect();
-        (!named.is_empty()).then(|| Blocker {
-            reason: Reason::InvalidSpec,
-            message: format!(
+        (!named.is_empty()).then(|| {
+            format!(
                 "spec.config declares keys the KafkaCluster's policy.ignoredConfigKeys leaves to other tools: {}; the operator neither sets nor removes them. Remove them from spec.config, or from the list to manage them here",
                 named.join(", ")
-            ),
+            )
         })
     }
 }
@@ -87,14 +85,10 @@ mod tests {
         desired
             .configs
             .insert("confluent.tier.enable".into(), "true".into());
-        let blocker = ignored.refuse_declared(&desired).unwrap();
-        assert_eq!(blocker.reason, Reason::InvalidSpec);
+        let message = ignored.refuse_declared(&desired).unwrap();
         assert!(
-            blocker
-                .message
-                .contains("confluent.tier.enable (ignored as confluent.tier.*)"),
-            "{}",
-            blocker.message
+            message.contains("confluent.tier.enable (ignored as confluent.tier.*)"),
+            "{message}"
         );
     }
 }

@@ -16,9 +16,12 @@ pub fn plan_topic(
     cluster: &ClusterView,
     memory: &Memory,
 ) -> TopicPlan {
-    if let Some(refused) = memory.ignored.refuse_declared(desired) {
+    if let Some(message) = memory.ignored.refuse_declared(desired) {
         return TopicPlan {
-            blocker: Some(refused),
+            blocker: Some(Blocker {
+                reason: Reason::InvalidSpec,
+                message,
+            }),
             ..TopicPlan::default()
         };
     }
