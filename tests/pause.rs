@@ -143,6 +143,7 @@ async fn a_paused_topic_is_reported_not_written_not_deleted_and_resumes_from_a_f
 
     // Lifting the pause: the spec as it is now applied, the drift reverted, all from a fresh read.
     set_pause(&env, "data", None).await;
+    let unpaused = std::time::Instant::now();
     env.wait_for(
         "retention.ms reverted, max.message.bytes set, 4 partitions in Kafka",
         || {
@@ -153,6 +154,10 @@ async fn a_paused_topic_is_reported_not_written_not_deleted_and_resumes_from_a_f
         },
     )
     .await;
+    println!(
+        "pause: the declaration in Kafka {:.1} s after the pause was lifted",
+        unpaused.elapsed().as_secs_f64()
+    );
     let resumed = env.wait_ready("data").await;
     assert!(
         drift_fields(&resumed).is_empty(),
