@@ -48,7 +48,16 @@ async fn a_paused_topic_is_reported_not_written_not_deleted_and_resumes_from_a_f
         witness::DeleteTopicOnDrop(data.clone()),
         witness::DeleteTopicOnDrop(doomed.clone()),
     );
-    let env = TestEnv::start("pause").await;
+    // A throttle rate no other test declares: the cluster's clean-up of idle broker rates (a
+    // Kafka write, not of this topic) then never acts on another test's moves here.
+    let env = TestEnv::start_with(
+        "pause",
+        ClusterOptions {
+            reassignment: json!({"throttleBytesPerSecond": 1_234_567}),
+            ..ClusterOptions::default()
+        },
+    )
+    .await;
     let declared = json!({"topicName": data, "partitions": 3, "replicationFactor": 3,
         "minInSyncReplicas": 2, "config": {"retention.ms": 604800000}});
     env.apply_topic("data", declared.clone()).await;
