@@ -298,6 +298,19 @@ pub struct ClusterPolicy {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 1000))]
     pub tenants: Vec<TenantRule>,
+    /// Topic config keys other tools own (a balancer's or a tiering tool's): on every topic of
+    /// this cluster they are never drift, never set and never removed, and they are listed in
+    /// the topic's status.ignoredConfigs. An exact key, or a prefix ending in `*`
+    /// (`confluent.tier.*`). A KafkaTopic that declares one gets Ready=False/InvalidSpec.
+    /// min.insync.replicas (spec.minInSyncReplicas) and the throttled-replica lists (the
+    /// operator's only while it moves replicas) cannot be listed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(
+        length(max = 100),
+        inner(length(min = 2, max = 255), regex(pattern = r"^[A-Za-z0-9._-]+\*?$"))
+    )]
+    #[x_kube(validation = Rule::new("self.all(k, ['min.insync.replicas', 'leader.replication.throttled.replicas', 'follower.replication.throttled.replicas'].all(o, k.endsWith('*') ? !o.startsWith(k.substring(0, size(k) - 1)) : k != o))").message("min.insync.replicas and the throttled-replica lists cannot be ignored: the first is spec.minInSyncReplicas, and the operator sets the others only while it moves replicas and leaves them alone otherwise"))]
+    pub ignored_config_keys: Vec<String>,
 }
 
 /// Lets KafkaTopics in one namespace (or every namespace) reference the cluster.
@@ -379,6 +392,9 @@ pub struct KafkaClusterStatus {
     /// The first unmanaged topic names, sorted (at most 20).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unmanaged_topic_names: Vec<String>,
+    /// The topic config keys the operator leaves alone on every topic (policy.ignoredConfigKeys).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignored_config_keys: Vec<String>,
     /// Ready: the operator reaches the cluster. AutoCreateDisabled: no broker auto-creates topics.
     #[serde(default)]
     pub conditions: Vec<Condition>,

@@ -58,6 +58,8 @@ reasons! {
     InvalidTopicName,
     InvalidPartitions,
     KafkaError,
+    /// The KafkaTopic's paused annotation holds every write to its topic.
+    Paused,
     // KafkaTopic Drifted
     DriftDetected,
     Reverted,
@@ -130,6 +132,11 @@ impl Reason {
             | InvalidPartitions
             | InvalidSecurity
             | SecretNotOptedIn => Stalled,
+            // A person's deliberate hold: nothing changes until someone lifts it. kstatus has no
+            // "suspended"; InProgress would make a pipeline wait out its timeout for something
+            // that does not pass by itself, and Current would say an unapplied declaration was
+            // applied. Stalled says at once why, in the message.
+            Paused => Stalled,
             InSync | Connected | BrokerUnreadable | DriftDetected | Reverted | NoDrift
             | OfflinePartitions | UnderMinIsr | UnderReplicated | Healthy | Disabled
             | AutoCreateEnabled | AllowedByPolicy => NotAReadyFailure,

@@ -210,6 +210,10 @@ pub struct KafkaTopicStatus {
     /// default). Declare one in spec.config to manage it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub kept_overrides: Vec<KeptOverride>,
+    /// Overrides the topic has of keys the KafkaCluster's policy.ignoredConfigKeys names: other
+    /// tools own them; never drift, never set or removed by the operator.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignored_configs: Vec<KeptOverride>,
     /// Declared configs Kafka still reported differently right after the operator wrote them.
     /// They are not written again until the declaration or Kafka's value changes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -294,7 +298,8 @@ pub struct ReassignmentStatus {
     pub started: DateTime<Utc>,
 }
 
-/// An override kept from before the operator managed the topic.
+/// A topic config override and its value: one kept from before the operator managed the topic,
+/// or one of a key the KafkaCluster ignores.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct KeptOverride {

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::api::KafkaCluster;
 use crate::model::{ClusterSnapshot, MIN_INSYNC_REPLICAS, ObservedTopic};
-use crate::plan::OPERATOR_OWNED_CONFIGS;
+use crate::plan::{IgnoredKeys, OPERATOR_OWNED_CONFIGS};
 
 /// Which topics to import: all (none given), these names, or names matching these patterns
 /// (`*` matches any run of characters).
@@ -76,6 +76,7 @@ pub fn import(
     selection: &Selection,
 ) -> String {
     let defaults = &cluster.spec.topic_defaults;
+    let ignored = IgnoredKeys::new(&cluster.spec.policy.ignored_config_keys);
     let cluster_name = cluster.metadata.name.clone().unwrap_or_default();
     let cluster_ns = cluster.metadata.namespace.clone();
     let mut taken = BTreeSet::new();
@@ -108,10 +109,13 @@ pub fn import(
         ) {
             out.push_str(&format!("# WARNING: {note}\n"));
         }
+        // Keys the cluster leaves to other tools are not declared: a KafkaTopic naming one is
+        // refused (InvalidSpec).
         let config: serde_json::Map<String, serde_json::Value> = topic
             .overrides()
             .into_iter()
             .filter(|(k, _)| *k != MIN_INSYNC_REPLICAS && !OPERATOR_OWNED_CONFIGS.contains(k))
+            .filter(|(k, _)| ignored.matching(k).is_none())
             .map(|(k, v)| (k.to_string(), json!(v)))
             .collect();
         let mut cluster_ref = json!({"name": cluster_name});
@@ -254,6 +258,37 @@ mod tests {
         );
         assert!(!yaml.contains("minInSyncReplicas:"), "{yaml}");
         assert!(yaml.contains("replicationFactor: 1"), "{yaml}");
+    }
+
+    #[test]
+    fn keys_the_cluster_ignores_are_not_declared() {
+        let mut topic = crate::fixtures::observed_on("tiered", 1, &[1, 2, 3]);
+        for (k, v) in [
+            ("retention.ms", "1000"),
+            ("message.timestamp.type", "LogAppendTime"),
+        ] {
+            topic.configs.insert(
+                k.into(),
+                crate::model::ObservedConfig {
+                    value: Some(v.into()),
+                    is_topic_override: true,
+                    kind: Default::default(),
+                },
+            );
+        }
+        let snapshot = crate::model::ClusterSnapshot {
+            topics: [("tiered".to_string(), topic)].into(),
+            ..Default::default()
+        };
+        let cluster: crate::api::KafkaCluster = serde_json::from_value(serde_json::json!({
+            "apiVersion": "kafka.topic-operator.dev/v1alpha1", "kind": "KafkaCluster",
+            "metadata": {"name": "kafka"}, "spec": {"bootstrapServers": ["k:9092"],
+                "policy": {"ignoredConfigKeys": ["message.timestamp.*"]}}
+        }))
+        .unwrap();
+        let yaml = import(&cluster, None, &snapshot, &Selection::default());
+        assert!(yaml.contains("retention.ms"), "{yaml}");
+        assert!(!yaml.contains("message.timestamp.type"), "{yaml}");
     }
 
     #[test]

@@ -228,6 +228,7 @@ fn cluster_status(
 ) -> KafkaClusterStatus {
     let mut status = previous.cloned().unwrap_or_default();
     status.observed_generation = cluster.metadata.generation;
+    status.ignored_config_keys = cluster.spec.policy.ignored_config_keys.clone();
     let ready = match observation {
         Observation::Pending => Condition::new(
             "Ready",

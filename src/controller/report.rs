@@ -53,6 +53,8 @@ pub struct TopicReport {
     pub mode: Option<String>,
     /// Undeclared overrides kept from before the operator managed the topic.
     pub kept: BTreeMap<String, String>,
+    /// Overrides of keys the cluster leaves to other tools.
+    pub ignored: BTreeMap<String, String>,
     /// Declared configs Kafka did not take after the operator's write.
     pub held: Vec<Drift>,
     /// Where the values in effect came from (None: not worked out this time; the status keeps
@@ -124,6 +126,7 @@ impl TopicReport {
             reassignment: None,
             mode: None,
             kept: BTreeMap::new(),
+            ignored: BTreeMap::new(),
             held: vec![],
             sources: None,
             deletion: None,
@@ -189,14 +192,8 @@ pub fn topic_status(
         offline_partitions: health.map(|h| h.offline),
         under_min_isr_partitions: health.map(|h| h.under_min_isr),
         drift: drift_entries(&report.drift),
-        kept_overrides: report
-            .kept
-            .iter()
-            .map(|(name, value)| KeptOverride {
-                name: name.clone(),
-                value: value.clone(),
-            })
-            .collect(),
+        kept_overrides: name_values(&report.kept),
+        ignored_configs: name_values(&report.ignored),
         unapplied_configs: drift_entries(&report.held),
         value_sources: value_sources(report, previous),
         deletion_policy: report
@@ -210,6 +207,16 @@ pub fn topic_status(
         conditions,
         last_sync_time: previous.and_then(|p| p.last_sync_time),
     }
+}
+
+fn name_values(configs: &BTreeMap<String, String>) -> Vec<KeptOverride> {
+    configs
+        .iter()
+        .map(|(name, value)| KeptOverride {
+            name: name.clone(),
+            value: value.clone(),
+        })
+        .collect()
 }
 
 fn drift_entries(drift: &[Drift]) -> Vec<DriftEntry> {

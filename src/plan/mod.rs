@@ -9,6 +9,7 @@
 mod configs;
 pub mod desired;
 pub mod health;
+mod ignored;
 pub mod placement;
 mod replicas;
 mod topic;
@@ -16,6 +17,7 @@ mod types;
 mod view;
 pub mod warnings;
 
+pub use ignored::IgnoredKeys;
 pub use topic::plan_topic;
 pub use types::{
     Action, Blocker, Drift, Memory, OPERATOR_OWNED_CONFIGS, Progress, TopicPlan, UNSET,

@@ -16,6 +16,15 @@ pub fn plan_topic(
     cluster: &ClusterView,
     memory: &Memory,
 ) -> TopicPlan {
+    if let Some(message) = memory.ignored.refuse_declared(desired) {
+        return TopicPlan {
+            blocker: Some(Blocker {
+                reason: Reason::InvalidSpec,
+                message,
+            }),
+            ..TopicPlan::default()
+        };
+    }
     let Some(observed) = observed else {
         return match desired.for_creation() {
             Ok(target) => plan_creation(target, cluster),
@@ -99,7 +108,10 @@ fn plan_existing(
     }
 
     plan.kept = memory.kept_overrides(desired, observed);
-    let config_drift = config_drift(desired, observed, &plan.kept);
+    plan.ignored = memory.ignored.overrides_of(observed);
+    let mut left_alone = plan.kept.clone();
+    left_alone.extend(plan.ignored.clone());
+    let config_drift = config_drift(desired, observed, &left_alone);
     let mut changes = config_changes(&config_drift);
     // Kafka did not take these the last time: writing them again would loop for ever.
     plan.held = config_drift

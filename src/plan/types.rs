@@ -1,4 +1,5 @@
 //! What a plan is made of: actions, drift, blockers, progress, and what the status remembers.
+use super::ignored::IgnoredKeys;
 use crate::api::Reason;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -73,6 +74,8 @@ pub struct TopicPlan {
     pub held: Vec<Drift>,
     /// Undeclared overrides kept from before the operator managed the topic (name -> value).
     pub kept: BTreeMap<String, String>,
+    /// Overrides of keys the cluster leaves to other tools (name -> value): never drift.
+    pub ignored: BTreeMap<String, String>,
     /// What the topic should be now, with where each value came from (None when the plan stopped
     /// before working it out: an internal topic).
     pub target: Option<TopicTarget>,
@@ -98,6 +101,8 @@ pub struct Memory {
     /// Where the status said the topic's values came from; trusted for the topic with
     /// `topic_id` only (a topic deleted and created again behind the operator's back is new).
     pub sources: Option<ValueSources>,
+    /// Config keys other tools own (the KafkaCluster's policy.ignoredConfigKeys).
+    pub ignored: IgnoredKeys,
 }
 
 impl Memory {
@@ -116,7 +121,7 @@ impl Memory {
         observed
             .overrides()
             .into_iter()
-            .filter(|(k, _)| is_undeclared(desired, k))
+            .filter(|(k, _)| is_undeclared(desired, k) && self.ignored.matching(k).is_none())
             .filter(|(k, _)| first_look || self.kept.contains(*k))
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()

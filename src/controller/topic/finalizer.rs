@@ -16,6 +16,7 @@ use super::admit::{allowed, declaring, eligible};
 use super::deletion::{DeletionTarget, deletion_target, kept_on_deletion};
 use super::outcome::SETTLING;
 use super::outcome::not_synced;
+use super::pause::{PAUSED_ANNOTATION, Pause, pause};
 use super::status::write_status;
 use crate::api::{DeletionPolicy, KafkaCluster, KafkaTopic};
 use crate::controller::context::Context;
@@ -90,6 +91,8 @@ pub async fn finalize(
             let kept = kept_on_deletion(policy, is_owner, cluster.spec.policy.mode);
             if let Some(why) = kept {
                 info!(topic = %name, why, "leaving the Kafka topic in place");
+            } else if let Some(pause) = pause(topic) {
+                return hold_while_paused(topic, &pause, api, ctx).await;
             } else {
                 let Some(handle) = ctx.observers.get(&cluster_key(topic)) else {
                     // Not connected yet (operator just started): try again shortly.
@@ -122,6 +125,40 @@ pub async fn finalize(
         }
     }
     set_finalizer(topic, api, false, ctx).await?;
+    Ok(Requeue::await_change())
+}
+
+/// A paused KafkaTopic being deleted whose topic would be deleted: the finalizer holds (the
+/// Kafka topic stays) until the pause is lifted, or deletionPolicy becomes Retain. Either change
+/// is a change of the object, which triggers the next look.
+async fn hold_while_paused(
+    topic: &KafkaTopic,
+    pause: &Pause,
+    api: &Api<KafkaTopic>,
+    ctx: &Context,
+) -> Result<Requeue, Error> {
+    let name = topic.kafka_topic_name();
+    let message = format!(
+        "{}: topic {name} is not deleted from Kafka while paused; remove the annotation {PAUSED_ANNOTATION} to delete it, or set deletionPolicy: Retain to keep it and let the KafkaTopic go",
+        pause.describe()
+    );
+    info!(topic = %name, "deletion held: the KafkaTopic is paused");
+    let before = topic
+        .status
+        .as_ref()
+        .and_then(|s| crate::api::condition::find(&s.conditions, "Ready"))
+        .map(|c| c.message.clone());
+    if before.as_deref() != Some(message.as_str()) {
+        ctx.event(
+            topic,
+            EventType::Warning,
+            "DeletionPaused",
+            "Delete",
+            message.clone(),
+        );
+    }
+    let report = not_synced(topic, Verdict::not_ready(Reason::Paused, message));
+    write_status(topic, &report, api, ctx).await?;
     Ok(Requeue::await_change())
 }
 

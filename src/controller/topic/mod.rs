@@ -16,6 +16,7 @@ pub mod deletion;
 mod events;
 mod finalizer;
 pub mod outcome;
+pub mod pause;
 mod status;
 #[cfg(test)]
 mod tests;
@@ -134,6 +135,11 @@ async fn sync(topic: &KafkaTopic, cluster: &KafkaCluster, ctx: &Context) -> Outc
         &admitted.cluster.state.view(max_concurrent_moves, throttle),
         &memory,
     );
+    // Paused: looked at and reported, never written. Lifting the pause triggers a reconcile
+    // that plans from the snapshot, and apply plans again on a fresh read before any write.
+    if let Some(pause) = pause::pause(topic) {
+        return outcome::paused(&facts, admitted.observed, plan, &pause);
+    }
     let enforce = cluster.spec.policy.mode == crate::api::PolicyMode::Enforce;
     if !enforce || plan.blocker.is_some() || plan.actions.is_empty() {
         return outcome::planned(&facts, admitted.observed, plan);

@@ -162,3 +162,84 @@ fn a_value_kafka_did_not_take_is_not_written_again_until_something_changes() {
     assert_eq!(plan.actions.len(), 1);
     assert!(plan.held.is_empty());
 }
+
+#[test]
+fn an_ignored_key_on_the_topic_is_neither_drift_nor_removed_and_is_listed() {
+    let mut topic = observed(3, 3, IN_SYNC);
+    typed(&mut topic, "retention.ms", "1000", ConfigKind::Integer);
+    typed(
+        &mut topic,
+        "confluent.tier.enable",
+        "true",
+        ConfigKind::Boolean,
+    );
+    typed(&mut topic, "cleanup.policy", "compact", ConfigKind::List);
+    // Seen before (same id, nothing kept): an undeclared override is drift, unless ignored.
+    let memory = Memory {
+        topic_id: topic.topic_id.clone(),
+        keep_adopted: true,
+        ignored: IgnoredKeys::new(&["confluent.tier.*".into()]),
+        ..Memory::default()
+    };
+    let plan = plan_topic(&desired(), Some(&topic), &cluster(3), &memory);
+    let fields: Vec<&str> = plan.drift.iter().map(|d| d.field.as_str()).collect();
+    assert_eq!(fields, vec!["config.cleanup.policy"]);
+    let [Action::AlterConfigs(changes)] = plan.actions.as_slice() else {
+        panic!("{:?}", plan.actions)
+    };
+    assert_eq!(changes.delete, vec!["cleanup.policy".to_string()]);
+    assert_eq!(
+        plan.ignored,
+        BTreeMap::from([("confluent.tier.enable".to_string(), "true".to_string())])
+    );
+    assert!(plan.kept.is_empty());
+    // Without the setting the same override is drift and removed.
+    let plain = Memory {
+        ignored: IgnoredKeys::default(),
+        ..memory
+    };
+    let plan = plan_topic(&desired(), Some(&topic), &cluster(3), &plain);
+    assert_eq!(plan.drift.len(), 2, "{:?}", plan.drift);
+    assert!(plan.ignored.is_empty());
+}
+
+#[test]
+fn an_ignored_key_at_first_look_is_listed_as_ignored_not_kept() {
+    let mut topic = observed(3, 3, IN_SYNC);
+    typed(&mut topic, "retention.ms", "1000", ConfigKind::Integer);
+    typed(
+        &mut topic,
+        "confluent.tier.enable",
+        "true",
+        ConfigKind::Boolean,
+    );
+    let memory = Memory {
+        keep_adopted: true,
+        ignored: IgnoredKeys::new(&["confluent.tier.enable".into()]),
+        ..Memory::default()
+    };
+    let plan = plan_topic(&desired(), Some(&topic), &cluster(3), &memory);
+    assert!(plan.kept.is_empty(), "{:?}", plan.kept);
+    assert_eq!(plan.ignored.len(), 1);
+    assert!(plan.actions.is_empty() && plan.drift.is_empty());
+}
+
+#[test]
+fn a_declaration_of_an_ignored_key_writes_nothing_and_says_why() {
+    let memory = Memory {
+        ignored: IgnoredKeys::new(&["retention.ms".into()]),
+        ..Memory::default()
+    };
+    // Neither created nor changed.
+    for observed in [None, Some(observed(3, 3, IN_SYNC))] {
+        let plan = plan_topic(&desired(), observed.as_ref(), &cluster(3), &memory);
+        assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+        let blocker = plan.blocker.unwrap();
+        assert_eq!(blocker.reason, crate::api::Reason::InvalidSpec);
+        assert!(
+            blocker.message.contains("retention.ms"),
+            "{}",
+            blocker.message
+        );
+    }
+}

@@ -1,7 +1,8 @@
 -- Argo CD health check for KafkaTopic (resource.customizations.health.kafka.topic-operator.dev_KafkaTopic).
 -- Healthy: Ready for the current generation. Progressing: not yet observed, creating,
 -- reassigning, connecting. Suspended: the cluster is in Observe mode and the topic is in sync,
--- drifted or missing (what Observe mode reports and leaves alone). Degraded: anything else that
+-- drifted or missing (what Observe mode reports and leaves alone), or the topic is paused (its
+-- annotation kafka.topic-operator.dev/paused: a person's hold). Degraded: anything else that
 -- keeps it from Ready, in either mode, or partitions offline / below min ISR. Ready is looked at
 -- before the mode, so Observe mode never hides an error such as InvalidSpec.
 local hs = {}
@@ -40,6 +41,19 @@ if ready.status == "True" then
     return hs
   end
   hs.status = "Healthy"
+  hs.message = ready.message
+  return hs
+end
+if ready.reason == "Paused" then
+  -- A pause holds the operator's writes, not Kafka's health: partitions offline or below min
+  -- ISR still read Degraded.
+  local degraded = condition(status, "Degraded")
+  if degraded ~= nil and degraded.status == "True" and degraded.reason ~= "UnderReplicated" then
+    hs.status = "Degraded"
+    hs.message = degraded.reason .. ": " .. degraded.message
+    return hs
+  end
+  hs.status = "Suspended"
   hs.message = ready.message
   return hs
 end

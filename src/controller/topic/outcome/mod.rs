@@ -20,7 +20,7 @@ use crate::controller::report::{TopicReport, Verdict, describe, sources_from_sta
 use crate::kafka::KafkaError;
 use crate::model::ObservedTopic;
 use crate::plan::warnings::warnings;
-use crate::plan::{Action, Drift, Memory, TopicPlan};
+use crate::plan::{Action, Drift, IgnoredKeys, Memory, TopicPlan};
 
 /// The reason while the cluster's connection or first snapshot is not there yet.
 pub const CONNECTING: Reason = Reason::Connecting;
@@ -162,6 +162,7 @@ pub fn applied(
             };
             report.drift = after.drift.clone();
             report.kept = after.kept.clone();
+            report.ignored = after.ignored.clone();
             report.warnings = advice(&after, Some(&fresh));
             report.sources = after.target.as_ref().map(|t| t.sources);
             report.reassignment =
@@ -235,6 +236,7 @@ fn after_write(facts: &Facts, written: Written) -> Outcome {
         .collect();
     report.held.dedup();
     report.kept = after.kept.clone();
+    report.ignored = after.ignored.clone();
     report.warnings = advice(&after, fresh.as_ref());
     report.sources = after.target.as_ref().map(|t| t.sources).or(report.sources);
     if observed.is_none() {
@@ -344,6 +346,7 @@ fn base_report(facts: &Facts, observed: Option<ObservedTopic>, plan: &TopicPlan)
         reassignment: None,
         mode: facts.mode(),
         kept: plan.kept.clone(),
+        ignored: plan.ignored.clone(),
         held: plan.held.clone(),
         sources: plan.target.as_ref().map(|t| t.sources),
     }
@@ -370,6 +373,7 @@ pub fn memory(topic: &KafkaTopic, cluster: &KafkaCluster) -> Memory {
             .map(|s| s.kept_overrides.iter().map(|k| k.name.clone()).collect())
             .unwrap_or_default(),
         keep_adopted: cluster.spec.policy.adopted_overrides == AdoptedOverridesPolicy::Keep,
+        ignored: IgnoredKeys::new(&cluster.spec.policy.ignored_config_keys),
         held: status
             .map(|s| {
                 s.unapplied_configs
@@ -481,6 +485,9 @@ fn drift_changed(topic: &KafkaTopic, drift: &[Drift]) -> bool {
         .collect();
     previous != now
 }
+
+mod paused;
+pub use paused::paused;
 
 #[cfg(test)]
 mod tests;

@@ -223,3 +223,90 @@ fn a_lost_write_answer_is_retried_with_backoff_and_said_once() {
         "the same failure again: no new event"
     );
 }
+
+fn pause() -> crate::controller::topic::pause::Pause {
+    crate::controller::topic::pause::Pause {
+        note: Some("migration".into()),
+    }
+}
+
+#[test]
+fn a_paused_topic_reports_its_drift_as_paused_and_writes_nothing() {
+    let (mut topic, cluster) = (synced_topic(), fixtures::kafka_cluster());
+    let kafka = in_kafka("5");
+    let plan = plan(&declared("1000"), Some(&kafka));
+    assert!(!plan.actions.is_empty(), "there is something to write");
+    let outcome = paused(
+        &facts(&topic, &cluster),
+        Some(kafka.clone()),
+        plan.clone(),
+        &pause(),
+    );
+    let verdict = &outcome.report.verdict;
+    assert_eq!((verdict.ready, verdict.reason), (false, Reason::Paused));
+    assert!(
+        verdict.message.contains("\"migration\""),
+        "{}",
+        verdict.message
+    );
+    assert!(
+        verdict
+            .message
+            .contains("config.retention.ms: declared 1000, found 5"),
+        "{}",
+        verdict.message
+    );
+    assert_eq!(outcome.report.drift, plan.drift);
+    assert_eq!(outcome.events.len(), 1);
+    assert_eq!(outcome.events[0].reason, "DriftDetected");
+    assert!(matches!(outcome.next, Ok(ref r) if *r == Requeue::await_change()));
+    // The status lists the drift (Drifted=True) and says Stalled: a person must lift the pause.
+    let status = crate::controller::report::topic_status(&outcome.report, Some(1), None);
+    assert_eq!(status.drift.len(), 1);
+    let conditions = |t: &str| find(&status.conditions, t).map(|c| c.reason.clone());
+    assert_eq!(conditions("Drifted").as_deref(), Some("DriftDetected"));
+    assert_eq!(conditions("Stalled").as_deref(), Some("Paused"));
+    // The same drift again: no second event.
+    topic.status = Some(status);
+    let again = paused(&facts(&topic, &cluster), Some(kafka), plan, &pause());
+    assert!(again.events.is_empty(), "{:?}", again.events);
+}
+
+#[test]
+fn a_paused_topic_that_does_not_exist_is_not_created_and_says_so() {
+    let (topic, cluster) = (synced_topic(), fixtures::kafka_cluster());
+    let plan = plan(&declared("1000"), None);
+    let outcome = paused(&facts(&topic, &cluster), None, plan, &pause());
+    assert_eq!(outcome.report.verdict.reason, Reason::Paused);
+    assert!(
+        outcome.report.verdict.message.contains("not created"),
+        "{}",
+        outcome.report.verdict.message
+    );
+}
+
+#[test]
+fn a_move_remembered_by_the_status_is_kept_while_paused_so_its_throttles_come_off_later() {
+    let (mut topic, cluster) = (synced_topic(), fixtures::kafka_cluster());
+    let move_status = crate::api::ReassignmentStatus {
+        target_replication_factor: 3,
+        partitions_done: 0,
+        partitions_remaining: 1,
+        partitions_moving: 1,
+        partitions_waiting: 0,
+        throttle_bytes_per_second: 1,
+        started: DateTime::UNIX_EPOCH,
+    };
+    topic.status.as_mut().unwrap().reassignment = Some(move_status.clone());
+    // Kafka finished the move while the topic was paused: the plan sees nothing moving.
+    let kafka = in_kafka("1000");
+    let plan = plan(&declared("1000"), Some(&kafka));
+    assert!(plan.reassignment.is_none());
+    let outcome = paused(&facts(&topic, &cluster), Some(kafka), plan, &pause());
+    assert_eq!(outcome.report.reassignment, Some(move_status));
+    assert!(
+        outcome.report.verdict.message.contains("throttles stay"),
+        "{}",
+        outcome.report.verdict.message
+    );
+}
