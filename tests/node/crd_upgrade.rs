@@ -25,6 +25,7 @@ fn crd_has_new_field() -> bool {
 
 /// The CRDs and admission policy in the cluster set to the previous chart's files, with no Helm
 /// metadata, as its crds/ left them (an update, not a delete: deleting a CRD deletes its objects).
+/// The CRDs of the CRD-owning release are then taken over with `--take-ownership`.
 fn set_previous_crds() {
     for file in [
         "kafka.topic-operator.dev.yaml",
@@ -40,10 +41,18 @@ fn set_previous_crds() {
         for mut item in items {
             let kind = item["kind"].as_str().unwrap().to_lowercase();
             let name = item["metadata"]["name"].as_str().unwrap().to_string();
-            let live = get_json(&[&kind, &name]);
-            item["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"].clone();
-            kubectl_stdin("", &["replace", "-f", "-"], &item.to_string())
-                .unwrap_or_else(|e| panic!("replacing {kind} {name}: {e}"));
+            // Replaced where they exist (the main test run installed them), created where the
+            // node stage runs on a fresh apiserver.
+            let verb = match get_opt(&[&kind, &name]) {
+                Some(live) => {
+                    item["metadata"]["resourceVersion"] =
+                        live["metadata"]["resourceVersion"].clone();
+                    "replace"
+                }
+                None => "create",
+            };
+            kubectl_stdin("", &[verb, "-f", "-"], &item.to_string())
+                .unwrap_or_else(|e| panic!("{verb} {kind} {name}: {e}"));
         }
     }
 }
