@@ -125,6 +125,8 @@ pub struct Metrics {
     /// 1 while this replica runs the controllers (holds the Lease, or runs without leader
     /// election), 0 while it stands by.
     pub leader: Gauge,
+    /// Status writes held while a bulk apply of KafkaTopics arrived (controller/bulk_apply.rs).
+    pub status_writes_held: Counter,
     /// Topic series written so far, so those of deleted KafkaTopics can be dropped.
     topics_seen: Mutex<HashSet<TopicLabels>>,
     /// The same for KafkaClusters: their gauges, and their Kafka request series by operation.
@@ -161,6 +163,7 @@ impl Metrics {
             cluster_unreadable_brokers: Family::default(),
             build_info: Family::default(),
             leader: Gauge::default(),
+            status_writes_held: Counter::default(),
             topics_seen: Mutex::new(HashSet::new()),
             clusters_seen: Mutex::new(HashSet::new()),
             admin_seen: Mutex::new(HashSet::new()),
@@ -261,6 +264,11 @@ impl Metrics {
             "leader",
             "1 on the replica that runs the controllers (holds the leader Lease), 0 on standbys",
             m.leader.clone(),
+        );
+        registry.register(
+            "status_writes_held",
+            "KafkaTopic status writes held while a bulk apply of KafkaTopics arrived, written once it ended",
+            m.status_writes_held.clone(),
         );
         Metrics { registry, ..m }
     }

@@ -107,6 +107,8 @@ pub struct Context {
     pub unmanaged: super::unmanaged::UnmanagedCache,
     /// Statuses written that the cache may not show yet (written.rs).
     pub written: Arc<super::written::WrittenStatuses>,
+    /// Holds status writes and events while a user's bulk apply arrives (bulk_apply.rs).
+    pub bulk_apply: Arc<super::bulk_apply::BulkApply>,
 }
 
 impl Context {
@@ -128,6 +130,7 @@ impl Context {
             credentials: Default::default(),
             unmanaged: Default::default(),
             written: Default::default(),
+            bulk_apply: Default::default(),
             recorder: Recorder::new(client.clone(), reporter),
             events_in_flight: Arc::new(Semaphore::new(EVENTS_IN_FLIGHT)),
             writes_in_flight: Arc::new(Semaphore::new(WRITES_IN_FLIGHT)),
@@ -209,7 +212,8 @@ impl Context {
     /// under a mass creation the apiserver answered writes tens of seconds late, so a status
     /// written after its event reached the apiserver that much later. At most
     /// [`EVENTS_IN_FLIGHT`] events are posted at once; the rest wait here, behind the status
-    /// writes instead of ahead of them. An event still waiting when the operator exits is lost.
+    /// writes instead of ahead of them, and none while a user's bulk apply arrives
+    /// (bulk_apply.rs). An event still waiting when the operator exits is lost.
     pub fn event<K: Resource<DynamicType = ()>>(
         &self,
         obj: &K,
@@ -228,7 +232,9 @@ impl Context {
         let reference = obj.object_ref(&());
         let recorder = self.recorder.clone();
         let in_flight = self.events_in_flight.clone();
+        let bulk_apply = self.bulk_apply.clone();
         tokio::spawn(async move {
+            bulk_apply.wait_out().await;
             let Ok(_permit) = in_flight.acquire_owned().await else {
                 return;
             };

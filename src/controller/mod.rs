@@ -2,6 +2,7 @@
 //! snapshot, and report in their status.
 
 pub mod backoff;
+pub mod bulk_apply;
 pub mod cluster;
 pub mod context;
 pub mod credential_cache;
@@ -148,6 +149,8 @@ pub async fn run_with(
     let (indexing, counting) = (index.clone(), observers.clone());
     let written = Arc::new(written::WrittenStatuses::default());
     let (topic_echoes, cluster_echoes) = (written.clone(), written.clone());
+    let bulk_apply = Arc::new(bulk_apply::BulkApply::default());
+    let arrivals = bulk_apply.clone();
     // Deletions (and re-lists, which may drop objects) wake the sweep of what the operator
     // keeps per object (prune.rs).
     let gone = Arc::new(tokio::sync::Notify::new());
@@ -159,6 +162,12 @@ pub async fn run_with(
                 counting.cluster_changed(&cluster);
             }
             echoed(event, &topic_echoes.topics);
+            if let watcher::Event::Apply(topic) = event
+                && topic.status.is_none()
+                && topic.metadata.deletion_timestamp.is_none()
+            {
+                arrivals.arrived(tokio::time::Instant::now());
+            }
             if let watcher::Event::Delete(topic) = event
                 && let Some(uid) = &topic.metadata.uid
             {
@@ -197,6 +206,7 @@ pub async fn run_with(
         settings,
     );
     context.written = written;
+    context.bulk_apply = bulk_apply.clone();
     let ctx = Arc::new(context);
     let (topic_store, cluster_store, ready_flag) =
         (ctx.topics.clone(), ctx.clusters.clone(), ready.clone());
@@ -239,6 +249,7 @@ pub async fn run_with(
     let stop_topics = shutdown.clone();
     let topics = topic_controller
         .reconcile_on(changed_topics(&observers, ctx.index.clone()))
+        .reconcile_on(bulk_apply.releases())
         .graceful_shutdown_on(async move { stop_topics.cancelled().await })
         .run(
             |obj, ctx: Arc<Context>| {

@@ -4,6 +4,7 @@
 
 use chrono::Utc;
 use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 
@@ -35,6 +36,15 @@ pub async fn write_status(
     let notice = degraded_notice(topic, previous, &status, ctx);
     post(ctx, topic, notice.events);
     if !status_changed(previous, &status) {
+        return Ok(notice.due_in);
+    }
+    // During a user's bulk apply the write (and any warning with it) waits for the apply to end;
+    // the hold hands this KafkaTopic back to the controller then.
+    if ctx
+        .bulk_apply
+        .defer(ObjectRef::from_obj(topic), tokio::time::Instant::now())
+    {
+        ctx.metrics.status_writes_held.inc();
         return Ok(notice.due_in);
     }
     let mut events = vec![];
