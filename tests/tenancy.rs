@@ -117,6 +117,7 @@ impl Operator {
             write_fence: WriteFence::always_open(),
             platform_namespaces,
             max_concurrent_reconciles: controller::DEFAULT_MAX_CONCURRENT_RECONCILES,
+            bulk_apply: Default::default(),
         };
         let shutdown = CancellationToken::new();
         let runtime = Runtime::new(&settings);

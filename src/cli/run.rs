@@ -56,6 +56,11 @@ pub struct RunArgs {
     /// cut the batches a mass creation is sent to Kafka in; see docs/deployment.md.
     #[arg(long, env = "KTO_MAX_CONCURRENT_RECONCILES", default_value_t = controller::DEFAULT_MAX_CONCURRENT_RECONCILES, value_parser = clap::value_parser!(u16).range(1..))]
     pub max_concurrent_reconciles: u16,
+    /// New KafkaTopics a second that make a bulk apply, during which the operator holds its
+    /// status writes and events (at most 60 s) so as not to slow the apply; 0 never holds.
+    /// See docs/architecture.md.
+    #[arg(long, env = "KTO_BULK_APPLY_ARRIVALS", default_value_t = controller::bulk_apply::DEFAULT_LIMITS.arrivals)]
+    pub bulk_apply_arrivals: usize,
     /// Log format.
     #[arg(long, env = "KTO_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -77,6 +82,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         lease_duration,
         lease_renew,
         max_concurrent_reconciles,
+        bulk_apply_arrivals,
         log_format,
         kube,
     } = args;
@@ -117,6 +123,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         },
         platform_namespaces,
         max_concurrent_reconciles,
+        bulk_apply: controller::bulk_apply::Limits {
+            arrivals: bulk_apply_arrivals,
+            ..controller::bulk_apply::DEFAULT_LIMITS
+        },
     };
     let runtime = controller::Runtime::new(&settings);
     if let Some(addr) = http_addr {

@@ -5,12 +5,13 @@
 //! the same apiserver and etcd, and at 5000 topics those writes made the user's apply four times
 //! slower than the same apply beside the same broker work (docs/benchmarks.md). Nobody reads a
 //! status before their apply has returned, so while new KafkaTopics arrive faster than
-//! [`BULK_ARRIVALS`] a second, the operator keeps creating their topics in Kafka but holds its
+//! [`Limits::arrivals`] a second, the operator keeps creating their topics in Kafka but holds its
 //! status writes and events, and writes them once the arrivals stop. A hold never lasts longer
-//! than [`MAX_HOLD`]: a sync that never ends still gets its statuses.
+//! than [`Limits::max_hold`]: a sync that never ends still gets its statuses.
 //!
-//! Arrivals are KafkaTopics that reach the watch with no status yet (a new object); the
-//! initial list and the operator's own status writes are not arrivals.
+//! Arrivals are KafkaTopics that reach the watch with no status of the operator's yet (a new
+//! object, see [`is_new`]); the initial list and the operator's own status writes are not
+//! arrivals.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Mutex;
@@ -22,27 +23,54 @@ use tokio::time::Instant;
 use crate::api::KafkaTopic;
 use crate::util::sync::lock;
 
-/// New KafkaTopics within [`WINDOW`] that make an arrival a bulk apply. A person applying a
-/// directory of a dozen topics is not held; `kubectl apply` of hundreds sends 40-250 a second.
-pub const BULK_ARRIVALS: usize = 20;
+/// When arrivals make a bulk apply, and how long it may hold the operator's writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// New KafkaTopics within `window` that make a bulk apply (0: never hold). A person applying
+    /// a directory of a dozen topics is not held; `kubectl apply` of hundreds sends 40-250 a
+    /// second.
+    pub arrivals: usize,
+    /// How far back arrivals count: the hold ends this long after the arrivals thin out.
+    pub window: Duration,
+    /// The longest the operator's writes are held, from the start of a bulk apply.
+    pub max_hold: Duration,
+}
 
-/// How far back arrivals count: the hold ends this long after the last burst of arrivals.
-pub const WINDOW: Duration = Duration::from_secs(1);
+/// 20 new KafkaTopics a second hold writes, for at most 60 s.
+pub const DEFAULT_LIMITS: Limits = Limits {
+    arrivals: 20,
+    window: Duration::from_secs(1),
+    max_hold: Duration::from_secs(60),
+};
 
-/// The longest the operator's writes are held, from the start of a bulk apply.
-pub const MAX_HOLD: Duration = Duration::from_secs(60);
+impl Default for Limits {
+    fn default() -> Self {
+        DEFAULT_LIMITS
+    }
+}
 
 /// How often a held write looks again.
 const POLL: Duration = Duration::from_millis(250);
 
+/// A KafkaTopic the operator has written no status for: none at all, or only the CRD's default
+/// (`observedGeneration: -1`, which the apiserver fills in before the first write).
+pub fn is_new(topic: &KafkaTopic) -> bool {
+    topic.metadata.deletion_timestamp.is_none()
+        && topic
+            .status
+            .as_ref()
+            .is_none_or(|s| s.observed_generation.is_none_or(|g| g < 0) && s.conditions.is_empty())
+}
+
 #[derive(Default)]
 pub struct BulkApply {
+    limits: Limits,
     state: Mutex<State>,
 }
 
 #[derive(Default)]
 struct State {
-    /// When each KafkaTopic within the last [`WINDOW`] arrived.
+    /// When each KafkaTopic within the last [`Limits::window`] arrived.
     arrivals: VecDeque<Instant>,
     /// When the current bulk apply began (None: no bulk apply under way).
     since: Option<Instant>,
@@ -51,41 +79,48 @@ struct State {
 }
 
 impl State {
-    fn holding(&mut self, now: Instant) -> bool {
+    fn holding(&mut self, limits: &Limits, now: Instant) -> bool {
         while self
             .arrivals
             .front()
-            .is_some_and(|at| now.duration_since(*at) > WINDOW)
+            .is_some_and(|at| now.duration_since(*at) > limits.window)
         {
             self.arrivals.pop_front();
         }
-        if self.arrivals.len() < BULK_ARRIVALS {
+        if limits.arrivals == 0 || self.arrivals.len() < limits.arrivals {
             self.since = None;
             return false;
         }
         let since = *self.since.get_or_insert(now);
-        now.duration_since(since) < MAX_HOLD
+        now.duration_since(since) < limits.max_hold
     }
 }
 
 impl BulkApply {
+    pub fn new(limits: Limits) -> Self {
+        BulkApply {
+            limits,
+            state: Mutex::default(),
+        }
+    }
+
     /// A new KafkaTopic reached the watch.
     pub fn arrived(&self, now: Instant) {
         let mut state = lock(&self.state);
         state.arrivals.push_back(now);
-        state.holding(now);
+        state.holding(&self.limits, now);
     }
 
     /// Whether the operator's writes are held now.
     pub fn holding(&self, now: Instant) -> bool {
-        lock(&self.state).holding(now)
+        lock(&self.state).holding(&self.limits, now)
     }
 
     /// Holds `topic`'s status write if a bulk apply is under way: true if held (the KafkaTopic is
     /// handed back by [`BulkApply::released`] when the hold ends), false to write now.
     pub fn defer(&self, topic: ObjectRef<KafkaTopic>, now: Instant) -> bool {
         let mut state = lock(&self.state);
-        if !state.holding(now) {
+        if !state.holding(&self.limits, now) {
             return false;
         }
         state.deferred.insert(topic);
@@ -95,7 +130,7 @@ impl BulkApply {
     /// The held KafkaTopics, once the hold has ended (and nothing while it lasts).
     pub fn released(&self, now: Instant) -> Vec<ObjectRef<KafkaTopic>> {
         let mut state = lock(&self.state);
-        if state.holding(now) {
+        if state.holding(&self.limits, now) {
             return vec![];
         }
         state.deferred.drain().collect()
@@ -142,10 +177,33 @@ mod tests {
     }
 
     #[test]
+    fn new_is_without_a_status_of_the_operators() {
+        let mut topic: KafkaTopic = serde_json::from_value(serde_json::json!({
+            "apiVersion": "kafka.topic-operator.dev/v1alpha1",
+            "kind": "KafkaTopic",
+            "metadata": {"name": "a", "namespace": "team"},
+            "spec": {"clusterRef": {"name": "kafka"}, "partitions": 1},
+        }))
+        .unwrap();
+        assert!(is_new(&topic), "no status");
+        topic.status =
+            serde_json::from_value(serde_json::json!({"observedGeneration": -1})).unwrap();
+        assert!(is_new(&topic), "the CRD's default status");
+        topic.status =
+            serde_json::from_value(serde_json::json!({"observedGeneration": 1})).unwrap();
+        assert!(!is_new(&topic), "a status the operator wrote");
+    }
+
+    #[test]
     fn a_few_new_topics_are_not_held() {
         let gate = BulkApply::default();
         let now = Instant::now();
-        let last = arrive(&gate, now, BULK_ARRIVALS - 1, Duration::from_millis(500));
+        let last = arrive(
+            &gate,
+            now,
+            DEFAULT_LIMITS.arrivals - 1,
+            Duration::from_millis(500),
+        );
         assert!(!gate.holding(last));
         assert!(!gate.defer(topic("a"), last));
         assert!(gate.released(last).is_empty());
@@ -163,7 +221,7 @@ mod tests {
             gate.released(last).is_empty(),
             "nothing released while held"
         );
-        let after = last + WINDOW + Duration::from_millis(1);
+        let after = last + DEFAULT_LIMITS.window + Duration::from_millis(1);
         assert!(!gate.holding(after));
         let mut released = gate.released(after);
         released.sort_by_key(|r| r.name.clone());
@@ -175,9 +233,19 @@ mod tests {
     fn a_hold_ends_after_max_hold_even_while_arrivals_go_on() {
         let gate = BulkApply::default();
         let now = Instant::now();
-        let last = arrive(&gate, now, 100 * MAX_HOLD.as_secs() as usize, MAX_HOLD);
+        let last = arrive(
+            &gate,
+            now,
+            100 * DEFAULT_LIMITS.max_hold.as_secs() as usize,
+            DEFAULT_LIMITS.max_hold,
+        );
         assert!(gate.holding(last), "still within the longest hold");
-        let beyond = arrive(&gate, now + MAX_HOLD, 100, Duration::from_millis(999));
+        let beyond = arrive(
+            &gate,
+            now + DEFAULT_LIMITS.max_hold,
+            100,
+            Duration::from_millis(999),
+        );
         assert!(
             !gate.holding(beyond),
             "arrivals go on, but the hold is over"
@@ -186,11 +254,26 @@ mod tests {
     }
 
     #[test]
+    fn zero_arrivals_never_holds() {
+        let gate = BulkApply::new(Limits {
+            arrivals: 0,
+            ..DEFAULT_LIMITS
+        });
+        let last = arrive(&gate, Instant::now(), 500, Duration::from_millis(500));
+        assert!(!gate.holding(last));
+    }
+
+    #[test]
     fn a_later_bulk_apply_holds_again() {
         let gate = BulkApply::default();
         let now = Instant::now();
-        let first = arrive(&gate, now, 100 * MAX_HOLD.as_secs() as usize, MAX_HOLD);
-        let quiet = first + WINDOW + Duration::from_millis(1);
+        let first = arrive(
+            &gate,
+            now,
+            100 * DEFAULT_LIMITS.max_hold.as_secs() as usize,
+            DEFAULT_LIMITS.max_hold,
+        );
+        let quiet = first + DEFAULT_LIMITS.window + Duration::from_millis(1);
         assert!(!gate.holding(quiet));
         let second = arrive(&gate, quiet, 50, Duration::from_millis(500));
         assert!(gate.holding(second), "a new bulk apply starts a new hold");

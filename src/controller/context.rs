@@ -39,6 +39,8 @@ pub struct Settings {
     pub platform_namespaces: Vec<String>,
     /// Reconciles running at once, per controller (see [`DEFAULT_MAX_CONCURRENT_RECONCILES`]).
     pub max_concurrent_reconciles: u16,
+    /// When a user's bulk apply holds the operator's status writes and events.
+    pub bulk_apply: super::bulk_apply::Limits,
 }
 
 /// 256: a mass creation is sent to Kafka in batches of whatever creations are waiting at that
@@ -80,6 +82,7 @@ impl Settings {
             write_fence: WriteFence::always_open(),
             platform_namespaces: vec![],
             max_concurrent_reconciles: DEFAULT_MAX_CONCURRENT_RECONCILES,
+            bulk_apply: Default::default(),
         }
     }
 }

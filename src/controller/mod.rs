@@ -35,6 +35,7 @@ use crate::kafka::instrumented::InstrumentedAdmin;
 use crate::kafka::security::Security;
 use crate::kafka::{KafkaAdmin, KafkaProtocolAdmin};
 use crate::metrics::Metrics;
+use crate::util::throttle::throttled;
 pub use context::{ApiClients, Context, DEFAULT_MAX_CONCURRENT_RECONCILES, Settings};
 use index::TopicIndex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -149,7 +150,7 @@ pub async fn run_with(
     let (indexing, counting) = (index.clone(), observers.clone());
     let written = Arc::new(written::WrittenStatuses::default());
     let (topic_echoes, cluster_echoes) = (written.clone(), written.clone());
-    let bulk_apply = Arc::new(bulk_apply::BulkApply::default());
+    let bulk_apply = Arc::new(bulk_apply::BulkApply::new(settings.bulk_apply));
     let arrivals = bulk_apply.clone();
     // Deletions (and re-lists, which may drop objects) wake the sweep of what the operator
     // keeps per object (prune.rs).
@@ -163,8 +164,7 @@ pub async fn run_with(
             }
             echoed(event, &topic_echoes.topics);
             if let watcher::Event::Apply(topic) = event
-                && topic.status.is_none()
-                && topic.metadata.deletion_timestamp.is_none()
+                && bulk_apply::is_new(topic)
             {
                 arrivals.arrived(tokio::time::Instant::now());
             }
@@ -182,8 +182,10 @@ pub async fn run_with(
             .debounce(Duration::from_millis(200))
             .concurrency(settings.max_concurrent_reconciles),
     );
-    // Debounced: a burst of triggers for one KafkaCluster (a mass creation changes its
-    // declared topics a thousand times) is one reconcile.
+    // Not debounced: a debounce waits for a pause, and a long bulk apply of KafkaTopics (each
+    // changing the cluster's declared topics) left none, so a new KafkaCluster's first reconcile,
+    // which starts its observer, waited for the whole apply before any topic was created. The
+    // Kafka-side triggers are throttled instead (`changed_clusters`).
     let cluster_controller = Controller::for_stream(
         lean_watch(clusters_api, watch, clusters_writer, move |event| {
             echoed(event, &cluster_echoes.clusters);
@@ -191,11 +193,7 @@ pub async fn run_with(
         }),
         clusters_reader,
     )
-    .with_config(
-        ControllerConfig::default()
-            .debounce(Duration::from_secs(1))
-            .concurrency(settings.max_concurrent_reconciles),
-    );
+    .with_config(ControllerConfig::default().concurrency(settings.max_concurrent_reconciles));
     let mut context = Context::new(
         call,
         cluster_controller.store(),
@@ -266,7 +264,10 @@ pub async fn run_with(
         .for_each(|result| log_failure("topic", result));
     let stop_clusters = shutdown.clone();
     let clusters = cluster_controller
-        .reconcile_on(changed_clusters(&observers, ctx.clusters.clone()))
+        .reconcile_on(throttled(
+            changed_clusters(&observers, ctx.clusters.clone()),
+            CLUSTER_TRIGGER_PERIOD,
+        ))
         .graceful_shutdown_on(async move { stop_clusters.cancelled().await })
         .run(
             |obj, ctx: Arc<Context>| {
@@ -316,6 +317,11 @@ fn changed_topics(
         futures::stream::iter(refs)
     })
 }
+
+/// A KafkaCluster is reconciled at most once this often for what its observer and its declared
+/// topics show (a mass creation changes its declared topics a thousand times); its own changes
+/// are reconciled at once.
+const CLUSTER_TRIGGER_PERIOD: Duration = Duration::from_secs(1);
 
 /// The KafkaClusters to reconcile: those whose observation changed in a way their status shows,
 /// or whose declared topics changed; every one when the receiver fell behind. An idle cluster

@@ -5,3 +5,4 @@ pub mod duration;
 pub mod memory;
 pub mod supervise;
 pub mod sync;
+pub mod throttle;

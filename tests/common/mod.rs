@@ -293,10 +293,17 @@ impl TestEnv {
         }
     }
 
-    pub fn start_operator(mut self) -> TestEnv {
+    pub fn start_operator(self) -> TestEnv {
+        self.start_operator_with(|_| {})
+    }
+
+    /// The operator with the test's settings changed by `tune`.
+    pub fn start_operator_with(mut self, tune: impl FnOnce(&mut Settings)) -> TestEnv {
+        let mut settings = settings(&self.ns, self.http_addr);
+        tune(&mut settings);
         self.operator = Some(tokio::spawn(controller::run_with(
             self.client.clone(),
-            settings(&self.ns, self.http_addr),
+            settings,
             self.runtime.clone(),
             self.shutdown.clone(),
         )));
@@ -579,6 +586,7 @@ fn settings(ns: &str, http_addr: std::net::SocketAddr) -> Settings {
         write_fence: WriteFence::always_open(),
         platform_namespaces: vec![],
         max_concurrent_reconciles: controller::DEFAULT_MAX_CONCURRENT_RECONCILES,
+        bulk_apply: Default::default(),
     }
 }
 
