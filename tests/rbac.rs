@@ -61,7 +61,7 @@ fn can_i(args: &[&str]) -> bool {
 }
 
 /// Removes what the manifests installed besides the CRDs (which every other test uses): the
-/// cluster-scoped RBAC and FlowSchema, whose fixed names a later `helm install` (tests/node.rs) would otherwise
+/// cluster-scoped RBAC, FlowSchema and organisation minimums, whose fixed names a later `helm install` (tests/node.rs) would otherwise
 /// find taken, and the Deployment, which would be scheduled once the node stage adds nodes. The
 /// namespace stays: without a controller manager a deleted namespace never finishes terminating,
 /// and a second run of this test could not install into it.
@@ -74,6 +74,14 @@ impl Drop for RemoveInstallation {
                 "delete",
                 "clusterrolebinding,clusterrole",
                 "kafka-topic-operator",
+                "--ignore-not-found",
+            ][..],
+            // The organisation minimums bind every namespace: other tests declare what they
+            // would refuse (replication factor 1, retention of seconds).
+            &[
+                "delete",
+                "validatingadmissionpolicybinding,validatingadmissionpolicy",
+                "kafka-topic-operator-minimums",
                 "--ignore-not-found",
             ][..],
             &[
@@ -212,7 +220,7 @@ async fn the_operator_runs_with_its_own_least_privilege_rbac() {
     let name = unique("rbac");
     env.apply_topic(
         "rbac",
-        json!({"topicName": name, "deletionPolicy": "Delete", "config": {"retention.ms": 1000}}),
+        json!({"topicName": name, "deletionPolicy": "Delete", "config": {"retention.ms": 3_600_000}}),
     )
     .await;
     let t = env.wait_ready("rbac").await;
@@ -242,14 +250,14 @@ async fn the_operator_runs_with_its_own_least_privilege_rbac() {
     // Update and delete: the spec change is applied, the finalizer released.
     env.apply_topic(
         "rbac",
-        json!({"topicName": name, "deletionPolicy": "Delete", "config": {"retention.ms": 2000}}),
+        json!({"topicName": name, "deletionPolicy": "Delete", "config": {"retention.ms": 7_200_000}}),
     )
     .await;
-    env.wait_topic("rbac", "retention.ms 2000 applied", |_| {
+    env.wait_topic("rbac", "retention.ms 7200000 applied", |_| {
         common::kafka_cli::overrides(&name)
             .get("retention.ms")
             .map(String::as_str)
-            == Some("2000")
+            == Some("7200000")
     })
     .await;
     env.delete_topic_resource("rbac").await;

@@ -232,6 +232,11 @@ pub struct KafkaTopicStatus {
     /// Advice about the declaration (for example: replication factor 1 has no redundancy).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// The reason given in the annotation kafka.topic-operator.dev/minimums-exemption: this
+    /// KafkaTopic may be below the organisation's minimums the admission policy enforces
+    /// (docs/deployment.md, "Organisation minimums").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimums_exemption: Option<String>,
     /// The cluster's policy mode when this status was written: Enforce, or Observe (nothing is
     /// changed; Argo CD shows the topic as Suspended).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -246,6 +251,10 @@ pub struct KafkaTopicStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sync_time: Option<DateTime<Utc>>,
 }
+
+/// The annotation that exempts a KafkaTopic from the organisation's minimums at admission; its
+/// value is the reason, shown in the status.
+pub const MINIMUMS_EXEMPTION_ANNOTATION: &str = "kafka.topic-operator.dev/minimums-exemption";
 
 impl KafkaTopicStatus {
     /// Whether the operator has written this status: a new object shows only the apiserver's

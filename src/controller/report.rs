@@ -201,6 +201,7 @@ pub fn topic_status(
             .map(|(policy, _)| policy)
             .or(previous.and_then(|p| p.deletion_policy)),
         warnings: report.warnings.clone(),
+        minimums_exemption: None,
         reassignment: report.reassignment.clone(),
         mode: report.mode.clone(),
         state: Some(state),

@@ -15,6 +15,7 @@ use super::outcome::CONNECTING;
 use super::outcome::ready_reason;
 use crate::api::Reason;
 use crate::api::condition::find;
+use crate::api::topic::MINIMUMS_EXEMPTION_ANNOTATION;
 use crate::api::{KafkaTopic, KafkaTopicStatus};
 use crate::controller::context::Context;
 use crate::controller::error::{Error, FIELD_MANAGER};
@@ -32,6 +33,10 @@ pub async fn write_status(
 ) -> Result<Option<Duration>, Error> {
     let previous = topic.status.as_ref();
     let mut status = topic_status(report, topic.metadata.generation, previous);
+    status.minimums_exemption = topic
+        .annotations()
+        .get(MINIMUMS_EXEMPTION_ANNOTATION)
+        .map(|reason| reason.trim().to_string());
     record_metrics(topic, &status, ctx);
     let notice = degraded_notice(topic, previous, &status, ctx);
     post(ctx, topic, notice.events);
