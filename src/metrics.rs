@@ -87,6 +87,7 @@ pub struct ClusterGauges {
     pub unmanaged_topics: i64,
     pub auto_create_brokers: i64,
     pub unreadable_brokers: i64,
+    pub deletions_held: i64,
 }
 
 /// One KafkaTopic's gauges, as its status shows them.
@@ -119,6 +120,7 @@ pub struct Metrics {
     pub cluster_unmanaged_topics: Family<ClusterLabels, Gauge>,
     pub cluster_auto_create_brokers: Family<ClusterLabels, Gauge>,
     pub cluster_unreadable_brokers: Family<ClusterLabels, Gauge>,
+    pub cluster_deletions_held: Family<ClusterLabels, Gauge>,
     /// 1, labelled with the version: present as long as the operator is scraped, so its
     /// absence is the alert that the operator is gone.
     pub build_info: Family<BuildLabels, Gauge>,
@@ -161,6 +163,7 @@ impl Metrics {
             cluster_unmanaged_topics: Family::default(),
             cluster_auto_create_brokers: Family::default(),
             cluster_unreadable_brokers: Family::default(),
+            cluster_deletions_held: Family::default(),
             build_info: Family::default(),
             leader: Gauge::default(),
             status_writes_held: Counter::default(),
@@ -254,6 +257,11 @@ impl Metrics {
             "Brokers whose own configs the last look could not read (unreachable, slow, not authorized)",
             m.cluster_unreadable_brokers.clone(),
         );
+        registry.register(
+            "cluster_deletions_held",
+            "KafkaTopic deletions held for a bulk deletion to be confirmed (policy.bulkDeletion)",
+            m.cluster_deletions_held.clone(),
+        );
         m.build_info.get_or_create(&BuildLabels::current()).set(1);
         registry.register(
             "build_info",
@@ -337,6 +345,9 @@ impl Metrics {
         self.cluster_unreadable_brokers
             .get_or_create(&labels)
             .set(g.unreadable_brokers);
+        self.cluster_deletions_held
+            .get_or_create(&labels)
+            .set(g.deletions_held);
         lock(&self.clusters_seen).insert(labels);
     }
 
@@ -377,6 +388,7 @@ impl Metrics {
                 &self.cluster_unmanaged_topics,
                 &self.cluster_auto_create_brokers,
                 &self.cluster_unreadable_brokers,
+                &self.cluster_deletions_held,
             ] {
                 family.remove(labels);
             }

@@ -82,8 +82,5 @@ async fn a_deletion_kafka_cannot_take_waits_until_retain_releases_it() {
         .await
         .expect("set deletionPolicy Retain");
     env.wait_topic_gone("stuck").await;
-    assert!(
-        kafka_cli::exists(&name),
-        "Retain keeps the topic in Kafka"
-    );
+    assert!(kafka_cli::exists(&name), "Retain keeps the topic in Kafka");
 }

@@ -311,6 +311,53 @@ pub struct ClusterPolicy {
     )]
     #[x_kube(validation = Rule::new("self.all(k, ['min.insync.replicas', 'leader.replication.throttled.replicas', 'follower.replication.throttled.replicas'].all(o, k.endsWith('*') ? !o.startsWith(k.substring(0, size(k) - 1)) : k != o))").message("min.insync.replicas and the throttled-replica lists cannot be ignored: the first is spec.minInSyncReplicas, and the operator sets the others only while it moves replicas and leaves them alone otherwise"))]
     pub ignored_config_keys: Vec<String>,
+    /// How many of this cluster's topics may be deleted within a window before every further
+    /// deletion is held for a person to confirm (a namespace deleted, a prune, a kustomize
+    /// mistake): docs/deletion.md.
+    #[serde(default)]
+    pub bulk_deletion: BulkDeletionPolicy,
+}
+
+/// The bulk-deletion hold: more than `maxTopics` Kafka topics of this cluster being deleted
+/// (KafkaTopics with deletionPolicy Delete being deleted now, plus topics deleted within
+/// `window`) holds every deletion until the KafkaCluster is annotated
+/// `kafka.topic-operator.dev/allow-bulk-deletion-until` with a time in the future.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct BulkDeletionPolicy {
+    /// Deletions allowed within the window without confirmation. Default 5; 0: no hold.
+    #[serde(default = "default_bulk_max_topics")]
+    #[schemars(range(min = 0, max = 100000))]
+    pub max_topics: u32,
+    /// The window, as a Go duration (`10m`, `1h`). Default 10m.
+    #[serde(default = "default_bulk_window")]
+    #[schemars(regex(pattern = r"^([0-9]+(ms|s|m|h))+$"))]
+    pub window: String,
+}
+
+fn default_bulk_max_topics() -> u32 {
+    5
+}
+fn default_bulk_window() -> String {
+    "10m".into()
+}
+
+impl Default for BulkDeletionPolicy {
+    fn default() -> Self {
+        BulkDeletionPolicy {
+            max_topics: default_bulk_max_topics(),
+            window: default_bulk_window(),
+        }
+    }
+}
+
+impl BulkDeletionPolicy {
+    /// The window; a value the pattern lets through but that does not parse counts as the
+    /// default's 10 minutes.
+    pub fn window(&self) -> std::time::Duration {
+        crate::util::duration::parse_duration(&self.window)
+            .unwrap_or(std::time::Duration::from_secs(600))
+    }
 }
 
 /// Lets KafkaTopics in one namespace (or every namespace) reference the cluster.

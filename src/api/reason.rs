@@ -60,6 +60,8 @@ reasons! {
     KafkaError,
     /// The KafkaTopic's paused annotation holds every write to its topic.
     Paused,
+    /// The deletion waits for a bulk deletion on its KafkaCluster to be confirmed.
+    DeletionHeld,
     // KafkaTopic Drifted
     DriftDetected,
     Reverted,
@@ -78,6 +80,10 @@ reasons! {
     Disabled,
     AutoCreateEnabled,
     AllowedByPolicy,
+    // KafkaCluster DeletionsHeld
+    /// More deletions than policy.bulkDeletion allows: every deletion waits for confirmation.
+    BulkDeletion,
+    NoBulkDeletion,
 }
 
 /// What `Ready=False` with a reason tells the tools that wait for a resource to settle (kstatus,
@@ -137,9 +143,13 @@ impl Reason {
             // that does not pass by itself, and Current would say an unapplied declaration was
             // applied. Stalled says at once why, in the message.
             Paused => Stalled,
+            // Held until a person confirms the bulk deletion on the KafkaCluster.
+            DeletionHeld => Stalled,
             InSync | Connected | BrokerUnreadable | DriftDetected | Reverted | NoDrift
             | OfflinePartitions | UnderMinIsr | UnderReplicated | Healthy | Disabled
-            | AutoCreateEnabled | AllowedByPolicy => NotAReadyFailure,
+            | AutoCreateEnabled | AllowedByPolicy | BulkDeletion | NoBulkDeletion => {
+                NotAReadyFailure
+            }
         }
     }
 

@@ -103,7 +103,9 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
     }
     // 5. Status.
     let declared = declared(&key, &observation, &ctx);
-    let status = cluster_status(&cluster, &declared, &observation, previous);
+    let mut status = cluster_status(&cluster, &declared, &observation, previous);
+    let held = ctx.deletion_guard.held(&key);
+    super::deletion_guard::show_held(&mut status, held, &cluster, previous);
     record_metrics(&key, &status, &ctx);
 
     let changed = previous.is_none_or(|p| {
@@ -114,7 +116,7 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
     if changed {
         let mut status = status;
         status.last_sync_time = Some(Utc::now());
-        for type_ in ["Ready", "AutoCreateDisabled"] {
+        for type_ in ["Ready", "AutoCreateDisabled", "DeletionsHeld"] {
             announce_transition(&cluster, previous, &status, type_, &ctx).await;
         }
         let api: Api<KafkaCluster> = Api::namespaced(ctx.client.clone(), &key.0);
@@ -390,12 +392,14 @@ async fn announce_transition(
     if type_ == "AutoCreateDisabled" && before.is_none() && now.is_true() {
         return; // nothing to say about a healthy first look
     }
-    let kind = if now.is_true() || now.reason == "AllowedByPolicy" {
+    let fine = now.is_true() != (type_ == "DeletionsHeld");
+    let kind = if fine || now.reason == "AllowedByPolicy" {
         EventType::Normal
     } else {
         EventType::Warning
     };
-    if type_ == "Ready" && before.as_ref().map(|b| (&b.0, &b.1)) == Some((&now.status, &now.reason))
+    if type_ != "AutoCreateDisabled"
+        && before.as_ref().map(|b| (&b.0, &b.1)) == Some((&now.status, &now.reason))
     {
         return; // only the message changed (e.g. the next retry time)
     }
@@ -422,6 +426,7 @@ fn record_metrics(key: &ClusterKey, status: &KafkaClusterStatus, ctx: &Context) 
                 .iter()
                 .filter(|b| b.unreadable.is_some())
                 .count() as i64,
+            deletions_held: ctx.deletion_guard.held(key) as i64,
         },
     );
 }

@@ -112,6 +112,8 @@ pub struct Context {
     pub written: Arc<super::written::WrittenStatuses>,
     /// Holds status writes and events while a user's bulk apply arrives (bulk_apply.rs).
     pub bulk_apply: Arc<super::bulk_apply::BulkApply>,
+    /// Deletions done and held per KafkaCluster (deletion_guard.rs).
+    pub deletion_guard: super::deletion_guard::DeletionGuard,
 }
 
 impl Context {
@@ -134,6 +136,7 @@ impl Context {
             unmanaged: Default::default(),
             written: Default::default(),
             bulk_apply: Default::default(),
+            deletion_guard: Default::default(),
             recorder: Recorder::new(client.clone(), reporter),
             events_in_flight: Arc::new(Semaphore::new(EVENTS_IN_FLIGHT)),
             writes_in_flight: Arc::new(Semaphore::new(WRITES_IN_FLIGHT)),

@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod context;
 pub mod credential_cache;
 pub mod credentials;
+pub mod deletion_guard;
 pub mod error;
 pub mod index;
 pub mod ownership;

@@ -12,14 +12,18 @@ use tracing::info;
 
 use std::sync::Arc;
 
+use chrono::Utc;
+
 use super::admit::{allowed, declaring, eligible};
 use super::deletion::{DeletionTarget, deletion_target, kept_on_deletion};
 use super::outcome::SETTLING;
 use super::outcome::not_synced;
+use super::outcome::ready_reason;
 use super::pause::{PAUSED_ANNOTATION, Pause, pause};
 use super::status::write_status;
 use crate::api::{DeletionPolicy, KafkaCluster, KafkaTopic};
 use crate::controller::context::Context;
+use crate::controller::deletion_guard::{Decision, Facts, confirmed, decide, pending};
 use crate::controller::error::Error;
 use crate::controller::ownership::{cluster_key, owner};
 use crate::controller::report::Verdict;
@@ -94,6 +98,11 @@ pub async fn finalize(
             } else if let Some(pause) = pause(topic) {
                 return hold_while_paused(topic, &pause, api, ctx).await;
             } else {
+                match bulk_deletion(topic, cluster, ctx) {
+                    Decision::Go => {}
+                    Decision::Wait(after) => return Ok(Requeue::requeue(after)),
+                    Decision::Held(why) => return hold_bulk_deletion(topic, why, api, ctx).await,
+                }
                 let Some(handle) = ctx.observers.get(&cluster_key(topic)) else {
                     // Not connected yet (operator just started): try again shortly.
                     return Ok(Requeue::requeue(SETTLING));
@@ -101,6 +110,8 @@ pub async fn finalize(
                 let known_id = topic.status.as_ref().and_then(|s| s.topic_id.as_deref());
                 match delete_known_topic(&handle.state.admin, &name, known_id).await {
                     Ok(Some(said)) => {
+                        ctx.deletion_guard
+                            .record_deleted(&cluster_key(topic), Utc::now());
                         handle.state.patch(&name, Instant::now(), None);
                         ctx.event(topic, EventType::Normal, "TopicDeleted", "Delete", said);
                     }
@@ -125,7 +136,69 @@ pub async fn finalize(
         }
     }
     set_finalizer(topic, api, false, ctx).await?;
+    release_hold(topic, ctx);
     Ok(Requeue::await_change())
+}
+
+/// Whether this deletion may go now, by the KafkaCluster's bulk-deletion policy.
+fn bulk_deletion(topic: &KafkaTopic, cluster: &KafkaCluster, ctx: &Context) -> Decision {
+    let key = cluster_key(topic);
+    let now = Utc::now();
+    let policy = &cluster.spec.policy.bulk_deletion;
+    let (pending, quiet_for) = pending(&ctx.topics.state(), &key, DELETE_FINALIZER, now);
+    decide(&Facts {
+        pending,
+        quiet_for,
+        done: ctx.deletion_guard.done_within(&key, policy.window(), now),
+        max_topics: policy.max_topics,
+        window: policy.window(),
+        confirmed: confirmed(cluster, now),
+    })
+}
+
+/// How often a held deletion looks again (for a confirmation, or fewer deletions pending).
+const HELD_RECHECK: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A deletion held for a bulk deletion to be confirmed: the topic stays, the KafkaTopic says why,
+/// and its KafkaCluster shows the count (`DeletionsHeld`).
+async fn hold_bulk_deletion(
+    topic: &KafkaTopic,
+    why: String,
+    api: &Api<KafkaTopic>,
+    ctx: &Context,
+) -> Result<Requeue, Error> {
+    let key = cluster_key(topic);
+    if ctx.deletion_guard.set_held(&key, &object_key(topic), true) {
+        ctx.observers.cluster_changed(&key);
+        info!(topic = %topic.kafka_topic_name(), "deletion held: bulk deletion");
+    }
+    if ready_reason(topic).as_deref() != Some(Reason::DeletionHeld.as_str()) {
+        ctx.event(
+            topic,
+            EventType::Warning,
+            "DeletionHeld",
+            "Delete",
+            why.clone(),
+        );
+    }
+    let report = not_synced(topic, Verdict::not_ready(Reason::DeletionHeld, why));
+    write_status(topic, &report, api, ctx).await?;
+    Ok(Requeue::requeue(HELD_RECHECK))
+}
+
+fn release_hold(topic: &KafkaTopic, ctx: &Context) {
+    let key = cluster_key(topic);
+    if ctx.deletion_guard.set_held(&key, &object_key(topic), false) {
+        ctx.observers.cluster_changed(&key);
+    }
+}
+
+fn object_key(topic: &KafkaTopic) -> String {
+    format!(
+        "{}/{}",
+        topic.namespace().unwrap_or_default(),
+        topic.name_any()
+    )
 }
 
 /// A paused KafkaTopic being deleted whose topic would be deleted: the finalizer holds (the
