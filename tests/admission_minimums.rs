@@ -255,26 +255,19 @@ async fn objects_admitted_before_keep_their_metadata_writes_and_a_spec_change_is
     minimums.wait_enforced(&ns).await;
     // Metadata (a label, as the operator's finalizer is) is not judged again...
     kubectl(&["label", "kafkatopic", "old", "-n", &ns, "team=a"]);
-    kubectl(&[
-        "patch",
-        "kafkatopic",
-        "old",
-        "-n",
-        &ns,
-        "--type=merge",
-        "-p",
-        r#"{"metadata":{"finalizers":["kafka.topic-operator.dev/test"]}}"#,
-    ]);
-    kubectl(&[
-        "patch",
-        "kafkatopic",
-        "old",
-        "-n",
-        &ns,
-        "--type=merge",
-        "-p",
-        r#"{"metadata":{"finalizers":null}}"#,
-    ]);
+    for finalizers in [r#"["kafka.topic-operator.dev/test"]"#, "null"] {
+        let patch = format!(r#"{{"metadata":{{"finalizers":{finalizers}}}}}"#);
+        kubectl(&[
+            "patch",
+            "kafkatopic",
+            "old",
+            "-n",
+            &ns,
+            "--type=merge",
+            "-p",
+            &patch,
+        ]);
+    }
     // ... a change of its spec is.
     refused(
         &ns,
