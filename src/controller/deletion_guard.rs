@@ -140,10 +140,11 @@ impl DeletionGuard {
         lock(&self.held).get(key).map_or(0, BTreeSet::len)
     }
 
-    /// Forgets a KafkaCluster that is gone.
-    pub fn forget(&self, key: &ClusterKey) {
-        lock(&self.held).remove(key);
-        lock(&self.deleted).remove(key);
+    /// Keeps what is remembered of the KafkaClusters for which `exists` holds, and forgets the
+    /// rest.
+    pub fn retain(&self, exists: impl Fn(&ClusterKey) -> bool) {
+        lock(&self.held).retain(|key, _| exists(key));
+        lock(&self.deleted).retain(|key, _| exists(key));
     }
 }
 
@@ -297,5 +298,11 @@ mod tests {
         assert_eq!(guard.held(&key), 1);
         assert!(guard.set_held(&key, "ns/a", false));
         assert_eq!(guard.held(&key), 0);
+        guard.set_held(&key, "ns/b", true);
+        guard.retain(|_| true);
+        assert_eq!(guard.held(&key), 1, "kept while the KafkaCluster exists");
+        guard.retain(|_| false);
+        assert_eq!(guard.held(&key), 0, "forgotten once it is gone");
+        assert_eq!(guard.done_within(&key, Duration::from_secs(600), now), 0);
     }
 }

@@ -46,6 +46,11 @@ pub fn forget_gone(ctx: &Context) {
             .get(&ObjectRef::new(&labels.cluster).within(&labels.namespace))
             .is_some()
     });
+    ctx.deletion_guard.retain(|(namespace, name)| {
+        ctx.clusters
+            .get(&ObjectRef::new(name).within(namespace))
+            .is_some()
+    });
     ctx.backoff.retain(|key| {
         // Keys are `Kind/namespace/name` (object_key in controller/mod.rs); no part holds a '/'.
         let mut parts = key.splitn(3, '/');
