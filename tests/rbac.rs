@@ -101,6 +101,16 @@ impl Drop for RemoveInstallation {
         ] {
             let _ = Command::new(env_var("KTO_KUBECTL")).args(args).output();
         }
+        // The apiserver stops enforcing a deleted policy a moment later: wait for that, or the
+        // next test binary's KafkaTopics of replication factor 1 are refused.
+        let probe = "apiVersion: kafka.topic-operator.dev/v1alpha1\nkind: KafkaTopic\nmetadata:\n  name: minimums-probe\nspec:\n  clusterRef:\n    name: kafka\n  replicationFactor: 1\n";
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while kubectl_stdin("default", &["create", "--dry-run=server", "-f", "-"], probe)
+            .is_err_and(|e| e.contains("minimum replication factor"))
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
     }
 }
 
