@@ -66,6 +66,8 @@ pub fn is_new(topic: &KafkaTopic) -> bool {
 pub struct BulkApply {
     limits: Limits,
     state: Mutex<State>,
+    /// Wakes the events waiting out a hold, once [`BulkApply::releases`] sees it end.
+    opened: tokio::sync::Notify,
 }
 
 #[derive(Default)]
@@ -100,7 +102,7 @@ impl BulkApply {
     pub fn new(limits: Limits) -> Self {
         BulkApply {
             limits,
-            state: Mutex::default(),
+            ..BulkApply::default()
         }
     }
 
@@ -136,15 +138,22 @@ impl BulkApply {
         state.deferred.drain().collect()
     }
 
-    /// Waits out a hold (for an event: posted after the bulk apply, in the background).
+    /// Waits out a hold (for an event: posted after the bulk apply, in the background). Thousands
+    /// of events may wait at once: each sleeps until the hold ends, woken by
+    /// [`BulkApply::releases`], rather than looking again and again.
     pub async fn wait_out(&self) {
-        while self.holding(Instant::now()) {
-            tokio::time::sleep(POLL).await;
+        loop {
+            let opened = self.opened.notified();
+            if !self.holding(Instant::now()) {
+                return;
+            }
+            // Bounded even if nothing polls the releases: no hold outlasts max_hold.
+            let _ = tokio::time::timeout(self.limits.max_hold, opened).await;
         }
     }
 
     /// The KafkaTopics whose held status writes are due, as a stream for the controller:
-    /// polled every [`POLL`].
+    /// polled every [`POLL`], which also wakes the events waiting out the hold once it ends.
     pub fn releases(
         self: std::sync::Arc<Self>,
     ) -> impl futures::Stream<Item = ObjectRef<KafkaTopic>> + Send + 'static {
@@ -152,6 +161,9 @@ impl BulkApply {
         futures::stream::unfold(self, |gate| async move {
             tokio::time::sleep(POLL).await;
             let released = gate.released(Instant::now());
+            if !gate.holding(Instant::now()) {
+                gate.opened.notify_waiters();
+            }
             Some((futures::stream::iter(released), gate))
         })
         .flatten()
@@ -251,6 +263,31 @@ mod tests {
             "arrivals go on, but the hold is over"
         );
         assert!(!gate.defer(topic("a"), beyond));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn held_events_are_woken_when_the_hold_ends() {
+        use futures::StreamExt;
+        let gate = std::sync::Arc::new(BulkApply::default());
+        let start = Instant::now();
+        let last = arrive(&gate, start, 100, Duration::from_millis(500));
+        let waiting = tokio::spawn({
+            let gate = gate.clone();
+            async move { gate.wait_out().await }
+        });
+        let mut releases = Box::pin(gate.clone().releases());
+        tokio::spawn(async move { while releases.next().await.is_some() {} });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!waiting.is_finished(), "held while the arrivals are recent");
+        waiting.await.unwrap();
+        // The hold ends at the latest a window after the last arrival; woken within a poll of
+        // that, not at max_hold.
+        let woken = Instant::now();
+        assert!(
+            woken <= last + DEFAULT_LIMITS.window + POLL,
+            "woken {:?} after the last arrival",
+            woken - last
+        );
     }
 
     #[test]

@@ -191,20 +191,18 @@ pub fn show_held(
     );
 }
 
-/// The KafkaTopics of `key` being deleted with the Delete finalizer, and since when the newest of
-/// them was marked, among `topics`.
+/// How many of `topics` (a KafkaCluster's) are being deleted with the Delete finalizer, and since
+/// when the newest of them was marked.
 pub fn pending(
-    topics: &[std::sync::Arc<KafkaTopic>],
-    key: &ClusterKey,
+    topics: impl IntoIterator<Item = std::sync::Arc<KafkaTopic>>,
     finalizer: &str,
     now: DateTime<Utc>,
 ) -> (usize, Duration) {
     let marked: Vec<DateTime<Utc>> = topics
-        .iter()
-        .filter(|t| super::ownership::cluster_key(t) == *key)
+        .into_iter()
         .filter(|t| t.finalizers().iter().any(|f| f == finalizer))
-        .filter_map(|t| t.metadata.deletion_timestamp.as_ref())
-        .filter_map(|ts| {
+        .filter_map(|t| {
+            let ts = t.metadata.deletion_timestamp.as_ref()?;
             DateTime::from_timestamp(ts.0.as_second(), ts.0.subsec_nanosecond() as u32)
         })
         .collect();

@@ -145,7 +145,10 @@ fn bulk_deletion(topic: &KafkaTopic, cluster: &KafkaCluster, ctx: &Context) -> D
     let key = cluster_key(topic);
     let now = Utc::now();
     let policy = &cluster.spec.policy.bulk_deletion;
-    let (pending, quiet_for) = pending(&ctx.topics.state(), &key, DELETE_FINALIZER, now);
+    // The cluster's KafkaTopics by the index, not a scan of every KafkaTopic.
+    let declared = ctx.index.of_cluster(&key);
+    let topics = declared.iter().filter_map(|r| ctx.topics.get(r));
+    let (pending, quiet_for) = pending(topics, DELETE_FINALIZER, now);
     decide(&Facts {
         pending,
         quiet_for,
