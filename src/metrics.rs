@@ -88,6 +88,7 @@ pub struct ClusterGauges {
     pub auto_create_brokers: i64,
     pub unreadable_brokers: i64,
     pub deletions_held: i64,
+    pub deletions_in_use_held: i64,
 }
 
 /// One KafkaTopic's gauges, as its status shows them.
@@ -121,6 +122,7 @@ pub struct Metrics {
     pub cluster_auto_create_brokers: Family<ClusterLabels, Gauge>,
     pub cluster_unreadable_brokers: Family<ClusterLabels, Gauge>,
     pub cluster_deletions_held: Family<ClusterLabels, Gauge>,
+    pub cluster_deletions_in_use_held: Family<ClusterLabels, Gauge>,
     /// 1, labelled with the version: present as long as the operator is scraped, so its
     /// absence is the alert that the operator is gone.
     pub build_info: Family<BuildLabels, Gauge>,
@@ -164,6 +166,7 @@ impl Metrics {
             cluster_auto_create_brokers: Family::default(),
             cluster_unreadable_brokers: Family::default(),
             cluster_deletions_held: Family::default(),
+            cluster_deletions_in_use_held: Family::default(),
             build_info: Family::default(),
             leader: Gauge::default(),
             status_writes_held: Counter::default(),
@@ -262,6 +265,11 @@ impl Metrics {
             "KafkaTopic deletions held for a bulk deletion to be confirmed (policy.bulkDeletion)",
             m.cluster_deletions_held.clone(),
         );
+        registry.register(
+            "cluster_deletions_in_use_held",
+            "KafkaTopic deletions held because the topic is in use, until its KafkaTopic confirms (policy.inUseDeletion)",
+            m.cluster_deletions_in_use_held.clone(),
+        );
         m.build_info.get_or_create(&BuildLabels::current()).set(1);
         registry.register(
             "build_info",
@@ -348,6 +356,9 @@ impl Metrics {
         self.cluster_deletions_held
             .get_or_create(&labels)
             .set(g.deletions_held);
+        self.cluster_deletions_in_use_held
+            .get_or_create(&labels)
+            .set(g.deletions_in_use_held);
         lock(&self.clusters_seen).insert(labels);
     }
 
@@ -389,6 +400,7 @@ impl Metrics {
                 &self.cluster_auto_create_brokers,
                 &self.cluster_unreadable_brokers,
                 &self.cluster_deletions_held,
+                &self.cluster_deletions_in_use_held,
             ] {
                 family.remove(labels);
             }

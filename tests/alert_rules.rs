@@ -37,6 +37,7 @@ fn exported_exposition() -> String {
         &m.cluster_auto_create_brokers,
         &m.cluster_unreadable_brokers,
         &m.cluster_deletions_held,
+        &m.cluster_deletions_in_use_held,
     ] {
         family
             .get_or_create(&kafka_topic_operator::metrics::ClusterLabels {

@@ -10,6 +10,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::condition::Condition;
+use super::deletion_policy::{BulkDeletionPolicy, InUseDeletionPolicy};
 use super::topic::DeletionPolicy;
 
 /// How to reach a Kafka cluster and the policy the operator applies to its topics.
@@ -316,48 +317,11 @@ pub struct ClusterPolicy {
     /// mistake): docs/deletion.md.
     #[serde(default)]
     pub bulk_deletion: BulkDeletionPolicy,
-}
-
-/// The bulk-deletion hold: more than `maxTopics` Kafka topics of this cluster being deleted
-/// (KafkaTopics with deletionPolicy Delete being deleted now, plus topics deleted within
-/// `window`) holds every deletion until the KafkaCluster is annotated
-/// `kafka.topic-operator.dev/allow-bulk-deletion-until` with a time in the future.
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct BulkDeletionPolicy {
-    /// Deletions allowed within the window without confirmation. Default 5; 0: no hold.
-    #[serde(default = "default_bulk_max_topics")]
-    #[schemars(range(min = 0, max = 100000))]
-    pub max_topics: u32,
-    /// The window, as a Go duration (`10m`, `1h`). Default 10m.
-    #[serde(default = "default_bulk_window")]
-    #[schemars(regex(pattern = r"^([0-9]+(ms|s|m|h))+$"))]
-    pub window: String,
-}
-
-fn default_bulk_max_topics() -> u32 {
-    5
-}
-fn default_bulk_window() -> String {
-    "10m".into()
-}
-
-impl Default for BulkDeletionPolicy {
-    fn default() -> Self {
-        BulkDeletionPolicy {
-            max_topics: default_bulk_max_topics(),
-            window: default_bulk_window(),
-        }
-    }
-}
-
-impl BulkDeletionPolicy {
-    /// The window; a value the pattern lets through but that does not parse counts as the
-    /// default's 10 minutes.
-    pub fn window(&self) -> std::time::Duration {
-        crate::util::duration::parse_duration(&self.window)
-            .unwrap_or(std::time::Duration::from_secs(600))
-    }
+    /// What makes a topic in use, which holds its deletion until its KafkaTopic names it in a
+    /// confirmation: committed offsets of a consumer group, records written recently
+    /// (docs/deletion.md).
+    #[serde(default)]
+    pub in_use_deletion: InUseDeletionPolicy,
 }
 
 /// Lets KafkaTopics in one namespace (or every namespace) reference the cluster.

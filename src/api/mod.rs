@@ -2,6 +2,7 @@
 
 pub mod cluster;
 pub mod condition;
+pub mod deletion_policy;
 pub mod reason;
 pub mod topic;
 
@@ -12,6 +13,7 @@ pub use cluster::{
     TopicDefaults, UnmanagedPolicy,
 };
 pub use condition::Condition;
+pub use deletion_policy::{BulkDeletionPolicy, InUseDeletionPolicy};
 pub use reason::{Reason, Settling};
 pub use topic::{
     ClusterRef, ConfigValue, DeletionPolicy, DriftEntry, KafkaTopic, KafkaTopicSpec,

@@ -62,6 +62,8 @@ reasons! {
     Paused,
     /// The deletion waits for a bulk deletion on its KafkaCluster to be confirmed.
     DeletionHeld,
+    /// The deletion waits for its KafkaTopic to confirm deleting a topic in use.
+    TopicInUse,
     // KafkaTopic Drifted
     DriftDetected,
     Reverted,
@@ -145,6 +147,8 @@ impl Reason {
             Paused => Stalled,
             // Held until a person confirms the bulk deletion on the KafkaCluster.
             DeletionHeld => Stalled,
+            // Held until a person names the topic in a confirmation.
+            TopicInUse => Stalled,
             InSync | Connected | BrokerUnreadable | DriftDetected | Reverted | NoDrift
             | OfflinePartitions | UnderMinIsr | UnderReplicated | Healthy | Disabled
             | AutoCreateEnabled | AllowedByPolicy | BulkDeletion | NoBulkDeletion => {

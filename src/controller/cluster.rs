@@ -24,6 +24,7 @@ use serde_json::json;
 use tracing::{info, warn};
 
 use super::context::Context;
+use super::deletion_guard::Hold;
 use super::error::{Error, FIELD_MANAGER};
 use super::unmanaged::Unmanaged;
 use super::{credential_cache, credentials};
@@ -104,7 +105,7 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
     // 5. Status.
     let declared = declared(&key, &observation, &ctx);
     let mut status = cluster_status(&cluster, &declared, &observation, previous);
-    let held = ctx.deletion_guard.held(&key);
+    let held = ctx.deletion_guard.held(Hold::Bulk, &key);
     super::deletion_guard::show_held(&mut status, held, &cluster, previous);
     record_metrics(&key, &status, &ctx);
 
@@ -426,7 +427,8 @@ fn record_metrics(key: &ClusterKey, status: &KafkaClusterStatus, ctx: &Context) 
                 .iter()
                 .filter(|b| b.unreadable.is_some())
                 .count() as i64,
-            deletions_held: ctx.deletion_guard.held(key) as i64,
+            deletions_held: ctx.deletion_guard.held(Hold::Bulk, key) as i64,
+            deletions_in_use_held: ctx.deletion_guard.held(Hold::InUse, key) as i64,
         },
     );
 }

@@ -18,6 +18,7 @@ use kube::ResourceExt;
 use crate::api::condition::{Condition, find, merge_conditions};
 use crate::api::{KafkaCluster, KafkaClusterStatus, KafkaTopic, Reason};
 use crate::cluster::ClusterKey;
+use crate::util::duration::format_duration;
 use crate::util::sync::lock;
 
 /// The KafkaCluster annotation that confirms a bulk deletion: deletions go on until this time
@@ -67,19 +68,9 @@ pub fn decide(facts: &Facts) -> Decision {
         "bulk deletion held: {} KafkaTopics with deletionPolicy Delete are being deleted and {} topics were deleted in the last {}, more than policy.bulkDeletion.maxTopics ({}) allows; nothing is deleted until someone confirms on the KafkaCluster (annotation {ALLOW_BULK_DELETION_ANNOTATION} with a time to allow deletions until), or sets deletionPolicy: Retain on the KafkaTopics to keep their topics",
         facts.pending,
         facts.done,
-        humantime(facts.window),
+        format_duration(facts.window),
         facts.max_topics
     ))
-}
-
-fn humantime(d: Duration) -> String {
-    let s = d.as_secs();
-    match (s / 3600, (s % 3600) / 60, s % 60) {
-        (0, 0, s) => format!("{s}s"),
-        (0, m, 0) => format!("{m}m"),
-        (h, 0, 0) => format!("{h}h"),
-        (h, m, s) => format!("{h}h{m}m{s}s"),
-    }
 }
 
 /// Whether `cluster`'s confirmation annotation allows deletions at `now`.
@@ -91,12 +82,21 @@ pub fn confirmed(cluster: &KafkaCluster, now: DateTime<Utc>) -> bool {
         .is_some_and(|until| until > now)
 }
 
+/// Why a deletion is held.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Hold {
+    /// For a bulk deletion to be confirmed on the KafkaCluster.
+    Bulk,
+    /// For its KafkaTopic to confirm deleting a topic in use (topic/in_use.rs).
+    InUse,
+}
+
 /// What this process remembers per KafkaCluster: the topics it deleted (when), and the
-/// KafkaTopics whose deletion it holds.
+/// KafkaTopics whose deletion it holds, by why.
 #[derive(Default)]
 pub struct DeletionGuard {
     deleted: Mutex<HashMap<ClusterKey, VecDeque<DateTime<Utc>>>>,
-    held: Mutex<HashMap<ClusterKey, BTreeSet<String>>>,
+    held: Mutex<HashMap<(ClusterKey, Hold), BTreeSet<String>>>,
 }
 
 impl DeletionGuard {
@@ -120,8 +120,9 @@ impl DeletionGuard {
             .push_back(now);
     }
 
-    /// Marks `topic` (namespace/name) held or not; true if that changed the count.
-    pub fn set_held(&self, key: &ClusterKey, topic: &str, held: bool) -> bool {
+    /// Marks `topic` (namespace/name) held for `hold` or not; true if that changed the count.
+    pub fn set_held(&self, hold: Hold, key: &ClusterKey, topic: &str, held: bool) -> bool {
+        let key = (key.clone(), hold);
         let mut all = lock(&self.held);
         let set = all.entry(key.clone()).or_default();
         let changed = if held {
@@ -130,20 +131,22 @@ impl DeletionGuard {
             set.remove(topic)
         };
         if set.is_empty() {
-            all.remove(key);
+            all.remove(&key);
         }
         changed
     }
 
-    /// The KafkaTopics whose deletion is held on `key`.
-    pub fn held(&self, key: &ClusterKey) -> usize {
-        lock(&self.held).get(key).map_or(0, BTreeSet::len)
+    /// The KafkaTopics whose deletion is held for `hold` on `key`.
+    pub fn held(&self, hold: Hold, key: &ClusterKey) -> usize {
+        lock(&self.held)
+            .get(&(key.clone(), hold))
+            .map_or(0, BTreeSet::len)
     }
 
     /// Keeps what is remembered of the KafkaClusters for which `exists` holds, and forgets the
     /// rest.
     pub fn retain(&self, exists: impl Fn(&ClusterKey) -> bool) {
-        lock(&self.held).retain(|key, _| exists(key));
+        lock(&self.held).retain(|(key, _), _| exists(key));
         lock(&self.deleted).retain(|key, _| exists(key));
     }
 }
@@ -166,7 +169,7 @@ pub fn show_held(
             format!(
                 "{held} KafkaTopic deletions held: more than policy.bulkDeletion.maxTopics ({}) within {}; nothing is deleted until confirmed: kubectl annotate ktocluster {name} {ALLOW_BULK_DELETION_ANNOTATION}=<RFC 3339 time to allow deletions until>",
                 cluster.spec.policy.bulk_deletion.max_topics,
-                humantime(cluster.spec.policy.bulk_deletion.window())
+                format_duration(cluster.spec.policy.bulk_deletion.window())
             ),
         )
     } else if before.is_some() {
@@ -291,16 +294,24 @@ mod tests {
         guard.record_deleted(&key, now - chrono::Duration::minutes(5));
         guard.record_deleted(&key, now);
         assert_eq!(guard.done_within(&key, Duration::from_secs(600), now), 2);
-        assert!(guard.set_held(&key, "ns/a", true));
-        assert!(!guard.set_held(&key, "ns/a", true));
-        assert_eq!(guard.held(&key), 1);
-        assert!(guard.set_held(&key, "ns/a", false));
-        assert_eq!(guard.held(&key), 0);
-        guard.set_held(&key, "ns/b", true);
+        assert!(guard.set_held(Hold::Bulk, &key, "ns/a", true));
+        assert!(!guard.set_held(Hold::Bulk, &key, "ns/a", true));
+        assert_eq!(guard.held(Hold::Bulk, &key), 1);
+        assert_eq!(guard.held(Hold::InUse, &key), 0, "counted by why");
+        assert!(guard.set_held(Hold::Bulk, &key, "ns/a", false));
+        assert_eq!(guard.held(Hold::Bulk, &key), 0);
+        guard.set_held(Hold::Bulk, &key, "ns/b", true);
+        guard.set_held(Hold::InUse, &key, "ns/c", true);
         guard.retain(|_| true);
-        assert_eq!(guard.held(&key), 1, "kept while the KafkaCluster exists");
+        assert_eq!(
+            guard.held(Hold::Bulk, &key),
+            1,
+            "kept while the KafkaCluster exists"
+        );
+        assert_eq!(guard.held(Hold::InUse, &key), 1);
         guard.retain(|_| false);
-        assert_eq!(guard.held(&key), 0, "forgotten once it is gone");
+        assert_eq!(guard.held(Hold::Bulk, &key), 0, "forgotten once it is gone");
+        assert_eq!(guard.held(Hold::InUse, &key), 0);
         assert_eq!(guard.done_within(&key, Duration::from_secs(600), now), 0);
     }
 }

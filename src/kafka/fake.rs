@@ -13,6 +13,7 @@ use kafka_protocol::ResponseError;
 
 use super::{
     Deletion, Described, KafkaAdmin, KafkaError, PartitionGrowth, TopicResults, TopicToCreate,
+    TopicUse,
 };
 use crate::fixtures::partition;
 use crate::model::{Broker, ClusterSnapshot, ConfigChanges, ObservedConfig, ObservedTopic};
@@ -46,6 +47,8 @@ pub struct FakeKafka {
     refused: Mutex<BTreeMap<String, String>>,
     snapshot_takes: Duration,
     concurrency: Concurrency,
+    /// What [`KafkaAdmin::topic_use`] answers, by topic (absent: not in use).
+    uses: Mutex<BTreeMap<String, TopicUse>>,
     /// Numbers the topics the fake creates: as in Kafka, a topic created again under the same
     /// name has another id.
     creations: AtomicU64,
@@ -87,6 +90,11 @@ impl FakeKafka {
 
     pub fn topic(&self, name: &str) -> Option<ObservedTopic> {
         lock(&self.cluster).topics.get(name).cloned()
+    }
+
+    /// `topic` is in use as `usage` says.
+    pub fn set_use(&self, topic: &str, usage: TopicUse) {
+        lock(&self.uses).insert(topic.to_string(), usage);
     }
 
     /// Sets (or, with None, removes) a topic override behind the operator's back.
@@ -369,6 +377,18 @@ impl KafkaAdmin for FakeKafka {
             }
             None => Deletion::UnknownId,
         })
+    }
+
+    async fn topic_use(&self, topic: &ObservedTopic, groups: bool) -> Result<TopicUse, KafkaError> {
+        self.count("ListOffsets");
+        let mut usage = lock(&self.uses)
+            .get(&topic.name)
+            .cloned()
+            .unwrap_or_default();
+        if !groups {
+            usage.groups.clear();
+        }
+        Ok(usage)
     }
 
     fn request_counts(&self) -> BTreeMap<&'static str, u64> {

@@ -8,9 +8,10 @@ use async_trait::async_trait;
 
 use super::{
     Deletion, Described, KafkaAdmin, KafkaError, PartitionGrowth, TopicResults, TopicToCreate,
+    TopicUse,
 };
 use crate::metrics::{ClusterLabels, Metrics};
-use crate::model::{ClusterSnapshot, ConfigChanges};
+use crate::model::{ClusterSnapshot, ConfigChanges, ObservedTopic};
 
 pub struct InstrumentedAdmin {
     inner: Arc<dyn KafkaAdmin>,
@@ -122,6 +123,9 @@ impl KafkaAdmin for InstrumentedAdmin {
             "delete_topic",
             self.inner.delete_topic(topic, topic_id)
         )
+    }
+    async fn topic_use(&self, topic: &ObservedTopic, groups: bool) -> Result<TopicUse, KafkaError> {
+        timed!(self, "topic_use", self.inner.topic_use(topic, groups))
     }
     fn request_counts(&self) -> BTreeMap<&'static str, u64> {
         self.inner.request_counts()

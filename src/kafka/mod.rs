@@ -59,6 +59,17 @@ pub enum Deletion {
     UnknownId,
 }
 
+/// What a topic's deletion would take away from its users: the consumer groups with committed
+/// offsets on it, and when its newest record was written.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TopicUse {
+    /// Groups with a committed offset on any of its partitions, sorted.
+    pub groups: Vec<String>,
+    /// The largest record timestamp of any partition (milliseconds since the epoch), None when
+    /// it holds no record.
+    pub last_write_ms: Option<i64>,
+}
+
 /// Each topic's own result of a batched write, by topic name.
 pub type TopicResults = BTreeMap<String, Result<(), KafkaError>>;
 
@@ -188,6 +199,13 @@ pub trait KafkaAdmin: Send + Sync {
     /// its name, for messages. By id, never by name: a topic someone deleted and created again
     /// under the same name since the id was observed is another topic, and this never deletes it.
     async fn delete_topic(&self, topic: &str, topic_id: &str) -> Result<Deletion, KafkaError>;
+
+    /// Whether `topic` (as just described) is in use: when its newest record was written, from
+    /// each partition's leader (ListOffsets for the largest timestamp), and, with `groups`, the
+    /// consumer groups with committed offsets on it, from every broker's own groups
+    /// (ListGroups, OffsetFetch). A partition without a leader or a broker that does not answer
+    /// fails the call: silence is never taken for "not in use".
+    async fn topic_use(&self, topic: &ObservedTopic, groups: bool) -> Result<TopicUse, KafkaError>;
 
     /// Requests sent so far, by API name (for metrics and for tests that prove no write was sent).
     fn request_counts(&self) -> BTreeMap<&'static str, u64>;

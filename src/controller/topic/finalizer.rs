@@ -16,18 +16,20 @@ use chrono::Utc;
 
 use super::admit::{allowed, declaring, eligible};
 use super::deletion::{DeletionTarget, deletion_target, kept_on_deletion};
+use super::in_use::{hold_message, in_use};
 use super::outcome::SETTLING;
 use super::outcome::not_synced;
 use super::outcome::ready_reason;
 use super::pause::{PAUSED_ANNOTATION, Pause, pause};
 use super::status::write_status;
-use crate::api::{DeletionPolicy, KafkaCluster, KafkaTopic};
+use crate::api::{DeletionPolicy, InUseDeletionPolicy, KafkaCluster, KafkaTopic};
 use crate::controller::context::Context;
-use crate::controller::deletion_guard::{Decision, Facts, confirmed, decide, pending};
+use crate::controller::deletion_guard::{Decision, Facts, Hold, confirmed, decide, pending};
 use crate::controller::error::Error;
 use crate::controller::ownership::{cluster_key, owner};
 use crate::controller::report::Verdict;
 use crate::kafka::{Deletion, KafkaAdmin, KafkaError};
+use crate::model::ObservedTopic;
 
 /// Added to KafkaTopics with deletionPolicy Delete, so the topic is deleted before the resource.
 pub const DELETE_FINALIZER: &str = "kafka.topic-operator.dev/delete-topic";
@@ -98,17 +100,31 @@ pub async fn finalize(
             } else if let Some(pause) = pause(topic) {
                 return hold_while_paused(topic, &pause, api, ctx).await;
             } else {
-                match bulk_deletion(topic, cluster, ctx) {
-                    Decision::Go => {}
-                    Decision::Wait(after) => return Ok(Requeue::requeue(after)),
-                    Decision::Held(why) => return hold_bulk_deletion(topic, why, api, ctx).await,
+                // A deletion held for its topic in use stays so, whatever else holds now.
+                let held_in_use =
+                    ready_reason(topic).as_deref() == Some(Reason::TopicInUse.as_str());
+                let in_use_confirmed = super::in_use::confirmed(topic, &name);
+                if !(held_in_use && !in_use_confirmed) {
+                    match bulk_deletion(topic, cluster, ctx) {
+                        Decision::Go => {}
+                        Decision::Wait(after) => return Ok(Requeue::requeue(after)),
+                        Decision::Held(why) => {
+                            return hold_bulk_deletion(topic, why, api, ctx).await;
+                        }
+                    }
                 }
                 let Some(handle) = ctx.observers.get(&cluster_key(topic)) else {
                     // Not connected yet (operator just started): try again shortly.
                     return Ok(Requeue::requeue(SETTLING));
                 };
+                let guard = UseGuard {
+                    topic,
+                    policy: &cluster.spec.policy.in_use_deletion,
+                    confirmed: in_use_confirmed,
+                    held_before: held_in_use,
+                };
                 let known_id = topic.status.as_ref().and_then(|s| s.topic_id.as_deref());
-                match delete_known_topic(&handle.state.admin, &name, known_id).await {
+                match delete_known_topic(&handle.state.admin, &name, known_id, &guard).await {
                     Ok(Some(said)) => {
                         ctx.deletion_guard
                             .record_deleted(&cluster_key(topic), Utc::now());
@@ -120,24 +136,42 @@ pub async fn finalize(
                     Err(Refusal::Replaced(said)) => {
                         ctx.event(topic, EventType::Warning, "TopicNotDeleted", "Delete", said);
                     }
-                    Err(Refusal::Failed(error)) => {
-                        let report = not_synced(
-                            topic,
-                            Verdict::not_ready(
-                                Reason::DeleteFailed,
-                                format!("deleting topic {name} from Kafka failed: {error}"),
-                            ),
+                    Err(Refusal::InUse(why)) => return hold_in_use(topic, why, api, ctx).await,
+                    Err(Refusal::UseUnknown(error)) => {
+                        let message = format!(
+                            "topic {name} is not deleted: whether it is in use could not be read: {error}"
                         );
-                        write_status(topic, &report, api, ctx).await?;
-                        return Err(Error::Kafka(error));
+                        return not_deleted(topic, error, message, held_in_use, api, ctx).await;
+                    }
+                    Err(Refusal::Failed(error)) => {
+                        let message = format!("deleting topic {name} from Kafka failed: {error}");
+                        return not_deleted(topic, error, message, held_in_use, api, ctx).await;
                     }
                 }
             }
         }
     }
     set_finalizer(topic, api, false, ctx).await?;
-    release_hold(topic, ctx);
+    release_hold(Hold::Bulk, topic, ctx);
+    release_hold(Hold::InUse, topic, ctx);
     Ok(Requeue::await_change())
+}
+
+/// Kafka could not answer: `Ready=False/DeleteFailed` says why, and the controller's backoff tries
+/// again. A deletion held for its topic in use keeps that status: the hold stands meanwhile.
+async fn not_deleted(
+    topic: &KafkaTopic,
+    error: KafkaError,
+    message: String,
+    held_in_use: bool,
+    api: &Api<KafkaTopic>,
+    ctx: &Context,
+) -> Result<Requeue, Error> {
+    if !held_in_use {
+        let report = not_synced(topic, Verdict::not_ready(Reason::DeleteFailed, message));
+        write_status(topic, &report, api, ctx).await?;
+    }
+    Err(Error::Kafka(error))
 }
 
 /// Whether this deletion may go now, by the KafkaCluster's bulk-deletion policy.
@@ -171,7 +205,10 @@ async fn hold_bulk_deletion(
     ctx: &Context,
 ) -> Result<Requeue, Error> {
     let key = cluster_key(topic);
-    if ctx.deletion_guard.set_held(&key, &object_key(topic), true) {
+    if ctx
+        .deletion_guard
+        .set_held(Hold::Bulk, &key, &object_key(topic), true)
+    {
         ctx.observers.cluster_changed(&key);
         info!(topic = %topic.kafka_topic_name(), "deletion held: bulk deletion");
     }
@@ -189,9 +226,42 @@ async fn hold_bulk_deletion(
     Ok(Requeue::requeue(HELD_RECHECK))
 }
 
-fn release_hold(topic: &KafkaTopic, ctx: &Context) {
+/// A deletion held because its topic is in use: the topic stays, the KafkaTopic says why and
+/// how to confirm. Only a change of the KafkaTopic (the confirmation, or Retain) lets it go on.
+async fn hold_in_use(
+    topic: &KafkaTopic,
+    why: String,
+    api: &Api<KafkaTopic>,
+    ctx: &Context,
+) -> Result<Requeue, Error> {
     let key = cluster_key(topic);
-    if ctx.deletion_guard.set_held(&key, &object_key(topic), false) {
+    if ctx
+        .deletion_guard
+        .set_held(Hold::InUse, &key, &object_key(topic), true)
+    {
+        ctx.observers.cluster_changed(&key);
+        info!(topic = %topic.kafka_topic_name(), "deletion held: the topic is in use");
+    }
+    if ready_reason(topic).as_deref() != Some(Reason::TopicInUse.as_str()) {
+        ctx.event(
+            topic,
+            EventType::Warning,
+            "DeletionHeldInUse",
+            "Delete",
+            why.clone(),
+        );
+    }
+    let report = not_synced(topic, Verdict::not_ready(Reason::TopicInUse, why));
+    write_status(topic, &report, api, ctx).await?;
+    Ok(Requeue::await_change())
+}
+
+fn release_hold(hold: Hold, topic: &KafkaTopic, ctx: &Context) {
+    let key = cluster_key(topic);
+    if ctx
+        .deletion_guard
+        .set_held(hold, &key, &object_key(topic), false)
+    {
         ctx.observers.cluster_changed(&key);
     }
 }
@@ -241,7 +311,44 @@ async fn hold_while_paused(
 enum Refusal {
     /// The topic of that name is not the one the KafkaTopic knew: left in place.
     Replaced(String),
+    /// The topic is in use and its deletion is not confirmed: why, for the status.
+    InUse(String),
+    /// Whether the topic is in use could not be read: not deleted.
+    UseUnknown(KafkaError),
     Failed(KafkaError),
+}
+
+/// What decides whether a topic in use may be deleted (topic/in_use.rs).
+struct UseGuard<'a> {
+    topic: &'a KafkaTopic,
+    policy: &'a InUseDeletionPolicy,
+    /// The KafkaTopic's confirmation names the topic: its use is not even read.
+    confirmed: bool,
+    /// An earlier look held it for its use.
+    held_before: bool,
+}
+
+impl UseGuard<'_> {
+    /// Why deleting `observed` is held, or None.
+    async fn judge(
+        &self,
+        admin: &Arc<dyn KafkaAdmin>,
+        observed: &ObservedTopic,
+    ) -> Result<Option<String>, KafkaError> {
+        if self.confirmed {
+            return Ok(None);
+        }
+        let usage = admin
+            .topic_use(observed, self.policy.committed_offsets)
+            .await?;
+        let use_now = in_use(&usage, self.policy.recent_writes(), Utc::now());
+        Ok(hold_message(
+            self.topic,
+            &observed.name,
+            use_now,
+            self.held_before,
+        ))
+    }
 }
 
 /// Deletes the topic `name` by the id a fresh read finds, if it is the one the KafkaTopic knew
@@ -251,6 +358,7 @@ async fn delete_known_topic(
     admin: &Arc<dyn KafkaAdmin>,
     name: &str,
     known_id: Option<&str>,
+    guard: &UseGuard<'_>,
 ) -> Result<Option<String>, Refusal> {
     let now = admin
         .describe_topics(&[name.to_string()])
@@ -274,6 +382,14 @@ async fn delete_known_topic(
         }
         DeletionTarget::Id(id) => id,
     };
+    let observed = now.get(name).expect("a topic with an id was read");
+    let held = guard
+        .judge(admin, observed)
+        .await
+        .map_err(Refusal::UseUnknown)?;
+    if let Some(why) = held {
+        return Err(Refusal::InUse(why));
+    }
     match admin.delete_topic(name, &id).await {
         Ok(Deletion::Deleted) => Ok(Some(format!("deleted topic {name} (id {id}) from Kafka"))),
         Ok(Deletion::UnknownId) => {

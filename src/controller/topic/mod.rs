@@ -15,6 +15,7 @@ pub mod admit;
 pub mod deletion;
 mod events;
 mod finalizer;
+pub mod in_use;
 pub mod outcome;
 pub mod pause;
 mod status;

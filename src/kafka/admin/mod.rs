@@ -7,11 +7,13 @@
 //!
 //! mod.rs: the client, its connections and the one way a request is sent (`call`,
 //! `call_broker`); pool.rs: the capped per-broker connections; read.rs: the reads a snapshot is
-//! made of; write.rs: the write requests; operations.rs: the [`KafkaAdmin`] trait over them.
+//! made of; usage.rs: whether a topic is in use (before its deletion); write.rs: the write
+//! requests; operations.rs: the [`KafkaAdmin`] trait over them.
 
 mod operations;
 mod pool;
 mod read;
+mod usage;
 mod write;
 
 #[cfg(test)]

@@ -19,8 +19,10 @@ use kafka_protocol::messages::{
 use tracing::info;
 
 use crate::kafka::error::{KafkaError, check};
-use crate::kafka::{Deletion, Described, KafkaAdmin, PartitionGrowth, TopicResults, TopicToCreate};
-use crate::model::{Broker, ClusterSnapshot, ConfigChanges};
+use crate::kafka::{
+    Deletion, Described, KafkaAdmin, PartitionGrowth, TopicResults, TopicToCreate, TopicUse,
+};
+use crate::model::{Broker, ClusterSnapshot, ConfigChanges, ObservedTopic};
 
 use super::write::creatable_topic;
 use super::*;
@@ -286,6 +288,10 @@ impl KafkaAdmin for KafkaProtocolAdmin {
 
     async fn delete_topic(&self, topic: &str, topic_id: &str) -> Result<Deletion, KafkaError> {
         self.delete_topic_by_id(topic, topic_id).await
+    }
+
+    async fn topic_use(&self, topic: &ObservedTopic, groups: bool) -> Result<TopicUse, KafkaError> {
+        self.usage(topic, groups).await
     }
 
     fn request_counts(&self) -> BTreeMap<&'static str, u64> {

@@ -1,0 +1,181 @@
+//! Whether a topic is in use, asked before it is deleted: when its newest record was written
+//! (each partition's leader answers for its own log) and which consumer groups committed offsets
+//! on it (each broker answers for the groups it coordinates, so every broker is asked).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::offset_fetch_request::{
+    OffsetFetchRequestGroup, OffsetFetchRequestTopics,
+};
+use kafka_protocol::messages::{
+    BrokerId, GroupId, ListGroupsRequest, ListOffsetsRequest, OffsetFetchRequest,
+};
+
+use crate::kafka::TopicUse;
+use crate::kafka::error::{KafkaError, check};
+use crate::model::ObservedTopic;
+use crate::util::sync::lock;
+
+use super::*;
+
+/// ListOffsets' timestamp that asks for the record with the largest timestamp (KIP-734,
+/// ListOffsets v7, Kafka 3.0).
+const MAX_TIMESTAMP: i64 = -3;
+/// Groups per OffsetFetch request.
+const GROUPS_PER_FETCH: usize = 100;
+/// ListGroups' group type of share groups (KIP-932): they keep no committed offsets.
+const SHARE_GROUP: &str = "share";
+
+impl KafkaProtocolAdmin {
+    pub(super) async fn usage(
+        &self,
+        topic: &ObservedTopic,
+        groups: bool,
+    ) -> Result<TopicUse, KafkaError> {
+        let last_write_ms = self.last_write(topic).await?;
+        let groups = if groups {
+            self.groups_with_offsets(topic).await?
+        } else {
+            Vec::new()
+        };
+        Ok(TopicUse {
+            groups,
+            last_write_ms,
+        })
+    }
+
+    /// The largest record timestamp of any partition, asked of each partition's leader.
+    async fn last_write(&self, topic: &ObservedTopic) -> Result<Option<i64>, KafkaError> {
+        let name = &topic.name;
+        let mut by_leader: BTreeMap<i32, Vec<i32>> = BTreeMap::new();
+        for p in &topic.partitions {
+            if p.leader < 0 {
+                return Err(KafkaError::Api {
+                    api: "ListOffsets",
+                    resource: format!("{name}-{}", p.id),
+                    code: ResponseError::LeaderNotAvailable,
+                    message: Some("no leader: when it was last written cannot be read".into()),
+                });
+            }
+            by_leader.entry(p.leader).or_default().push(p.id);
+        }
+        let mut newest: Option<i64> = None;
+        for (leader, partitions) in by_leader {
+            let request_topic = ListOffsetsTopic::default()
+                .with_name(topic_name(name))
+                .with_partitions(
+                    partitions
+                        .iter()
+                        .map(|p| {
+                            ListOffsetsPartition::default()
+                                .with_partition_index(*p)
+                                .with_timestamp(MAX_TIMESTAMP)
+                        })
+                        .collect(),
+                );
+            let response = self
+                .call_broker(leader, "ListOffsets", (7, 10), Kind::Read, |_| {
+                    ListOffsetsRequest::default()
+                        .with_replica_id(BrokerId(-1))
+                        .with_topics(vec![request_topic.clone()])
+                        .with_timeout_ms(self.request_timeout.as_millis() as i32)
+                })
+                .await?;
+            for t in &response.topics {
+                for p in &t.partitions {
+                    check(
+                        "ListOffsets",
+                        &format!("{name}-{}", p.partition_index),
+                        p.error_code,
+                        None,
+                    )?;
+                    // -1: the partition holds no record.
+                    if p.offset >= 0 && p.timestamp >= 0 {
+                        newest = newest.max(Some(p.timestamp));
+                    }
+                }
+            }
+        }
+        Ok(newest)
+    }
+
+    /// The groups with a committed offset on any partition of `topic`, from every broker.
+    async fn groups_with_offsets(&self, topic: &ObservedTopic) -> Result<Vec<String>, KafkaError> {
+        let brokers: Vec<i32> = sorted(lock(&self.broker_addrs).keys().copied().collect());
+        let mut found = BTreeSet::new();
+        for broker in brokers {
+            let listed = self
+                .call_broker(broker, "ListGroups", (0, 5), Kind::Read, |_| {
+                    ListGroupsRequest::default()
+                })
+                .await?;
+            check(
+                "ListGroups",
+                &format!("broker {broker}"),
+                listed.error_code,
+                None,
+            )?;
+            let groups: Vec<GroupId> = listed
+                .groups
+                .into_iter()
+                .filter(|g| g.group_type.as_str() != SHARE_GROUP)
+                .map(|g| g.group_id)
+                .collect();
+            for chunk in groups.chunks(GROUPS_PER_FETCH) {
+                found.extend(self.committed_on(broker, chunk, topic).await?);
+            }
+        }
+        Ok(found.into_iter().collect())
+    }
+
+    /// Which of `groups` (coordinated by `broker`) have a committed offset on `topic`.
+    async fn committed_on(
+        &self,
+        broker: i32,
+        groups: &[GroupId],
+        topic: &ObservedTopic,
+    ) -> Result<Vec<String>, KafkaError> {
+        let partitions: Vec<i32> = topic.partitions.iter().map(|p| p.id).collect();
+        let wanted = OffsetFetchRequestTopics::default()
+            .with_name(topic_name(&topic.name))
+            .with_partition_indexes(partitions);
+        let request_groups: Vec<OffsetFetchRequestGroup> = groups
+            .iter()
+            .map(|g| {
+                OffsetFetchRequestGroup::default()
+                    .with_group_id(g.clone())
+                    .with_topics(Some(vec![wanted.clone()]))
+            })
+            .collect();
+        let response = self
+            .call_broker(broker, "OffsetFetch", (8, 9), Kind::Read, |_| {
+                OffsetFetchRequest::default().with_groups(request_groups.clone())
+            })
+            .await?;
+        let mut committed = Vec::new();
+        for group in response.groups {
+            let id = group.group_id.0.to_string();
+            // Deleted since it was listed: it has no offsets any more.
+            if group.error_code == ResponseError::GroupIdNotFound.code() {
+                continue;
+            }
+            check(
+                "OffsetFetch",
+                &format!("group {id}"),
+                group.error_code,
+                None,
+            )?;
+            let has_offset = group
+                .topics
+                .iter()
+                .flat_map(|t| &t.partitions)
+                .any(|p| p.committed_offset >= 0);
+            if has_offset {
+                committed.push(id);
+            }
+        }
+        Ok(committed)
+    }
+}
