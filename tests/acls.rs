@@ -3,10 +3,15 @@
 //! prefix of its own, does the operator's whole job over SASL_SSL (create, grow, configure,
 //! revert drift, move replicas, adopt, delete), each result checked with Kafka's own CLI. A
 //! topic it may not Alter, and one it may not Describe, get their own `NotAuthorized` and
-//! change nothing, while the others stay Ready.
+//! change nothing, while the others stay Ready. Without `Describe` on groups (which the table
+//! asks for with deletionPolicy Delete) a deletion is refused: whether the topic is in use
+//! cannot be read.
 
 mod common;
 
+use std::time::Duration;
+
+use common::clients::{consume_and_commit, produce_stamped};
 use common::kafka_user::ScramUser;
 use common::witness::DeleteTopicOnDrop;
 use common::*;
@@ -223,8 +228,26 @@ async fn a_user_with_exactly_the_documented_acls_does_the_whole_job() {
     })
     .await;
 
-    // Delete (deletionPolicy Delete: Delete on the topic).
+    // Delete (deletionPolicy Delete: Delete on the topic). Before deleting, the operator reads
+    // whether any consumer group has offsets on the topic; a group it may not describe (one
+    // with offsets elsewhere, committed by the super user) leaves that unknown, so the topic is
+    // not deleted until the user may describe groups.
+    let group = unique("acl-reader");
+    produce_stamped(&created, 1, Duration::from_secs(3 * 3600));
+    consume_and_commit(&group, &created, 1);
     env.delete_topic_resource("deleted").await;
+    let refused = env.wait_reason("deleted", "DeleteFailed").await;
+    let message = condition(&refused, "Ready").unwrap().2;
+    assert!(
+        message.contains("whether it is in use could not be read")
+            && message.contains("GroupAuthorizationFailed"),
+        "{message}"
+    );
+    assert!(
+        kafka_cli::exists(&deleted),
+        "deleted without knowing its use"
+    );
+    user.add_acls("--allow-principal", &["Describe"], &["--group", "*"]);
     env.wait_topic_gone("deleted").await;
     env.wait_for("the Delete-policy topic deleted from Kafka", || {
         !kafka_cli::exists(&deleted)

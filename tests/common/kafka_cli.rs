@@ -419,3 +419,19 @@ pub fn topic_ids(regex: &str) -> BTreeMap<String, String> {
         })
         .collect()
 }
+
+/// The offsets `group` has committed on `topic`, by partition, as
+/// `kafka-consumer-groups --describe` shows them (partitions without one are left out).
+pub fn committed_offsets(group: &str, topic: &str) -> BTreeMap<i32, i64> {
+    cli("consumer-groups", &["--describe", "--group", group])
+        .lines()
+        .filter_map(|line| {
+            // GROUP TOPIC PARTITION CURRENT-OFFSET LOG-END-OFFSET LAG ...
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            if cols.len() < 4 || cols[0] != group || cols[1] != topic {
+                return None;
+            }
+            Some((cols[2].parse().ok()?, cols[3].parse().ok()?))
+        })
+        .collect()
+}

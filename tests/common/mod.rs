@@ -6,6 +6,7 @@
 //! state is checked with Kafka's own CLI (the kafka-tools jar), never only through our code.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod clients;
 pub mod http;
 pub mod kafka_cli;
 pub mod kafka_proxy;

@@ -2,7 +2,7 @@
 # Kafka's own command-line tools from the cached jars, for tests and people:
 #   kafka-cli.sh topics --bootstrap-server 127.0.0.1:19092 --describe --topic account_event
 # Tools: topics, configs, reassign-partitions, broker-api-versions, console-producer,
-# console-consumer, metadata-quorum, cluster, acls, producer-perf-test.
+# console-consumer, consumer-groups, metadata-quorum, cluster, acls, producer-perf-test.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 tool=${1:?usage: kafka-cli.sh TOOL ARGS...}; shift
@@ -13,6 +13,7 @@ case "$tool" in
   broker-api-versions) class=org.apache.kafka.tools.BrokerApiVersionsCommand ;;
   console-producer) class=org.apache.kafka.tools.ConsoleProducer ;;
   console-consumer) class=org.apache.kafka.tools.consumer.ConsoleConsumer ;;
+  consumer-groups) class=org.apache.kafka.tools.consumer.group.ConsumerGroupCommand ;;
   metadata-quorum) class=org.apache.kafka.tools.MetadataQuorumCommand ;;
   cluster) class=org.apache.kafka.tools.ClusterTool ;;
   acls) class=org.apache.kafka.tools.AclCommand ;;

@@ -244,6 +244,9 @@ export KTO_KAFKA_CLI="$ENV_SRC/kafka-cli.sh"
 export KTO_KUBECTL="$K8S_BIN/kubectl"
 export KTO_HELM="$HELM_BIN"
 export KTO_KSTATUS="$KSTATUS_BIN"
+# Built by node-install.sh (make test runs it first): tests/namespace_deletion.rs runs its
+# namespace controller for the time of its test.
+export KTO_KUBE_CONTROLLER_MANAGER="$NODE_K8S_BIN/kube-controller-manager"
 export PATH="$K8S_BIN:\$PATH"
 ENVSH
 log "up: kube-apiserver https://127.0.0.1:$APISERVER_PORT, Kafka $(kafka_bootstrap) (cluster id $cluster_id), auto-create Kafka 127.0.0.1:$KAFKA_AUTOCREATE_PORT"
