@@ -100,16 +100,18 @@ pub async fn finalize(
             } else if let Some(pause) = pause(topic) {
                 return hold_while_paused(topic, &pause, api, ctx).await;
             } else {
-                // A deletion held for its topic in use stays so, whatever else holds now.
                 let held_in_use =
                     ready_reason(topic).as_deref() == Some(Reason::TopicInUse.as_str());
                 let in_use_confirmed = super::in_use::confirmed(topic, &name);
-                if !(held_in_use && !in_use_confirmed) {
+                // A deletion held for its topic in use and not confirmed stays held for that:
+                // no other hold replaces it.
+                let stays_held_in_use = held_in_use && !in_use_confirmed;
+                if !stays_held_in_use {
                     match bulk_deletion(topic, cluster, ctx) {
-                        Decision::Go => {}
+                        Decision::Go => release_hold(Hold::Bulk, topic, ctx),
                         Decision::Wait(after) => return Ok(Requeue::requeue(after)),
                         Decision::Held(why) => {
-                            return hold_bulk_deletion(topic, why, api, ctx).await;
+                            return hold_deletion(topic, Hold::Bulk, why, api, ctx).await;
                         }
                     }
                 }
@@ -136,7 +138,9 @@ pub async fn finalize(
                     Err(Refusal::Replaced(said)) => {
                         ctx.event(topic, EventType::Warning, "TopicNotDeleted", "Delete", said);
                     }
-                    Err(Refusal::InUse(why)) => return hold_in_use(topic, why, api, ctx).await,
+                    Err(Refusal::InUse(why)) => {
+                        return hold_deletion(topic, Hold::InUse, why, api, ctx).await;
+                    }
                     Err(Refusal::UseUnknown(error)) => {
                         let message = format!(
                             "topic {name} is not deleted: whether it is in use could not be read: {error}"
@@ -193,67 +197,49 @@ fn bulk_deletion(topic: &KafkaTopic, cluster: &KafkaCluster, ctx: &Context) -> D
     })
 }
 
-/// How often a held deletion looks again (for a confirmation, or fewer deletions pending).
+/// How often a deletion held for a bulk deletion looks again.
 const HELD_RECHECK: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// A deletion held for a bulk deletion to be confirmed: the topic stays, the KafkaTopic says why,
-/// and its KafkaCluster shows the count (`DeletionsHeld`).
-async fn hold_bulk_deletion(
+/// A deletion held: the topic stays and the KafkaTopic says why. For a bulk deletion its
+/// KafkaCluster shows the count (`DeletionsHeld`) and the deletion looks again every
+/// [`HELD_RECHECK`] (for a confirmation there, or fewer deletions pending); for a topic in use
+/// only a change of the KafkaTopic (the confirmation, or Retain) lets it go on. A deletion is
+/// counted under one hold at a time: the one that holds it now.
+async fn hold_deletion(
     topic: &KafkaTopic,
+    hold: Hold,
     why: String,
     api: &Api<KafkaTopic>,
     ctx: &Context,
 ) -> Result<Requeue, Error> {
-    let key = cluster_key(topic);
-    if ctx
-        .deletion_guard
-        .set_held(Hold::Bulk, &key, &object_key(topic), true)
-    {
-        ctx.observers.cluster_changed(&key);
-        info!(topic = %topic.kafka_topic_name(), "deletion held: bulk deletion");
-    }
-    if ready_reason(topic).as_deref() != Some(Reason::DeletionHeld.as_str()) {
-        ctx.event(
-            topic,
-            EventType::Warning,
+    let (reason, event, next) = match hold {
+        Hold::Bulk => (
+            Reason::DeletionHeld,
             "DeletionHeld",
-            "Delete",
-            why.clone(),
-        );
-    }
-    let report = not_synced(topic, Verdict::not_ready(Reason::DeletionHeld, why));
-    write_status(topic, &report, api, ctx).await?;
-    Ok(Requeue::requeue(HELD_RECHECK))
-}
-
-/// A deletion held because its topic is in use: the topic stays, the KafkaTopic says why and
-/// how to confirm. Only a change of the KafkaTopic (the confirmation, or Retain) lets it go on.
-async fn hold_in_use(
-    topic: &KafkaTopic,
-    why: String,
-    api: &Api<KafkaTopic>,
-    ctx: &Context,
-) -> Result<Requeue, Error> {
-    let key = cluster_key(topic);
-    if ctx
-        .deletion_guard
-        .set_held(Hold::InUse, &key, &object_key(topic), true)
-    {
-        ctx.observers.cluster_changed(&key);
-        info!(topic = %topic.kafka_topic_name(), "deletion held: the topic is in use");
-    }
-    if ready_reason(topic).as_deref() != Some(Reason::TopicInUse.as_str()) {
-        ctx.event(
-            topic,
-            EventType::Warning,
+            Requeue::requeue(HELD_RECHECK),
+        ),
+        Hold::InUse => (
+            Reason::TopicInUse,
             "DeletionHeldInUse",
-            "Delete",
-            why.clone(),
-        );
+            Requeue::await_change(),
+        ),
+    };
+    let key = cluster_key(topic);
+    for each in [Hold::Bulk, Hold::InUse] {
+        let counted = ctx
+            .deletion_guard
+            .set_held(each, &key, &object_key(topic), each == hold);
+        if counted {
+            ctx.observers.cluster_changed(&key);
+        }
     }
-    let report = not_synced(topic, Verdict::not_ready(Reason::TopicInUse, why));
+    if ready_reason(topic).as_deref() != Some(reason.as_str()) {
+        info!(topic = %topic.kafka_topic_name(), %reason, "deletion held");
+        ctx.event(topic, EventType::Warning, event, "Delete", why.clone());
+    }
+    let report = not_synced(topic, Verdict::not_ready(reason, why));
     write_status(topic, &report, api, ctx).await?;
-    Ok(Requeue::await_change())
+    Ok(next)
 }
 
 fn release_hold(hold: Hold, topic: &KafkaTopic, ctx: &Context) {
