@@ -6,7 +6,8 @@
 //! the KafkaCluster says `DeletionsHeld=True`, and a producer keeps writing to one topic
 //! (acks=all, nothing lost). Confirmed on the KafkaCluster, nineteen go; the twentieth, in use
 //! (written within the hour), stays held until its KafkaTopic names it; then the namespace is
-//! gone and so are its topics.
+//! gone and so are its topics. The apiserver accepts no events in a namespace being deleted,
+//! so the deletion events are on the KafkaCluster, naming the KafkaTopic.
 
 mod common;
 
@@ -67,27 +68,44 @@ fn ready_reason(t: &KafkaTopic) -> Option<String> {
     condition(t, "Ready").map(|c| c.1)
 }
 
-/// Polls `what` every 500 ms until it holds, for at most `within`.
+/// Polls `what` every 500 ms until it holds, for at most `within`; a failure shows what the
+/// last look saw.
 async fn eventually<T>(
     what: &str,
     within: Duration,
-    mut look: impl AsyncFnMut() -> Option<T>,
+    mut look: impl AsyncFnMut() -> Result<T, String>,
 ) -> T {
     let deadline = tokio::time::Instant::now() + within;
     loop {
-        if let Some(found) = look().await {
-            return found;
+        match look().await {
+            Ok(found) => return found,
+            Err(seen) => assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {what}; the last look saw: {seen}"
+            ),
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 
+/// Each KafkaTopic's name, Ready reason and message, for a failure's message.
+fn describe(topics: &[KafkaTopic]) -> String {
+    topics
+        .iter()
+        .map(|t| {
+            format!(
+                "{}: {:?}",
+                t.metadata.name.as_deref().unwrap_or("?"),
+                condition(t, "Ready")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_namespace_deleted_with_twenty_delete_topics_loses_no_topic_until_confirmed() {
+    log_if_asked();
     let prefix = unique("nsdel");
     let topic = |i: usize| format!("{prefix}-{i}");
     let _drop: Vec<DeleteTopicOnDrop> = (0..COUNT).map(|i| DeleteTopicOnDrop(topic(i))).collect();
@@ -130,13 +148,13 @@ async fn a_namespace_deleted_with_twenty_delete_topics_loses_no_topic_until_conf
     let topics: Api<KafkaTopic> = Api::namespaced(env.client.clone(), &tenant);
     let listed = ListParams::default().labels(&label);
     eventually("all twenty Ready", WAIT, async || {
-        let all = topics.list(&listed).await.ok()?;
-        (all.items.len() == COUNT
+        let all = topics.list(&listed).await.map_err(|e| e.to_string())?;
+        let ready = all.items.len() == COUNT
             && all
                 .items
                 .iter()
-                .all(|t| ready_reason(t).as_deref() == Some("InSync")))
-        .then_some(())
+                .all(|t| ready_reason(t).as_deref() == Some("InSync"));
+        ready.then_some(()).ok_or_else(|| describe(&all.items))
     })
     .await;
     let in_kafka = |all: bool| {
@@ -153,14 +171,16 @@ async fn a_namespace_deleted_with_twenty_delete_topics_loses_no_topic_until_conf
 
     kubectl(&["delete", "namespace", &tenant, "--wait=false"]);
     eventually("all twenty DeletionHeld", WAIT, async || {
-        let all = topics.list(&listed).await.ok()?;
-        all.items
+        let all = topics.list(&listed).await.map_err(|e| e.to_string())?;
+        let held = all
+            .items
             .iter()
             .filter(|t| t.metadata.deletion_timestamp.is_some())
             .filter(|t| ready_reason(t).as_deref() == Some("DeletionHeld"))
-            .count()
-            .eq(&COUNT)
+            .count();
+        (held == COUNT)
             .then_some(())
+            .ok_or_else(|| describe(&all.items))
     })
     .await;
     env.wait_cluster("DeletionsHeld=True for 20", |c| {
@@ -174,8 +194,8 @@ async fn a_namespace_deleted_with_twenty_delete_topics_loses_no_topic_until_conf
         "the namespace to wait on the finalizers",
         WAIT,
         async || {
-            let ns = namespaces.get(&tenant).await.ok()?;
-            let conditions = ns.status?.conditions?;
+            let ns = namespaces.get(&tenant).await.map_err(|e| e.to_string())?;
+            let conditions = ns.status.and_then(|s| s.conditions).unwrap_or_default();
             conditions
                 .iter()
                 .any(|c| {
@@ -187,6 +207,7 @@ async fn a_namespace_deleted_with_twenty_delete_topics_loses_no_topic_until_conf
                             .contains("kafka.topic-operator.dev/delete-topic")
                 })
                 .then_some(())
+                .ok_or_else(|| format!("{conditions:?}"))
         },
     )
     .await;
@@ -210,12 +231,22 @@ async fn a_namespace_deleted_with_twenty_delete_topics_loses_no_topic_until_conf
     ]);
     eventually("nineteen topics gone from Kafka", WAIT, async || {
         let there = kafka_cli::list();
-        (1..COUNT).all(|i| !there.contains(&topic(i))).then_some(())
+        let left: Vec<String> = (1..COUNT)
+            .map(topic)
+            .filter(|t| there.contains(t))
+            .collect();
+        left.is_empty()
+            .then_some(())
+            .ok_or_else(|| format!("{left:?}"))
     })
     .await;
     let held = eventually("t0 held for its use", WAIT, async || {
-        let t = topics.get("t0").await.ok()?;
-        (ready_reason(&t).as_deref() == Some("TopicInUse")).then_some(t)
+        let t = topics.get("t0").await.map_err(|e| e.to_string())?;
+        if ready_reason(&t).as_deref() == Some("TopicInUse") {
+            Ok(t)
+        } else {
+            Err(format!("{:?}", t.status))
+        }
     })
     .await;
     let message = condition(&held, "Ready").unwrap().2;
@@ -238,14 +269,15 @@ async fn a_namespace_deleted_with_twenty_delete_topics_loses_no_topic_until_conf
         &tenant,
         &format!("{CONFIRM_DELETION_ANNOTATION}={}", topic(0)),
     ]);
-    eventually("the namespace gone", NAMESPACE_GONE, async || {
-        namespaces
-            .get_opt(&tenant)
-            .await
-            .ok()?
-            .is_none()
-            .then_some(())
-    })
+    eventually(
+        "the namespace gone",
+        NAMESPACE_GONE,
+        async || match namespaces.get_opt(&tenant).await {
+            Ok(None) => Ok(()),
+            Ok(Some(ns)) => Err(format!("{:?}", ns.status)),
+            Err(e) => Err(e.to_string()),
+        },
+    )
     .await;
     assert!(in_kafka(false), "every topic of the namespace deleted");
 }

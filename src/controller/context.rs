@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::ObjectReference;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
 
@@ -228,6 +229,46 @@ impl Context {
         action: &str,
         note: String,
     ) {
+        self.post_event(obj.object_ref(&()), None, type_, reason, action, note);
+    }
+
+    /// An event about a KafkaTopic that, if its namespace is being deleted (the apiserver
+    /// creates nothing there then, events included), is posted about its KafkaCluster instead,
+    /// the note naming the KafkaTopic: a namespace deletion is when deletion events matter most.
+    pub fn topic_event(
+        &self,
+        topic: &KafkaTopic,
+        cluster: &KafkaCluster,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) {
+        let named = format!(
+            "KafkaTopic {}/{}: {note}",
+            topic.metadata.namespace.as_deref().unwrap_or_default(),
+            topic.metadata.name.as_deref().unwrap_or_default()
+        );
+        let fallback = (cluster.object_ref(&()), named);
+        self.post_event(
+            topic.object_ref(&()),
+            Some(fallback),
+            type_,
+            reason,
+            action,
+            note,
+        );
+    }
+
+    fn post_event(
+        &self,
+        reference: ObjectReference,
+        fallback: Option<(ObjectReference, String)>,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) {
         let event = Event {
             type_,
             reason: reason.into(),
@@ -235,7 +276,6 @@ impl Context {
             action: action.into(),
             secondary: None,
         };
-        let reference = obj.object_ref(&());
         let recorder = self.recorder.clone();
         let in_flight = self.events_in_flight.clone();
         let bulk_apply = self.bulk_apply.clone();
@@ -244,11 +284,30 @@ impl Context {
             let Ok(_permit) = in_flight.acquire_owned().await else {
                 return;
             };
-            if let Err(error) = recorder.publish(&event, &reference).await {
-                warn!(%error, reason = %event.reason, "could not publish event");
+            let error = match recorder.publish(&event, &reference).await {
+                Ok(()) => return,
+                Err(error) => error,
+            };
+            match fallback {
+                Some((elsewhere, note)) if namespace_terminating(&error) => {
+                    let event = Event {
+                        note: Some(truncate(note, 1000)),
+                        ..event
+                    };
+                    if let Err(error) = recorder.publish(&event, &elsewhere).await {
+                        warn!(%error, reason = %event.reason, "could not publish event");
+                    }
+                }
+                _ => warn!(%error, reason = %event.reason, "could not publish event"),
             }
         });
     }
+}
+
+/// The apiserver refused to create an object because its namespace is being deleted.
+fn namespace_terminating(error: &kube::Error) -> bool {
+    matches!(error, kube::Error::Api(response)
+        if response.code == 403 && response.message.contains("because it is being terminated"))
 }
 
 /// Events posted to the apiserver at once, at most (see [`Context::event`]).

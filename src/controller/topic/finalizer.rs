@@ -98,7 +98,7 @@ pub async fn finalize(
             if let Some(why) = kept {
                 info!(topic = %name, why, "leaving the Kafka topic in place");
             } else if let Some(pause) = pause(topic) {
-                return hold_while_paused(topic, &pause, api, ctx).await;
+                return hold_while_paused(topic, cluster, &pause, api, ctx).await;
             } else {
                 let held_in_use =
                     ready_reason(topic).as_deref() == Some(Reason::TopicInUse.as_str());
@@ -111,7 +111,7 @@ pub async fn finalize(
                         Decision::Go => release_hold(Hold::Bulk, topic, ctx),
                         Decision::Wait(after) => return Ok(Requeue::requeue(after)),
                         Decision::Held(why) => {
-                            return hold_deletion(topic, Hold::Bulk, why, api, ctx).await;
+                            return hold_deletion(topic, cluster, Hold::Bulk, why, api, ctx).await;
                         }
                     }
                 }
@@ -131,15 +131,29 @@ pub async fn finalize(
                         ctx.deletion_guard
                             .record_deleted(&cluster_key(topic), Utc::now());
                         handle.state.patch(&name, Instant::now(), None);
-                        ctx.event(topic, EventType::Normal, "TopicDeleted", "Delete", said);
+                        ctx.topic_event(
+                            topic,
+                            cluster,
+                            EventType::Normal,
+                            "TopicDeleted",
+                            "Delete",
+                            said,
+                        );
                     }
                     // The id is unknown to Kafka: gone, or replaced since the read. Read again.
                     Ok(None) => return Ok(Requeue::requeue(SETTLING)),
                     Err(Refusal::Replaced(said)) => {
-                        ctx.event(topic, EventType::Warning, "TopicNotDeleted", "Delete", said);
+                        ctx.topic_event(
+                            topic,
+                            cluster,
+                            EventType::Warning,
+                            "TopicNotDeleted",
+                            "Delete",
+                            said,
+                        );
                     }
                     Err(Refusal::InUse(why)) => {
-                        return hold_deletion(topic, Hold::InUse, why, api, ctx).await;
+                        return hold_deletion(topic, cluster, Hold::InUse, why, api, ctx).await;
                     }
                     Err(Refusal::UseUnknown(error)) => {
                         let message = format!(
@@ -207,6 +221,7 @@ const HELD_RECHECK: std::time::Duration = std::time::Duration::from_secs(10);
 /// counted under one hold at a time: the one that holds it now.
 async fn hold_deletion(
     topic: &KafkaTopic,
+    cluster: &KafkaCluster,
     hold: Hold,
     why: String,
     api: &Api<KafkaTopic>,
@@ -235,7 +250,14 @@ async fn hold_deletion(
     }
     if ready_reason(topic).as_deref() != Some(reason.as_str()) {
         info!(topic = %topic.kafka_topic_name(), %reason, "deletion held");
-        ctx.event(topic, EventType::Warning, event, "Delete", why.clone());
+        ctx.topic_event(
+            topic,
+            cluster,
+            EventType::Warning,
+            event,
+            "Delete",
+            why.clone(),
+        );
     }
     let report = not_synced(topic, Verdict::not_ready(reason, why));
     write_status(topic, &report, api, ctx).await?;
@@ -265,6 +287,7 @@ fn object_key(topic: &KafkaTopic) -> String {
 /// is a change of the object, which triggers the next look.
 async fn hold_while_paused(
     topic: &KafkaTopic,
+    cluster: &KafkaCluster,
     pause: &Pause,
     api: &Api<KafkaTopic>,
     ctx: &Context,
@@ -281,8 +304,9 @@ async fn hold_while_paused(
         .and_then(|s| crate::api::condition::find(&s.conditions, "Ready"))
         .map(|c| c.message.clone());
     if before.as_deref() != Some(message.as_str()) {
-        ctx.event(
+        ctx.topic_event(
             topic,
+            cluster,
             EventType::Warning,
             "DeletionPaused",
             "Delete",

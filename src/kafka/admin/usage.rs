@@ -23,6 +23,9 @@ use super::*;
 /// ListOffsets' timestamp that asks for the record with the largest timestamp (KIP-734,
 /// ListOffsets v7, Kafka 3.0).
 const MAX_TIMESTAMP: i64 = -3;
+/// ListOffsets' timestamps for the high watermark and the log start offset.
+const LATEST: i64 = -1;
+const EARLIEST: i64 = -2;
 /// Groups per OffsetFetch request.
 const GROUPS_PER_FETCH: usize = 100;
 /// ListGroups' group type of share groups (KIP-932): they keep no committed offsets.
@@ -46,7 +49,8 @@ impl KafkaProtocolAdmin {
         })
     }
 
-    /// The largest record timestamp of any partition, asked of each partition's leader.
+    /// When `topic` was last written: the largest record timestamp of any partition, asked of
+    /// each partition's leader.
     async fn last_write(&self, topic: &ObservedTopic) -> Result<Option<i64>, KafkaError> {
         let name = &topic.name;
         let mut by_leader: BTreeMap<i32, Vec<i32>> = BTreeMap::new();
@@ -63,42 +67,75 @@ impl KafkaProtocolAdmin {
         }
         let mut newest: Option<i64> = None;
         for (leader, partitions) in by_leader {
-            let request_topic = ListOffsetsTopic::default()
-                .with_name(topic_name(name))
-                .with_partitions(
-                    partitions
-                        .iter()
-                        .map(|p| {
-                            ListOffsetsPartition::default()
-                                .with_partition_index(*p)
-                                .with_timestamp(MAX_TIMESTAMP)
-                        })
-                        .collect(),
-                );
-            let response = self
-                .call_broker(leader, "ListOffsets", (7, 10), Kind::Read, |_| {
-                    ListOffsetsRequest::default()
-                        .with_replica_id(BrokerId(-1))
-                        .with_topics(vec![request_topic.clone()])
-                        .with_timeout_ms(self.request_timeout.as_millis() as i32)
-                })
+            let max = self
+                .list_offsets(leader, name, &partitions, MAX_TIMESTAMP)
                 .await?;
-            for t in &response.topics {
-                for p in &t.partitions {
-                    check(
-                        "ListOffsets",
-                        &format!("{name}-{}", p.partition_index),
-                        p.error_code,
-                        None,
-                    )?;
-                    // -1: the partition holds no record.
-                    if p.offset >= 0 && p.timestamp >= 0 {
-                        newest = newest.max(Some(p.timestamp));
-                    }
-                }
-            }
+            // No answer: the partition is empty, or its newest record is above the high
+            // watermark (not yet on every in-sync replica): being written right now. Its
+            // committed offsets tell which.
+            let unanswered: Vec<i32> = partitions
+                .iter()
+                .copied()
+                .filter(|p| max.get(p).is_none_or(|(_, ts)| *ts < 0))
+                .collect();
+            let holds_records = if unanswered.is_empty() {
+                false
+            } else {
+                let end = self.list_offsets(leader, name, &unanswered, LATEST).await?;
+                let start = self
+                    .list_offsets(leader, name, &unanswered, EARLIEST)
+                    .await?;
+                unanswered.iter().any(|p| {
+                    let offset = |answers: &BTreeMap<i32, (i64, i64)>| answers.get(p).map(|a| a.0);
+                    offset(&end) > offset(&start)
+                })
+            };
+            let answered = max.values().map(|(_, ts)| *ts).filter(|ts| *ts >= 0).max();
+            newest = newest.max(newest_write(answered, holds_records, now_ms()));
         }
         Ok(newest)
+    }
+
+    /// One ListOffsets request to `leader` for `partitions` of `topic` at `timestamp` (or one
+    /// of the special values): partition -> (offset, timestamp), -1 where Kafka has none.
+    async fn list_offsets(
+        &self,
+        leader: i32,
+        topic: &str,
+        partitions: &[i32],
+        timestamp: i64,
+    ) -> Result<BTreeMap<i32, (i64, i64)>, KafkaError> {
+        let request_topic = ListOffsetsTopic::default()
+            .with_name(topic_name(topic))
+            .with_partitions(
+                partitions
+                    .iter()
+                    .map(|p| {
+                        ListOffsetsPartition::default()
+                            .with_partition_index(*p)
+                            .with_timestamp(timestamp)
+                    })
+                    .collect(),
+            );
+        let response = self
+            .call_broker(leader, "ListOffsets", (7, 10), Kind::Read, |_| {
+                ListOffsetsRequest::default()
+                    .with_replica_id(BrokerId(-1))
+                    .with_topics(vec![request_topic.clone()])
+                    .with_timeout_ms(self.request_timeout.as_millis() as i32)
+            })
+            .await?;
+        let mut answers = BTreeMap::new();
+        for p in response.topics.iter().flat_map(|t| &t.partitions) {
+            check(
+                "ListOffsets",
+                &format!("{topic}-{}", p.partition_index),
+                p.error_code,
+                None,
+            )?;
+            answers.insert(p.partition_index, (p.offset, p.timestamp));
+        }
+        Ok(answers)
     }
 
     /// The groups with a committed offset on any partition of `topic`, from every broker.
@@ -177,5 +214,37 @@ impl KafkaProtocolAdmin {
             }
         }
         Ok(committed)
+    }
+}
+
+/// When a leader's partitions were last written: the largest timestamp Kafka gave (`answered`),
+/// or `now` when some partition holds committed records but gave none: Kafka leaves out a
+/// largest-timestamp record above the high watermark, which is a record being written now.
+/// Taking that for "no record" would delete a topic in the middle of its writes.
+fn newest_write(answered: Option<i64>, holds_records: bool, now: i64) -> Option<i64> {
+    if holds_records {
+        Some(answered.map_or(now, |ts| ts.max(now)))
+    } else {
+        answered
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::newest_write;
+
+    #[test]
+    fn a_partition_with_records_but_no_largest_timestamp_is_being_written_now() {
+        let now = 1_000_000;
+        assert_eq!(newest_write(None, false, now), None, "empty");
+        assert_eq!(newest_write(Some(5), false, now), Some(5));
+        assert_eq!(newest_write(None, true, now), Some(now));
+        assert_eq!(newest_write(Some(5), true, now), Some(now));
     }
 }
