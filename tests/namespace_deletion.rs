@@ -20,7 +20,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use kafka_topic_operator::api::KafkaTopic;
 use kafka_topic_operator::controller::deletion_guard::ALLOW_BULK_DELETION_ANNOTATION;
 use kafka_topic_operator::controller::topic::in_use::CONFIRM_DELETION_ANNOTATION;
-use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, ListParams, Patch, PatchParams};
 use serde_json::json;
 
 const COUNT: usize = 20;
@@ -117,13 +117,7 @@ async fn a_namespace_deleted_with_twenty_delete_topics_loses_no_topic_until_conf
     let tenant = unique("kto-nsdel-tenant");
     let label = format!("kto-test={prefix}");
     let namespaces: Api<Namespace> = Api::all(env.client.clone());
-    namespaces
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({"metadata": {"name": tenant}})).unwrap(),
-        )
-        .await
-        .expect("create the tenant namespace");
+    create_namespace(&env.client, &tenant).await;
     env.clusters()
         .patch(
             "kafka",

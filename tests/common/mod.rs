@@ -255,14 +255,7 @@ impl TestEnv {
             .await
             .expect("kube client from KUBECONFIG");
         let ns = unique(&format!("kto-{name}"));
-        let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
-        namespaces
-            .create(
-                &PostParams::default(),
-                &serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap(),
-            )
-            .await
-            .expect("create namespace");
+        create_namespace(&client, &ns).await;
         let clusters: Api<KafkaCluster> = Api::namespaced(client.clone(), &ns);
         let kc: KafkaCluster = serde_json::from_value(json!({
             "apiVersion": "kafka.topic-operator.dev/v1alpha1",
@@ -589,6 +582,18 @@ fn settings(ns: &str, http_addr: std::net::SocketAddr) -> Settings {
         max_concurrent_reconciles: controller::DEFAULT_MAX_CONCURRENT_RECONCILES,
         bulk_apply: Default::default(),
     }
+}
+
+/// Creates the namespace `name`.
+pub async fn create_namespace(client: &Client, name: &str) {
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    namespaces
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": name}})).unwrap(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("create namespace {name}: {e}"));
 }
 
 /// Waits until `observers` have refreshed `n` more times (see [`TestEnv::wait_resyncs`]).

@@ -99,73 +99,9 @@ pub async fn finalize(
                 info!(topic = %name, why, "leaving the Kafka topic in place");
             } else if let Some(pause) = pause(topic) {
                 return hold_while_paused(topic, cluster, &pause, api, ctx).await;
-            } else {
-                let held_in_use =
-                    ready_reason(topic).as_deref() == Some(Reason::TopicInUse.as_str());
-                let in_use_confirmed = super::in_use::confirmed(topic, &name);
-                // A deletion held for its topic in use and not confirmed stays held for that:
-                // no other hold replaces it.
-                let stays_held_in_use = held_in_use && !in_use_confirmed;
-                if !stays_held_in_use {
-                    match bulk_deletion(topic, cluster, ctx) {
-                        Decision::Go => release_hold(Hold::Bulk, topic, ctx),
-                        Decision::Wait(after) => return Ok(Requeue::requeue(after)),
-                        Decision::Held(why) => {
-                            return hold_deletion(topic, cluster, Hold::Bulk, why, api, ctx).await;
-                        }
-                    }
-                }
-                let Some(handle) = ctx.observers.get(&cluster_key(topic)) else {
-                    // Not connected yet (operator just started): try again shortly.
-                    return Ok(Requeue::requeue(SETTLING));
-                };
-                let guard = UseGuard {
-                    topic,
-                    policy: &cluster.spec.policy.in_use_deletion,
-                    confirmed: in_use_confirmed,
-                    held_before: held_in_use,
-                };
-                let known_id = topic.status.as_ref().and_then(|s| s.topic_id.as_deref());
-                match delete_known_topic(&handle.state.admin, &name, known_id, &guard).await {
-                    Ok(Some(said)) => {
-                        ctx.deletion_guard
-                            .record_deleted(&cluster_key(topic), Utc::now());
-                        handle.state.patch(&name, Instant::now(), None);
-                        ctx.topic_event(
-                            topic,
-                            cluster,
-                            EventType::Normal,
-                            "TopicDeleted",
-                            "Delete",
-                            said,
-                        );
-                    }
-                    // The id is unknown to Kafka: gone, or replaced since the read. Read again.
-                    Ok(None) => return Ok(Requeue::requeue(SETTLING)),
-                    Err(Refusal::Replaced(said)) => {
-                        ctx.topic_event(
-                            topic,
-                            cluster,
-                            EventType::Warning,
-                            "TopicNotDeleted",
-                            "Delete",
-                            said,
-                        );
-                    }
-                    Err(Refusal::InUse(why)) => {
-                        return hold_deletion(topic, cluster, Hold::InUse, why, api, ctx).await;
-                    }
-                    Err(Refusal::UseUnknown(error)) => {
-                        let message = format!(
-                            "topic {name} is not deleted: whether it is in use could not be read: {error}"
-                        );
-                        return not_deleted(topic, error, message, held_in_use, api, ctx).await;
-                    }
-                    Err(Refusal::Failed(error)) => {
-                        let message = format!("deleting topic {name} from Kafka failed: {error}");
-                        return not_deleted(topic, error, message, held_in_use, api, ctx).await;
-                    }
-                }
+            } else if let Some(waiting) = delete_from_kafka(topic, cluster, &name, api, ctx).await?
+            {
+                return Ok(waiting);
             }
         }
     }
@@ -173,6 +109,92 @@ pub async fn finalize(
     release_hold(Hold::Bulk, topic, ctx);
     release_hold(Hold::InUse, topic, ctx);
     Ok(Requeue::await_change())
+}
+
+/// The deletion of the topic this KafkaTopic owns, past its holds (a bulk deletion, the topic in
+/// use). None once it is done with (deleted, already gone, or left in place as replaced): the
+/// finalizer may go. Some(when to look again) while it waits.
+async fn delete_from_kafka(
+    topic: &KafkaTopic,
+    cluster: &KafkaCluster,
+    name: &str,
+    api: &Api<KafkaTopic>,
+    ctx: &Context,
+) -> Result<Option<Requeue>, Error> {
+    let held_in_use = ready_reason(topic).as_deref() == Some(Reason::TopicInUse.as_str());
+    let in_use_confirmed = super::in_use::confirmed(topic, name);
+    // A deletion held for its topic in use and not confirmed stays held for that:
+    // no other hold replaces it.
+    let stays_held_in_use = held_in_use && !in_use_confirmed;
+    if !stays_held_in_use {
+        match bulk_deletion(topic, cluster, ctx) {
+            Decision::Go => release_hold(Hold::Bulk, topic, ctx),
+            Decision::Wait(after) => return Ok(Some(Requeue::requeue(after))),
+            Decision::Held(why) => {
+                return hold_deletion(topic, cluster, Hold::Bulk, why, api, ctx)
+                    .await
+                    .map(Some);
+            }
+        }
+    }
+    let Some(handle) = ctx.observers.get(&cluster_key(topic)) else {
+        // Not connected yet (operator just started): try again shortly.
+        return Ok(Some(Requeue::requeue(SETTLING)));
+    };
+    let guard = UseGuard {
+        topic,
+        policy: &cluster.spec.policy.in_use_deletion,
+        confirmed: in_use_confirmed,
+        held_before: held_in_use,
+    };
+    let known_id = topic.status.as_ref().and_then(|s| s.topic_id.as_deref());
+    match delete_known_topic(&handle.state.admin, name, known_id, &guard).await {
+        Ok(Some(said)) => {
+            ctx.deletion_guard
+                .record_deleted(&cluster_key(topic), Utc::now());
+            handle.state.patch(name, Instant::now(), None);
+            ctx.topic_event(
+                topic,
+                cluster,
+                EventType::Normal,
+                "TopicDeleted",
+                "Delete",
+                said,
+            );
+        }
+        // The id is unknown to Kafka: gone, or replaced since the read. Read again.
+        Ok(None) => return Ok(Some(Requeue::requeue(SETTLING))),
+        Err(Refusal::Replaced(said)) => {
+            ctx.topic_event(
+                topic,
+                cluster,
+                EventType::Warning,
+                "TopicNotDeleted",
+                "Delete",
+                said,
+            );
+        }
+        Err(Refusal::InUse(why)) => {
+            return hold_deletion(topic, cluster, Hold::InUse, why, api, ctx)
+                .await
+                .map(Some);
+        }
+        Err(Refusal::UseUnknown(error)) => {
+            let message = format!(
+                "topic {name} is not deleted: whether it is in use could not be read: {error}"
+            );
+            return not_deleted(topic, error, message, held_in_use, api, ctx)
+                .await
+                .map(Some);
+        }
+        Err(Refusal::Failed(error)) => {
+            let message = format!("deleting topic {name} from Kafka failed: {error}");
+            return not_deleted(topic, error, message, held_in_use, api, ctx)
+                .await
+                .map(Some);
+        }
+    }
+    Ok(None)
 }
 
 /// Kafka could not answer: `Ready=False/DeleteFailed` says why, and the controller's backoff tries
